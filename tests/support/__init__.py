@@ -1,0 +1,1 @@
+"""Test infrastructure: throwaway PostgreSQL servers, Streamlit + Chromium helpers."""
