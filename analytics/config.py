@@ -1,0 +1,79 @@
+"""Settings read from the environment.
+
+One place decides where data lives and which thresholds apply, so that the CLI, the
+app and the tests can never disagree about them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = REPO_ROOT / "data" / "reference"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data is and the disclosure thresholds of the community data."""
+
+    data_dir: Path
+    database_url: str
+    k_title: int = 3
+    k_bench: int = 5
+    dominance: float = 0.5
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def institutions_dir(self) -> Path:
+        return self.data_dir / "institutions"
+
+    @property
+    def community_dir(self) -> Path:
+        return self.data_dir / "community"
+
+    @property
+    def contributions_dir(self) -> Path:
+        return self.data_dir / "contributions"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
+    """Settings from arguments first, then environment, then defaults.
+
+    ANALYTICS_DATA_DIR (default ./data), DATABASE_URL (default a SQLite file in the
+    data dir), K_TITLE, K_BENCH, DOMINANCE.
+    """
+    base = Path(data_dir or os.environ.get("ANALYTICS_DATA_DIR") or "data").resolve()
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{base / 'control.db'}"
+    return Settings(
+        data_dir=base,
+        database_url=url,
+        k_title=_env_int("K_TITLE", 3),
+        k_bench=_env_int("K_BENCH", 5),
+        dominance=_env_float("DOMINANCE", 0.5),
+    )

@@ -1,0 +1,168 @@
+"""Canonical tables, their columns, and the lists that keep personal and financial data out.
+
+The canonical columns are the data contract (DATA_CONTRACT.md §1). The deny-list is
+applied at import, before anything is stored: a column that looks personal or
+financial is dropped and named in the import report, whatever else the file holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SERVICES = ("collection_development", "recommendations", "benchmark")
+SERVICE_LABELS = {
+    "collection_development": "Selection and Collection Development",
+    "recommendations": "Recommendations",
+    "benchmark": "Benchmark Analytics",
+}
+ROLES = ("admin", "manager", "librarian")
+ROLE_LABELS = {
+    "admin": "General System Administrator",
+    "manager": "Manager",
+    "librarian": "Collection librarian",
+}
+INSTITUTION_TYPES = ("research", "teaching", "community_college", "public", "national", "special")
+REGIONS = ("NA", "CA", "EU", "APAC", "CN", "LATAM", "MEA")
+REGION_LABELS = {
+    "NA": "North America",
+    "CA": "Canada",
+    "EU": "Europe",
+    "APAC": "Asia Pacific",
+    "CN": "China",
+    "LATAM": "Latin America",
+    "MEA": "Middle East and Africa",
+}
+
+# Size bands are derived from FTE students, never typed by hand (DATA_CONTRACT.md §2).
+SIZE_BANDS = (
+    (0, "under 1,000"),
+    (1_000, "1,000-4,999"),
+    (5_000, "5,000-14,999"),
+    (15_000, "15,000-29,999"),
+    (30_000, "30,000 and over"),
+)
+
+
+def size_band(fte_students: int | None) -> str:
+    """The size band label for a number of FTE students ('unknown' when not given)."""
+    if fte_students is None:
+        return "unknown"
+    label = SIZE_BANDS[0][1]
+    for lower, name in SIZE_BANDS:
+        if fte_students >= lower:
+            label = name
+    return label
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # str | int | date | month_or_date | term
+    required: bool = False
+    default: object = None
+    description: str = ""
+
+
+# Canonical inputs per kind. "local" columns never leave the institution.
+CANONICAL: dict[str, tuple[Column, ...]] = {
+    "items": (
+        Column("item_id", "str", True, description="local id (barcode, item PID); never leaves the institution"),
+        Column("title_id", "str", description="local bibliographic id; never leaves the institution"),
+        Column("title", "str", True, description="title proper"),
+        Column("author", "str"),
+        Column("isbn", "str", description="ISBN-10/13; several separated by ; or |"),
+        Column("issn", "str"),
+        Column("oclc_number", "str"),
+        Column("publisher", "str"),
+        Column("pub_year", "int"),
+        Column("language", "str"),
+        Column("call_number", "str"),
+        Column("format", "str", default="print"),
+        Column("material_type", "str", default="book"),
+        Column("owner", "str", description="member code within a consortium"),
+        Column("acquired_date", "date"),
+        Column("withdrawn_date", "date"),
+        Column("lifetime_loans", "int"),
+        Column("last_loan_date", "date"),
+    ),
+    "loans": (
+        Column("item_id", "str", True),
+        Column("loan_date", "month_or_date", True),
+        Column("count", "int", default=1),
+        Column("renewals", "int", default=0),
+    ),
+    "e-usage": (
+        Column("title", "str", True),
+        Column("isbn", "str"),
+        Column("issn", "str"),
+        Column("platform", "str"),
+        Column("month", "month_or_date", True),
+        Column("metric_type", "str", True),
+        Column("count", "int", True),
+    ),
+    "reading-lists": (
+        Column("list_id", "str", True),
+        Column("course_code", "str"),
+        Column("term", "str", True),
+        Column("title", "str", True),
+        Column("isbn", "str"),
+        Column("enrolment", "int"),
+        Column("citation_type", "str"),
+    ),
+}
+
+TABLE_FILES = {
+    "items": "items.parquet",
+    "loans": "loans.parquet",
+    "e-usage": "e_usage.parquet",
+    "reading-lists": "reading_lists.parquet",
+    "annual-stats": "annual_stats.parquet",
+}
+
+ACCEPTED_VALUES = {
+    ("items", "format"): ("print", "electronic"),
+    ("items", "material_type"): ("book", "journal", "media", "other"),
+    ("reading-lists", "citation_type"): ("required", "recommended", "further"),
+}
+
+# Words that mark a column as personal (patron) data. Matched against the underscore
+# separated tokens of a normalized column name, so "patron_id", "Borrower Name" and
+# "user email" are caught while "publisher" is not.
+PERSONAL_TOKENS = frozenset(
+    {
+        "patron", "patrons", "borrower", "borrowers", "user", "users", "userid",
+        "member", "reader", "customer", "student", "email", "mail", "phone",
+        "telephone", "mobile", "address", "street", "postcode", "zip", "birth",
+        "birthdate", "dob", "gender", "sex", "ssn", "passport", "firstname",
+        "lastname", "surname", "forename", "fullname", "card", "cardnumber",
+        "requester", "requestor", "ip",
+    }
+)
+PERSONAL_NAMES = frozenset({"name", "first_name", "last_name", "patron_name", "user_name"})
+# Words that mark a column as financial.
+MONEY_TOKENS = frozenset(
+    {
+        "fund", "funds", "price", "prices", "cost", "costs", "amount", "fee", "fees",
+        "fine", "fines", "invoice", "invoices", "order", "orders", "budget",
+        "expenditure", "expenditures", "expense", "expenses", "salary", "salaries",
+        "wage", "wages", "currency", "paid", "payment", "vat", "tax", "usd", "eur",
+        "gbp", "spend", "spending", "ledger", "encumbrance", "po",
+    }
+)
+
+
+def normalize_column_name(name: str) -> str:
+    """Lower-case, trimmed, runs of non-alphanumerics to one underscore."""
+    cleaned = re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower().lstrip("\ufeff"))
+    return cleaned.strip("_")
+
+
+def classify_sensitive(name: str) -> str | None:
+    """'personal', 'financial' or None for a normalized column name."""
+    tokens = set(name.split("_"))
+    if name in PERSONAL_NAMES or tokens & PERSONAL_TOKENS:
+        return "personal"
+    if tokens & MONEY_TOKENS:
+        return "financial"
+    return None

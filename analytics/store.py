@@ -1,0 +1,619 @@
+"""The control database: institutions, profiles, users, sharing switches, audit, imports.
+
+SQLAlchemy Core over SQLite (default, WAL) or PostgreSQL (DATABASE_URL). Rules kept here:
+
+- Every change of a profile or a switch is one transaction that also writes its audit
+  rows, so the audit log can never miss a change nor record one that did not happen.
+- Concurrent edits never lose an update: each institution row carries a version; a
+  change names the version it was based on and fails with ``ChangedMeanwhile`` when
+  somebody else changed the institution in between.
+- The audit log is append-only: the database itself refuses UPDATE and DELETE on it.
+- Switch history is kept as events with an effective date, so the publish job can ask
+  what was in effect on any as-of date (benchmark changes take effect on the first day
+  of the next month; the other services at the next community release).
+- Permission checks happen here (through access.py), not only in the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, asdict
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from . import access
+from .access import Principal
+from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES, size_band
+
+
+class StoreError(Exception):
+    """A refused or invalid change; the message is meant for the user."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class ChangedMeanwhile(StoreError):
+    """Somebody else changed the institution after this user loaded it."""
+
+
+metadata = sa.MetaData()
+
+institutions = sa.Table(
+    "institutions",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("region", sa.String(16), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("fte_students", sa.Integer),
+    sa.Column("consortium", sa.String(64)),
+    sa.Column("go_live_date", sa.Date, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("email", sa.String(254), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("email", sa.String(254), sa.ForeignKey("users.email"), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+)
+
+sharing_events = sa.Table(
+    "sharing_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("service", sa.String(32), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("effective_from", sa.Date, nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Index("ix_sharing_events_inst_service", "institution_code", "service"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("institution_code", sa.String(32)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("old_value", sa.Text),
+    sa.Column("new_value", sa.Text),
+    sa.Index("ix_audit_inst_at", "institution_code", "at"),
+)
+
+import_runs = sa.Table(
+    "import_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_kept", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("report", sa.Text, nullable=False),
+)
+
+_APPEND_ONLY_SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+]
+_APPEND_ONLY_POSTGRES = [
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+]
+
+PROFILE_FIELDS = ("name", "type", "region", "country", "fte_students", "consortium", "go_live_date")
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def first_of_next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+def effective_from(service: str, requested: datetime) -> date:
+    """When a switch change takes effect.
+
+    Benchmark sharing follows the monthly benchmark cycle: the first day of the next
+    month. Collection development and recommendations take effect at the next
+    community release, i.e. from the day of the request on.
+    """
+    day = requested.astimezone(timezone.utc).date()
+    return first_of_next_month(day) if service == "benchmark" else day
+
+
+@dataclass(frozen=True)
+class Institution:
+    code: str
+    name: str
+    type: str
+    region: str
+    country: str | None
+    fte_students: int | None
+    consortium: str | None
+    go_live_date: date
+    version: int
+
+    @property
+    def size_band(self) -> str:
+        return size_band(self.fte_students)
+
+    @property
+    def first_anniversary(self) -> date:
+        try:
+            return self.go_live_date.replace(year=self.go_live_date.year + 1)
+        except ValueError:  # went live on 29 February
+            return date(self.go_live_date.year + 1, 3, 1)
+
+    def live_for_a_year(self, on: date) -> bool:
+        """Institutions live for less than a year may view benchmarks but do not contribute."""
+        return on >= self.first_anniversary
+
+    def as_record(self) -> dict:
+        record = asdict(self)
+        record.pop("version")
+        return record
+
+
+@dataclass(frozen=True)
+class SwitchState:
+    """The state of one sharing switch.
+
+    ``requested`` is what the administrator last chose; ``in_effect`` is what applies on
+    the given day. They differ while a benchmark change waits for the next month.
+    """
+
+    service: str
+    requested: bool
+    in_effect: bool
+    requested_at: datetime | None
+    effective_from: date | None
+    actor: str | None
+
+    @property
+    def pending(self) -> bool:
+        return self.requested != self.in_effect
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    institution_code: str | None
+    action: str
+    old_value: str | None
+    new_value: str | None
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    name: str
+    institution_code: str
+    roles: tuple[str, ...]
+
+    def principal(self) -> Principal:
+        return Principal(self.email, self.institution_code, frozenset(self.roles), self.name)
+
+
+def validate_profile(values: dict) -> dict:
+    """Check and clean the General section. Raises StoreError naming the field."""
+    clean: dict = {}
+    if "name" in values:
+        name = str(values["name"] or "").strip()
+        if not name:
+            raise StoreError("name: the institution needs a name.")
+        if len(name) > 200:
+            raise StoreError("name: at most 200 characters.")
+        clean["name"] = name
+    if "type" in values:
+        kind = str(values["type"] or "").strip().lower()
+        if kind not in INSTITUTION_TYPES:
+            raise StoreError(f"type: {values['type']!r} is not one of {', '.join(INSTITUTION_TYPES)}.")
+        clean["type"] = kind
+    if "region" in values:
+        region = str(values["region"] or "").strip().upper()
+        if region not in REGIONS:
+            raise StoreError(f"region: {values['region']!r} is not a data center ({', '.join(REGIONS)}).")
+        clean["region"] = region
+    if "country" in values:
+        country = str(values["country"] or "").strip().upper() or None
+        if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
+            raise StoreError(f"country: {values['country']!r} is not a two-letter ISO 3166 code such as US or DE.")
+        clean["country"] = country
+    if "fte_students" in values:
+        raw = values["fte_students"]
+        if raw is None or str(raw).strip() == "":
+            clean["fte_students"] = None
+        else:
+            try:
+                fte = int(str(raw).strip().replace(",", ""))
+            except ValueError:
+                raise StoreError(f"fte_students: {raw!r} is not a whole number.") from None
+            if fte < 0 or fte > 2_000_000:
+                raise StoreError(f"fte_students: {fte} is outside 0 to 2,000,000.")
+            clean["fte_students"] = fte
+    if "consortium" in values:
+        consortium = str(values["consortium"] or "").strip() or None
+        clean["consortium"] = consortium
+    if "go_live_date" in values:
+        raw = values["go_live_date"]
+        if isinstance(raw, datetime):
+            raw = raw.date()
+        if not isinstance(raw, date):
+            try:
+                raw = date.fromisoformat(str(raw).strip())
+            except ValueError:
+                raise StoreError(f"go_live_date: {values['go_live_date']!r} is not a date (YYYY-MM-DD).") from None
+        if raw.year < 1990:
+            raise StoreError(f"go_live_date: {raw} is before 1990.")
+        clean["go_live_date"] = raw
+    return clean
+
+
+def _display(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+class Store:
+    """Access to the control database. One instance per process is enough."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self._create()
+
+    @classmethod
+    def from_settings(cls, settings) -> "Store":
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings.database_url)
+
+    def _create(self) -> None:
+        metadata.create_all(self.engine)
+        statements = _APPEND_ONLY_SQLITE if self.engine.dialect.name == "sqlite" else _APPEND_ONLY_POSTGRES
+        with self.engine.begin() as con:
+            for statement in statements:
+                con.exec_driver_sql(statement)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def drop_everything(self, actor: Principal) -> None:
+        """Remove every table (the demo's --reset). The audit log goes with it."""
+        access.require_system(actor, "Resetting the control database")
+        metadata.drop_all(self.engine)
+        self._create()
+
+    # -- audit -----------------------------------------------------------------
+    @staticmethod
+    def _audit(con, actor: Principal | str, code: str | None, action: str, old, new, at: datetime) -> None:
+        con.execute(
+            audit_log.insert().values(
+                at=at,
+                actor=actor.email if isinstance(actor, Principal) else actor,
+                institution_code=code,
+                action=action,
+                old_value=_display(old),
+                new_value=_display(new),
+            )
+        )
+
+    def audit_history(self, actor: Principal, code: str, limit: int = 200) -> list[AuditEntry]:
+        """The institution's audit trail, newest first."""
+        access.require_member(actor, code, "the audit history")
+        query = (
+            sa.select(audit_log)
+            .where(audit_log.c.institution_code == code)
+            .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as con:
+            rows = con.execute(query).mappings().all()
+        return [AuditEntry(**{**row, "at": _aware(row["at"])}) for row in rows]
+
+    # -- institutions ----------------------------------------------------------
+    def add_institution(self, actor: Principal, *, code: str, name: str, type: str, region: str,
+                        go_live_date, country: str | None = None, fte_students=None,
+                        consortium: str | None = None, now: datetime | None = None) -> Institution:
+        """Register an institution (an operator's system job). Sharing starts off: opt-in only."""
+        access.require_system(actor, "Adding an institution")
+        code = str(code or "").strip()
+        if not _CODE_RE.match(code):
+            raise StoreError(
+                f"code: {code!r} must be 1-32 letters, digits, '-', '_' or '.', starting with a letter or digit."
+            )
+        profile = validate_profile(
+            dict(name=name, type=type, region=region, country=country, fte_students=fte_students,
+                 consortium=consortium, go_live_date=go_live_date)
+        )
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            exists = con.execute(sa.select(institutions.c.code).where(institutions.c.code == code)).first()
+            if exists:
+                raise StoreError(f"code: an institution {code} exists already.")
+            con.execute(institutions.insert().values(code=code, version=1, created_at=now, **profile))
+            self._audit(con, actor, code, "institution.created", None, profile["name"], now)
+        return self.institution(actor, code)
+
+    def institution(self, actor: Principal, code: str) -> Institution:
+        access.require_member(actor, code, "the profile")
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(institutions).where(institutions.c.code == code)).mappings().first()
+        if row is None:
+            raise NotFound(f"No institution with code {code!r}.")
+        return Institution(**{k: row[k] for k in Institution.__dataclass_fields__})
+
+    def list_institutions(self, actor: Principal) -> list[Institution]:
+        access.require_system(actor, "Listing every institution")
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(institutions).order_by(institutions.c.code)).mappings().all()
+        return [Institution(**{k: row[k] for k in Institution.__dataclass_fields__}) for row in rows]
+
+    def update_profile(self, actor: Principal, code: str, changes: dict, expected_version: int,
+                       now: datetime | None = None) -> Institution:
+        """Change General-section fields. One audit row per changed field, same transaction."""
+        access.require_admin(actor, code)
+        unknown = set(changes) - set(PROFILE_FIELDS)
+        if unknown:
+            raise StoreError(f"Unknown profile field(s): {', '.join(sorted(unknown))}.")
+        clean = validate_profile(changes)
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            current = self._lock_version(con, code, expected_version)
+            changed = {k: v for k, v in clean.items() if current[k] != v}
+            if not changed:
+                return self._institution_in(con, code)
+            con.execute(institutions.update().where(institutions.c.code == code).values(**changed))
+            for field_name, value in changed.items():
+                self._audit(con, actor, code, f"profile.{field_name}", current[field_name], value, now)
+            return self._institution_in(con, code)
+
+    def _lock_version(self, con, code: str, expected_version: int):
+        """Bump the version only if nobody changed the institution since it was read."""
+        current = con.execute(sa.select(institutions).where(institutions.c.code == code)).mappings().first()
+        if current is None:
+            raise NotFound(f"No institution with code {code!r}.")
+        result = con.execute(
+            institutions.update()
+            .where(institutions.c.code == code, institutions.c.version == expected_version)
+            .values(version=institutions.c.version + 1)
+        )
+        if result.rowcount != 1:
+            raise ChangedMeanwhile(
+                f"The settings of {code} were changed by someone else after you opened them "
+                f"(your copy is version {expected_version}). Reload the page and make your change again."
+            )
+        return current
+
+    @staticmethod
+    def _institution_in(con, code: str) -> Institution:
+        row = con.execute(sa.select(institutions).where(institutions.c.code == code)).mappings().one()
+        return Institution(**{k: row[k] for k in Institution.__dataclass_fields__})
+
+    # -- sharing switches ------------------------------------------------------
+    def set_sharing(self, actor: Principal, code: str, service: str, enabled: bool,
+                    expected_version: int, now: datetime | None = None) -> SwitchState:
+        """Turn one service on or off; the change and its audit row commit together."""
+        if service not in SERVICES:
+            raise StoreError(f"service: {service!r} is not one of {', '.join(SERVICES)}.")
+        access.require_admin(actor, code, "the sharing switches")
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            self._lock_version(con, code, expected_version)
+            before = self._requested(con, code, service)
+            if before == enabled:
+                raise StoreError(
+                    f"{service} sharing of {code} is already {'on' if enabled else 'off'}; nothing changed."
+                )
+            starts = effective_from(service, now)
+            con.execute(
+                sharing_events.insert().values(
+                    institution_code=code, service=service, enabled=enabled, requested_at=now,
+                    effective_from=starts, actor=actor.email,
+                )
+            )
+            self._audit(con, actor, code, f"sharing.{service}", _display(before),
+                        f"{_display(enabled)} (effective {starts.isoformat()})", now)
+        return self.sharing_state(actor, code, on=now.date())[service]
+
+    @staticmethod
+    def _requested(con, code: str, service: str) -> bool:
+        row = con.execute(
+            sa.select(sharing_events.c.enabled)
+            .where(sharing_events.c.institution_code == code, sharing_events.c.service == service)
+            .order_by(sharing_events.c.requested_at.desc(), sharing_events.c.id.desc())
+            .limit(1)
+        ).first()
+        return bool(row[0]) if row else False
+
+    def sharing_state(self, actor: Principal, code: str, on: date | None = None) -> dict[str, SwitchState]:
+        """Requested and in-effect state of each switch on a day (default today, UTC)."""
+        access.require_member(actor, code, "the sharing switches")
+        on = on or utcnow().date()
+        with self.engine.connect() as con:
+            rows = con.execute(
+                sa.select(sharing_events)
+                .where(sharing_events.c.institution_code == code)
+                .order_by(sharing_events.c.requested_at, sharing_events.c.id)
+            ).mappings().all()
+        return {service: _switch_state(service, [r for r in rows if r["service"] == service], on)
+                for service in SERVICES}
+
+    def sharing_in_effect(self, actor: Principal, on: date) -> dict[str, dict[str, bool]]:
+        """For the publish job: institution -> service -> in effect on the as-of date."""
+        access.require_system(actor, "Reading every institution's sharing state")
+        with self.engine.connect() as con:
+            rows = con.execute(
+                sa.select(sharing_events).order_by(sharing_events.c.requested_at, sharing_events.c.id)
+            ).mappings().all()
+            codes = [r[0] for r in con.execute(sa.select(institutions.c.code))]
+        state: dict[str, dict[str, bool]] = {code: {s: False for s in SERVICES} for code in codes}
+        for row in rows:
+            if row["effective_from"] <= on:
+                state[row["institution_code"]][row["service"]] = bool(row["enabled"])
+        return state
+
+    def sharing_history(self, actor: Principal, code: str) -> list[dict]:
+        access.require_member(actor, code, "the sharing history")
+        with self.engine.connect() as con:
+            rows = con.execute(
+                sa.select(sharing_events)
+                .where(sharing_events.c.institution_code == code)
+                .order_by(sharing_events.c.requested_at.desc(), sharing_events.c.id.desc())
+            ).mappings().all()
+        return [
+            {"service": r["service"], "enabled": bool(r["enabled"]), "requested_at": _aware(r["requested_at"]),
+             "effective_from": r["effective_from"], "actor": r["actor"]}
+            for r in rows
+        ]
+
+    # -- users -----------------------------------------------------------------
+    def add_user(self, actor: Principal, email: str, institution_code: str, roles, name: str = "",
+                 now: datetime | None = None) -> User:
+        """Add a user, or add roles to an existing user of the same institution."""
+        email = str(email or "").strip().lower()
+        if not _EMAIL_RE.match(email):
+            raise StoreError(f"email: {email!r} is not an e-mail address.")
+        roles = tuple(sorted({str(r).strip().lower() for r in ([roles] if isinstance(roles, str) else roles)}))
+        bad = [r for r in roles if r not in ROLES]
+        if bad or not roles:
+            raise StoreError(f"role: {', '.join(bad) or 'none given'}; choose from {', '.join(ROLES)}.")
+        if not actor.system:
+            access.require_admin(actor, institution_code, "the users")
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            if not con.execute(sa.select(institutions.c.code).where(institutions.c.code == institution_code)).first():
+                raise NotFound(f"No institution with code {institution_code!r}.")
+            existing = con.execute(sa.select(users).where(users.c.email == email)).mappings().first()
+            if existing and existing["institution_code"] != institution_code:
+                raise StoreError(f"email: {email} is already a user of another institution.")
+            if not existing:
+                con.execute(users.insert().values(email=email, name=name.strip(),
+                                                  institution_code=institution_code, created_at=now))
+            elif name.strip():
+                con.execute(users.update().where(users.c.email == email).values(name=name.strip()))
+            have = {r[0] for r in con.execute(sa.select(user_roles.c.role).where(user_roles.c.email == email))}
+            for role in roles:
+                if role not in have:
+                    con.execute(user_roles.insert().values(email=email, role=role))
+                    self._audit(con, actor, institution_code, "user.role_added", None, f"{email}: {role}", now)
+        return self.user(email)
+
+    def user(self, email: str) -> User | None:
+        """Look up a signed-in e-mail. Used by sign-in, so it needs no principal."""
+        email = str(email or "").strip().lower()
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(users).where(users.c.email == email)).mappings().first()
+            if row is None:
+                return None
+            roles = tuple(sorted(r[0] for r in con.execute(
+                sa.select(user_roles.c.role).where(user_roles.c.email == email))))
+        return User(row["email"], row["name"], row["institution_code"], roles)
+
+    def list_users(self, actor: Principal, institution_code: str | None = None) -> list[User]:
+        if institution_code is None:
+            access.require_system(actor, "Listing the users of every institution")
+        else:
+            access.require_member(actor, institution_code, "the users")
+        query = sa.select(users.c.email).order_by(users.c.institution_code, users.c.email)
+        if institution_code is not None:
+            query = query.where(users.c.institution_code == institution_code)
+        with self.engine.connect() as con:
+            emails = [r[0] for r in con.execute(query)]
+        return [self.user(e) for e in emails]
+
+    # -- import runs -----------------------------------------------------------
+    def record_import(self, actor: Principal, code: str, kind: str, file_name: str, status: str,
+                      report: dict, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            result = con.execute(
+                import_runs.insert().values(
+                    institution_code=code, kind=kind, file_name=file_name, at=now, actor=actor.email,
+                    status=status, rows_read=int(report.get("read", 0)), rows_kept=int(report.get("kept", 0)),
+                    rows_rejected=int(report.get("rejected", 0)), report=json.dumps(report, default=str),
+                )
+            )
+            self._audit(con, actor, code, f"import.{kind}.{status}", None, file_name, now)
+            return int(result.inserted_primary_key[0])
+
+    def import_history(self, actor: Principal, code: str, limit: int = 50) -> list[dict]:
+        access.require_member(actor, code, "the import history")
+        with self.engine.connect() as con:
+            rows = con.execute(
+                sa.select(import_runs).where(import_runs.c.institution_code == code)
+                .order_by(import_runs.c.at.desc(), import_runs.c.id.desc()).limit(limit)
+            ).mappings().all()
+        return [{**row, "at": _aware(row["at"]), "report": json.loads(row["report"])} for row in rows]
+
+
+def _switch_state(service: str, rows: list, on: date) -> SwitchState:
+    """Fold the ordered events of one switch into its requested and in-effect state."""
+    if not rows:
+        return SwitchState(service, False, False, None, None, None)
+    last = rows[-1]
+    in_effect = False
+    for row in rows:
+        if row["effective_from"] <= on:
+            in_effect = bool(row["enabled"])
+    return SwitchState(service, bool(last["enabled"]), in_effect, _aware(last["requested_at"]),
+                       last["effective_from"], last["actor"])
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
