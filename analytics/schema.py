@@ -58,7 +58,7 @@ def size_band(fte_students: int | None) -> str:
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # str | int | date | month_or_date | term
+    kind: str  # str | int | year | date | month_or_date
     required: bool = False
     default: object = None
     description: str = ""
@@ -75,7 +75,7 @@ CANONICAL: dict[str, tuple[Column, ...]] = {
         Column("issn", "str"),
         Column("oclc_number", "str"),
         Column("publisher", "str"),
-        Column("pub_year", "int"),
+        Column("pub_year", "year", description="year; 4-digit year taken from forms such as c2009. or [2015]"),
         Column("language", "str"),
         Column("call_number", "str"),
         Column("format", "str", default="print"),

@@ -1,0 +1,261 @@
+"""Command line for the system jobs and reports: python -m analytics [--data-dir DIR] COMMAND.
+
+Exit status: 0 success; 2 bad input or refused action (one-line reason on stderr,
+nothing changed); 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+
+from . import access
+from .access import Principal
+from .config import load_settings
+from .ingest.reader import InputError
+from .ingest.tabular import KINDS, import_file, parse_mapping
+from .output import render
+from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
+from .store import Store, StoreError
+
+
+class Refused(Exception):
+    """Bad input or a refused action: exit status 2."""
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "yes", "true", "1"):
+        return True
+    if lowered in ("off", "no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r}: use on or off")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="data directory (default $ANALYTICS_DATA_DIR or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_format(p):
+        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        return p
+
+    demo = sub.add_parser("demo", help="build the synthetic demo community end to end")
+    demo.add_argument("--institutions", type=int, default=24)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--months", type=int, default=36)
+    demo.add_argument("--reset", action="store_true", help="replace the data dir's contents")
+
+    inst = sub.add_parser("institution", help="add or list institutions")
+    inst_sub = inst.add_subparsers(dest="action", required=True)
+    add = inst_sub.add_parser("add")
+    add.add_argument("code")
+    add.add_argument("--name", required=True)
+    add.add_argument("--type", required=True, choices=INSTITUTION_TYPES)
+    add.add_argument("--region", required=True, type=str.upper, choices=REGIONS)
+    add.add_argument("--fte", type=int)
+    add.add_argument("--go-live", required=True)
+    add.add_argument("--country")
+    add.add_argument("--consortium")
+    with_format(inst_sub.add_parser("list"))
+
+    user = sub.add_parser("user", help="add or list users")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    uadd = user_sub.add_parser("add")
+    uadd.add_argument("email")
+    uadd.add_argument("--institution", required=True)
+    uadd.add_argument("--role", required=True, choices=ROLES, action="append")
+    uadd.add_argument("--name", default="")
+    ulist = with_format(user_sub.add_parser("list"))
+    ulist.add_argument("--institution")
+
+    imp = with_format(sub.add_parser("import", help="import a file into an institution's local store"))
+    imp.add_argument("code")
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("file")
+    imp.add_argument("--map", action="append", default=[], metavar="canonical=source")
+    imp.add_argument("--null-date", action="append", default=[], metavar="VALUE")
+    imp.add_argument("--encoding", help="file encoding if not UTF-8 or Windows-1252")
+
+    sharing = with_format(sub.add_parser("sharing", help="set or show the data sharing switches",
+                                         usage="sharing CODE [--collection-development on|off] "
+                                               "[--recommendations on|off] [--benchmark on|off] --actor USER"
+                                               " | sharing show CODE"))
+    sharing.add_argument("target", nargs="+", metavar="CODE")
+    sharing.add_argument("--collection-development", type=_on_off)
+    sharing.add_argument("--recommendations", type=_on_off)
+    sharing.add_argument("--benchmark", type=_on_off)
+    sharing.add_argument("--actor")
+
+    bench = sub.add_parser("bench", help="performance harness")
+    bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
+    bench.add_argument("--only", choices=("import",), help="run one stage")
+    bench.add_argument("--rows", type=int, help="rows of the generated items file (default 1,000,000)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = load_settings(args.data_dir)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except (Refused, InputError, StoreError, access.PermissionDenied, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_demo(args, settings) -> int:
+    from .demo import build_demo
+
+    started = time.perf_counter()
+    summary = build_demo(settings, institutions=args.institutions, seed=args.seed, months=args.months,
+                         reset=args.reset, progress=lambda line: print(line, file=sys.stderr))
+    print(f"Demo community in {settings.data_dir}: {summary['institutions']} institutions, "
+          f"{summary['works']} works, {summary['items']} items, {summary['loan_rows']} loan rows "
+          f"({time.perf_counter() - started:.1f} s).")
+    return 0
+
+
+def cmd_institution(args, settings) -> int:
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    if args.action == "add":
+        inst = store.add_institution(system, code=args.code, name=args.name, type=args.type, region=args.region,
+                                     fte_students=args.fte, go_live_date=args.go_live, country=args.country,
+                                     consortium=args.consortium)
+        print(f"Added {inst.code} ({inst.name}); every sharing switch is off until an administrator turns it on.")
+        return 0
+    records = [i.as_record() for i in store.list_institutions(system)]
+    print(render(records, args.format))
+    return 0
+
+
+def cmd_user(args, settings) -> int:
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    if args.action == "add":
+        user = store.add_user(system, args.email, args.institution, args.role, args.name)
+        print(f"{user.email} is a user of {user.institution_code} with role(s) {', '.join(user.roles)}.")
+        return 0
+    users = store.list_users(system, args.institution)
+    records = [{"email": u.email, "name": u.name, "institution": u.institution_code, "roles": list(u.roles)}
+               for u in users]
+    print(render(records, args.format))
+    return 0
+
+
+def cmd_import(args, settings) -> int:
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    store.institution(system, args.code)  # fails clearly on an unknown code
+    mapping = parse_mapping(args.map)
+    try:
+        report = import_file(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
+                             null_dates=args.null_date, encoding=args.encoding)
+    except InputError as exc:
+        store.record_import(system, args.code, args.kind, args.file, "failed", {"error": str(exc)})
+        raise
+    store.record_import(system, args.code, args.kind, args.file, "ok", report.as_dict())
+    data = report.as_dict()
+    if args.format == "json":
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    lines = [f"Imported {args.kind} for {args.code} from {report.file}: read {report.read}, kept {report.kept}, "
+             f"rejected {report.rejected}."]
+    for row in report.rejected_rows:
+        lines.append(f"  rejected {row['reason']}")
+    if report.dropped_columns:
+        lines.append("  dropped (never stored): " + ", ".join(f"{d['column']} ({d['reason']})"
+                                                              for d in report.dropped_columns))
+    if report.ignored_columns:
+        lines.append("  ignored columns: " + ", ".join(report.ignored_columns))
+    if report.invalid_isbns:
+        lines.append(f"  invalid ISBNs left out: {report.invalid_isbns}")
+    if report.match:
+        lines.append("  work matching: " + ", ".join(f"{k} {v}" for k, v in report.match.items()))
+    for warning in report.warnings:
+        lines.append(f"  note: {warning}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_sharing(args, settings) -> int:
+    store = Store.from_settings(settings)
+    changes = {s: getattr(args, s) for s in SERVICES if getattr(args, s) is not None}
+    if args.target[0] == "show":
+        if len(args.target) != 2 or changes:
+            raise Refused("usage: sharing show CODE")
+        return _sharing_show(store, args.target[1], args.format)
+    if len(args.target) != 1:
+        raise Refused("usage: sharing CODE [--collection-development on|off] [--recommendations on|off] "
+                      "[--benchmark on|off] --actor USER")
+    code = args.target[0]
+    if not changes:
+        raise Refused("name at least one switch to change, e.g. --benchmark off (or use: sharing show CODE)")
+    if not args.actor:
+        raise Refused("--actor USER is required: the e-mail of an administrator of " + code)
+    user = store.user(args.actor)
+    if user is None:
+        raise Refused(f"--actor {args.actor}: no such user")
+    actor = user.principal()
+    for service, enabled in changes.items():
+        version = store.institution(actor, code).version
+        state = store.sharing_state(actor, code)[service]
+        if state.requested == enabled:
+            print(f"{service}: already {'on' if enabled else 'off'}; unchanged.")
+            continue
+        new = store.set_sharing(actor, code, service, enabled, version)
+        print(f"{service}: {'on' if enabled else 'off'}, takes effect {_takes_effect(service, new.effective_from)}.")
+    return 0
+
+
+def _takes_effect(service: str, starts: date) -> str:
+    if service == "benchmark":
+        return f"on {starts.isoformat()} (the next monthly benchmark cycle)"
+    return "at the next community release"
+
+
+def _sharing_show(store: Store, code: str, fmt: str) -> int:
+    system = Principal.system_job()
+    state = store.sharing_state(system, code)
+    records = [
+        {"service": s.service, "requested": "on" if s.requested else "off",
+         "in_effect": "on" if s.in_effect else "off", "effective_from": s.effective_from,
+         "requested_at": s.requested_at, "by": s.actor}
+        for s in state.values()
+    ]
+    print(render(records, fmt))
+    if fmt == "table":
+        history = store.sharing_history(system, code)
+        print("\nHistory:" if history else "\nHistory: no changes yet.")
+        if history:
+            print(render([{**h, "enabled": "on" if h["enabled"] else "off"} for h in history], "table"))
+    return 0
+
+
+def cmd_bench(args, settings) -> int:
+    from .bench import run_bench
+
+    return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows)
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "institution": cmd_institution,
+    "user": cmd_user,
+    "import": cmd_import,
+    "sharing": cmd_sharing,
+    "bench": cmd_bench,
+}
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

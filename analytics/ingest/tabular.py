@@ -1,0 +1,363 @@
+"""Import of the canonical tabular kinds: items, loans, e-usage, reading-lists.
+
+The import turns a file into the canonical table of DATA_CONTRACT.md §1 in the
+institution's private store, or fails with a message that names the file, the row and
+the column, and then changes nothing: the new table is written to a temporary file
+beside the old one and swapped in with one atomic rename only after it validated.
+
+Personal and financial columns are dropped before anything is stored and are named in
+the report. Rows whose required values are blank are rejected and counted; no row is
+lost silently (read = kept + rejected).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .. import access, identifiers
+from ..access import Principal
+from ..schema import ACCEPTED_VALUES, CANONICAL, TABLE_FILES, Column, classify_sensitive, normalize_column_name
+from .reader import InputError, RawTable, read_table
+
+KINDS = tuple(CANONICAL)
+MAX_LISTED = 10
+
+FORMAT_SYNONYMS = {
+    "print": "print", "p": "print", "physical": "print", "book": "print", "paper": "print",
+    "electronic": "electronic", "e": "electronic", "online": "electronic", "ebook": "electronic",
+    "e-book": "electronic", "digital": "electronic", "e-resource": "electronic", "eresource": "electronic",
+}
+MATERIAL_SYNONYMS = {
+    "book": "book", "books": "book", "monograph": "book", "ebook": "book", "e-book": "book",
+    "journal": "journal", "journals": "journal", "serial": "journal", "periodical": "journal",
+    "magazine": "journal", "media": "media", "dvd": "media", "video": "media", "audio": "media",
+    "cd": "media", "other": "other",
+}
+CITATION_SYNONYMS = {
+    "required": "required", "essential": "required", "core": "required", "recommended": "recommended",
+    "further": "further", "background": "further", "optional": "further", "further reading": "further",
+}
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    file: str
+    read: int = 0
+    kept: int = 0
+    rejected: int = 0
+    rejected_rows: list[dict] = field(default_factory=list)
+    dropped_columns: list[dict] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    mapped_columns: dict[str, str] = field(default_factory=dict)
+    invalid_isbns: int = 0
+    encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    match: dict = field(default_factory=dict)
+    table: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind, "file": self.file, "read": self.read, "kept": self.kept,
+            "rejected": self.rejected, "rejected_rows": self.rejected_rows,
+            "dropped_columns": self.dropped_columns, "ignored_columns": self.ignored_columns,
+            "mapped_columns": self.mapped_columns, "invalid_isbns": self.invalid_isbns,
+            "encoding": self.encoding, "warnings": self.warnings, "match": self.match, "table": self.table,
+        }
+
+
+def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
+    """'canonical=source' pairs from the command line into a dict."""
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise InputError(f"--map {pair!r}: write it as canonical=source, e.g. item_id=Barcode.")
+        canonical, source = (part.strip() for part in pair.split("=", 1))
+        if not canonical or not source:
+            raise InputError(f"--map {pair!r}: both sides are needed, e.g. item_id=Barcode.")
+        mapping[normalize_column_name(canonical)] = source
+    return mapping
+
+
+def institution_dir(data_dir: Path, code: str) -> Path:
+    return Path(data_dir) / "institutions" / code
+
+
+def import_file(data_dir: Path, actor: Principal, code: str, kind: str, path: str | Path, *,
+                mapping: dict[str, str] | None = None, null_dates: list[str] | None = None,
+                encoding: str | None = None, display_name: str | None = None) -> ImportReport:
+    """Validate a file and replace the institution's canonical table with it.
+
+    Raises InputError (nothing changed) on a bad file, PermissionDenied if the actor
+    may not import for this institution.
+    """
+    access.require_admin(actor, code, "the institution's data (imports)")
+    if kind not in CANONICAL:
+        raise InputError(f"kind: {kind!r} is not one of {', '.join(KINDS)}.")
+    raw = read_table(path, encoding=encoding, display_name=display_name)
+    report = ImportReport(kind=kind, file=raw.file_name, encoding=raw.encoding, warnings=list(raw.warnings))
+    frame = canonicalize(raw, kind, mapping or {}, null_dates or [], report)
+    target_dir = institution_dir(data_dir, code)
+    report.table = str(target_dir / TABLE_FILES[kind])
+    write_atomically(frame, target_dir / TABLE_FILES[kind])
+    return report
+
+
+def canonicalize(raw: RawTable, kind: str, mapping: dict[str, str], null_dates: list[str],
+                 report: ImportReport) -> pl.DataFrame:
+    """Rename, drop, validate and type the columns of one kind. Pure: writes nothing."""
+    columns = CANONICAL[kind]
+    frame = _select_columns(raw, kind, mapping, report)
+    report.read = frame.height
+    frame = frame.with_row_index("_row", offset=1)
+    frame = frame.with_columns(pl.col(c.name).str.strip_chars() for c in columns if c.name in frame.columns)
+    frame = frame.with_columns(
+        pl.when(pl.col(c.name) == "").then(None).otherwise(pl.col(c.name)).alias(c.name)
+        for c in columns if c.name in frame.columns
+    )
+    for column in columns:
+        if column.name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
+
+    frame = _reject_blank_required(frame, raw, columns, report)
+    if kind == "items":
+        frame = frame.with_columns(pl.col("pub_year").alias("_pub_year_raw"))
+    typed = []
+    for column in columns:
+        typed.append(_parse_column(frame, raw, kind, column, null_dates))
+    frame = frame.with_columns(typed)
+    frame = _kind_rules(frame, raw, kind, report)
+    report.kept = frame.height
+    assert report.read == report.kept + report.rejected, "an import must never lose a row silently"
+    return frame.drop("_row")
+
+
+def _select_columns(raw: RawTable, kind: str, mapping: dict[str, str], report: ImportReport) -> pl.DataFrame:
+    frame = raw.frame
+    canonical_names = {c.name for c in CANONICAL[kind]}
+    by_normalized: dict[str, str] = {}
+    for original in frame.columns:
+        normalized = normalize_column_name(original)
+        if normalized in by_normalized:
+            raise InputError(f"{raw.file_name}: two columns are both named {original!r} (after ignoring case "
+                             f"and punctuation); rename one of them.")
+        by_normalized[normalized] = original
+    rename: dict[str, str] = {}
+    for canonical, source in mapping.items():
+        if canonical not in canonical_names:
+            raise InputError(f"--map {canonical}={source}: {canonical!r} is not a column of {kind} "
+                             f"({', '.join(sorted(canonical_names))}).")
+        original = by_normalized.get(normalize_column_name(source))
+        if original is None:
+            raise InputError(f"--map {canonical}={source}: {raw.file_name} has no column {source!r}.")
+        rename[original] = canonical
+        report.mapped_columns[canonical] = original
+    mapped_sources = set(rename)
+    for normalized, original in by_normalized.items():
+        if original in mapped_sources:
+            continue
+        if normalized in canonical_names and normalized not in rename.values():
+            rename[original] = normalized
+    keep, dropped, ignored = [], [], []
+    for original in frame.columns:
+        if original in rename:
+            keep.append(original)
+            continue
+        sensitivity = classify_sensitive(normalize_column_name(original))
+        if sensitivity:
+            dropped.append({"column": original, "reason": sensitivity})
+        else:
+            ignored.append(original)
+    report.dropped_columns = dropped
+    report.ignored_columns = ignored
+    if dropped:
+        report.warnings.append(
+            "Dropped and never stored: " + ", ".join(f"{d['column']} ({d['reason']})" for d in dropped) + "."
+        )
+    selected = frame.select(keep).rename({k: rename[k] for k in keep})
+    missing = [c.name for c in CANONICAL[kind] if c.required and c.name not in selected.columns]
+    if missing:
+        found = ", ".join(frame.columns[:20])
+        raise InputError(
+            f"{raw.file_name}: required column(s) missing for {kind}: {', '.join(missing)}. "
+            f"Columns found: {found}. Rename them in the file or map them with --map {missing[0]}=<your column>."
+        )
+    return selected
+
+
+def _reject_blank_required(frame: pl.DataFrame, raw: RawTable, columns: tuple[Column, ...],
+                           report: ImportReport) -> pl.DataFrame:
+    required = [c.name for c in columns if c.required]
+    blank = pl.any_horizontal(pl.col(name).is_null() for name in required)
+    rejected = frame.filter(blank)
+    if rejected.height:
+        report.rejected += rejected.height
+        for row in rejected.head(MAX_LISTED).iter_rows(named=True):
+            empty = [name for name in required if row[name] is None]
+            report.rejected_rows.append(
+                {"row": row["_row"], "reason": f"{raw.where(row['_row'])}: empty {', '.join(empty)}"}
+            )
+    return frame.filter(~blank)
+
+
+def _fail_on(frame: pl.DataFrame, bad: pl.Expr, raw: RawTable, column: str, expected: str) -> None:
+    """Raise an InputError naming the first bad rows of a column, if there are any."""
+    offenders = frame.filter(bad).select("_row", column)
+    if offenders.height == 0:
+        return
+    first_row, first_value = offenders.row(0)
+    more = ""
+    if offenders.height > 1:
+        rows = ", ".join(str(r) for r in offenders["_row"].head(MAX_LISTED).to_list()[1:])
+        more = f" {offenders.height - 1} more row(s) have the same problem (rows {rows}{', ...' if offenders.height > MAX_LISTED else ''})."
+    raise InputError(
+        f"{raw.file_name}, {raw.where(first_row)}, column {column}: {first_value!r} is not {expected}.{more} "
+        f"Nothing was imported."
+    )
+
+
+DATE_EXPECTED = "a date (YYYY-MM-DD, M/D/YY or M/D/YYYY)"
+
+
+def parse_dates(col: pl.Expr) -> pl.Expr:
+    """Dates in the forms the data contract accepts; null where none fits."""
+    iso = col.str.extract(r"^(\d{4}-\d{1,2}-\d{1,2})(?:[ T].*)?$", 1)
+    us4 = col.str.extract(r"^(\d{1,2}/\d{1,2}/\d{4})(?: .*)?$", 1)
+    us2 = col.str.extract(r"^(\d{1,2}/\d{1,2}/\d{2})(?: .*)?$", 1)
+    return pl.coalesce(
+        iso.str.to_date("%Y-%m-%d", strict=False),
+        us4.str.to_date("%m/%d/%Y", strict=False),
+        us2.str.to_date("%m/%d/%y", strict=False),
+    )
+
+
+def parse_month_or_date(col: pl.Expr) -> pl.Expr:
+    month = col.str.extract(r"^(\d{4}-\d{1,2})$", 1)
+    return pl.coalesce((month + "-01").str.to_date("%Y-%m-%d", strict=False), parse_dates(col))
+
+
+def _parse_column(frame: pl.DataFrame, raw: RawTable, kind: str, column: Column, null_dates: list[str]) -> pl.Expr:
+    name = column.name
+    col = pl.col(name)
+    if column.kind == "str":
+        expr = col
+        if column.default is not None:
+            expr = expr.fill_null(pl.lit(column.default))
+        return expr.alias(name)
+    if column.kind == "int":
+        cleaned = col.str.replace_all(r"[,\s]", "")
+        as_float = cleaned.cast(pl.Float64, strict=False)
+        bad = col.is_not_null() & (as_float.is_null() | (as_float != as_float.floor()) | (as_float.abs() > 1e15))
+        _fail_on(frame, bad, raw, name, "a whole number")
+        expr = as_float.cast(pl.Int64)
+        if column.default is not None:
+            expr = expr.fill_null(column.default)
+        return expr.alias(name)
+    if column.kind == "year":
+        # Catalogue years come decorated ("c2009.", "[2015]", "2009-2012"): take the first
+        # plausible 4-digit year. A value without one is left empty and counted, not fatal.
+        return col.str.extract(r"(1[0-9]{3}|20[0-9]{2}|2100)", 1).cast(pl.Int64).alias(name)
+    if column.kind in ("date", "month_or_date"):
+        source = col
+        if null_dates:
+            source = pl.when(col.is_in(null_dates)).then(None).otherwise(col)
+        parsed = parse_dates(source) if column.kind == "date" else parse_month_or_date(source)
+        expected = DATE_EXPECTED if column.kind == "date" else "a month (YYYY-MM) or " + DATE_EXPECTED
+        if not null_dates:
+            expected += " (if the system uses it for 'never', add --null-date with that value)"
+        _fail_on(frame, source.is_not_null() & parsed.is_null(), raw, name, expected)
+        return parsed.alias(name)
+    raise ValueError(f"unknown column kind {column.kind}")
+
+
+def _accepted(frame: pl.DataFrame, raw: RawTable, kind: str, name: str, synonyms: dict[str, str]) -> pl.DataFrame:
+    mapped = pl.col(name).str.to_lowercase().replace_strict(synonyms, default=None, return_dtype=pl.String)
+    allowed = ACCEPTED_VALUES[(kind, name)]
+    _fail_on(frame, pl.col(name).is_not_null() & mapped.is_null(), raw, name, "one of " + ", ".join(allowed))
+    return frame.with_columns(mapped.alias(name))
+
+
+def _kind_rules(frame: pl.DataFrame, raw: RawTable, kind: str, report: ImportReport) -> pl.DataFrame:
+    if kind == "items":
+        frame = _accepted(frame, raw, kind, "format", FORMAT_SYNONYMS)
+        frame = _accepted(frame, raw, kind, "material_type", MATERIAL_SYNONYMS)
+        frame = _count_unreadable_years(frame, report)
+        _fail_on(frame, pl.col("lifetime_loans") < 0, raw, "lifetime_loans", "zero or more")
+        duplicate = pl.col("item_id").is_duplicated() & ~pl.col("item_id").is_first_distinct()
+        frame = _reject(frame, raw, duplicate, "item_id appears on an earlier row", report)
+        frame = _identifiers(frame, report)
+    elif kind == "loans":
+        _fail_on(frame, pl.col("count") < 0, raw, "count", "zero or more")
+        _fail_on(frame, pl.col("renewals") < 0, raw, "renewals", "zero or more")
+    elif kind == "e-usage":
+        _fail_on(frame, pl.col("count") < 0, raw, "count", "zero or more")
+        frame = _identifiers(frame, report)
+    elif kind == "reading-lists":
+        frame = _accepted(frame, raw, kind, "citation_type", CITATION_SYNONYMS)
+        _fail_on(frame, pl.col("enrolment") < 0, raw, "enrolment", "zero or more")
+        frame = _identifiers(frame, report)
+    return frame
+
+
+def _count_unreadable_years(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
+    unreadable = frame.filter(pl.col("_pub_year_raw").is_not_null() & pl.col("pub_year").is_null())
+    if unreadable.height:
+        examples = ", ".join(repr(v) for v in unreadable["_pub_year_raw"].unique().head(3).to_list())
+        report.warnings.append(f"pub_year: {unreadable.height} value(s) without a year (e.g. {examples}) "
+                               f"were left empty.")
+    return frame.drop("_pub_year_raw")
+
+
+def _reject(frame: pl.DataFrame, raw: RawTable, condition: pl.Expr, reason: str, report: ImportReport) -> pl.DataFrame:
+    rejected = frame.filter(condition)
+    if rejected.height:
+        report.rejected += rejected.height
+        for row in rejected["_row"].head(MAX_LISTED).to_list():
+            if len(report.rejected_rows) < MAX_LISTED:
+                report.rejected_rows.append({"row": row, "reason": f"{raw.where(row)}: {reason}"})
+    return frame.filter(~condition)
+
+
+def _identifiers(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
+    """Normalize identifiers and derive the work key. Invalid ISBNs are dropped, the row kept."""
+    has = {name: name in frame.columns for name in ("isbn", "issn", "oclc_number")}
+    enriched = identifiers.add_identifier_columns(
+        frame,
+        isbn_col="isbn" if has["isbn"] else None,
+        issn_col="issn" if has["issn"] else None,
+        oclc_col="oclc_number" if has["oclc_number"] else None,
+    )
+    report.invalid_isbns = int(enriched["invalid_isbn_count"].sum() or 0)
+    if report.invalid_isbns:
+        report.warnings.append(
+            f"{report.invalid_isbns} ISBN(s) failed the check digit or were not ISBNs; they were left out "
+            f"and their rows kept."
+        )
+    keyed = identifiers.assign_work_keys(enriched)
+    report.match = identifiers.match_report(keyed)
+    updates = [pl.col("isbn13_list").list.join(";").replace("", None).alias("isbn")]
+    if has["issn"]:
+        updates.append(pl.col("issn_norm").alias("issn"))
+    if has["oclc_number"]:
+        updates.append(pl.col("oclc_norm").alias("oclc_number"))
+    keyed = keyed.with_columns(updates)
+    return keyed.drop([c for c in ("isbn13_list", "issn_norm", "oclc_norm", "invalid_isbn_count")
+                       if c in keyed.columns])
+
+
+def write_atomically(frame: pl.DataFrame, target: Path) -> None:
+    """Write next to the target, then rename over it: readers see the old or the new file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".parquet.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp_name, compression="zstd", statistics=True)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,86 @@
+"""Reading an institution's own local store (DATA_CONTRACT.md §3), with the access check.
+
+Only users of the institution may read its local data; every reader goes through
+``require_member`` here, whatever page or command calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from . import access
+from .access import Principal
+from .schema import TABLE_FILES
+
+
+def institution_dir(data_dir: Path, code: str) -> Path:
+    return Path(data_dir) / "institutions" / code
+
+
+def table_path(data_dir: Path, code: str, kind: str) -> Path:
+    return institution_dir(data_dir, code) / TABLE_FILES[kind]
+
+
+def data_version(data_dir: Path, code: str) -> str:
+    """A cache key that changes whenever an import replaces one of the tables."""
+    parts = []
+    for kind in TABLE_FILES:
+        path = table_path(data_dir, code, kind)
+        parts.append(f"{kind}:{path.stat().st_mtime_ns if path.exists() else 0}")
+    return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class Summary:
+    titles: int
+    items: int
+    loans_12m: int
+    e_usage_12m: int
+    reading_lists: int
+    latest_month: str | None
+    tables: tuple[str, ...]
+
+
+def _months_back(day: date, months: int) -> date:
+    y, m = day.year, day.month - months
+    while m <= 0:
+        y, m = y - 1, m + 12
+    return date(y, m, 1)
+
+
+def summary(actor: Principal, data_dir: Path, code: str) -> Summary:
+    """The institution at a glance. The 12-month windows end with the latest month in its data."""
+    access.require_member(actor, code, "the local data")
+    present = tuple(k for k in TABLE_FILES if table_path(data_dir, code, k).exists())
+    titles = items = loans = usage = lists = 0
+    latest: date | None = None
+    if "items" in present:
+        held = pl.scan_parquet(table_path(data_dir, code, "items")).filter(pl.col("withdrawn_date").is_null())
+        counts = held.select(
+            pl.len().alias("items"),
+            pl.coalesce("work_key", "title").n_unique().alias("titles"),
+        ).collect()
+        items, titles = counts["items"][0], counts["titles"][0]
+    if "loans" in present:
+        scan = pl.scan_parquet(table_path(data_dir, code, "loans"))
+        latest = scan.select(pl.col("loan_date").max()).collect().item()
+        if latest is not None:
+            start = _months_back(date(latest.year, latest.month, 1), 11)
+            loans = scan.filter(pl.col("loan_date") >= start).select(pl.col("count").sum()).collect().item() or 0
+    if "e-usage" in present:
+        scan = pl.scan_parquet(table_path(data_dir, code, "e-usage"))
+        usage_latest = scan.select(pl.col("month").max()).collect().item()
+        if usage_latest is not None:
+            start = _months_back(date(usage_latest.year, usage_latest.month, 1), 11)
+            usage = (scan.filter((pl.col("month") >= start) & (pl.col("metric_type") == "Total_Item_Requests"))
+                     .select(pl.col("count").sum()).collect().item() or 0)
+            latest = max(latest, usage_latest) if latest else usage_latest
+    if "reading-lists" in present:
+        lists = pl.scan_parquet(table_path(data_dir, code, "reading-lists")).select(
+            pl.col("list_id").n_unique()).collect().item()
+    return Summary(int(titles), int(items), int(loans), int(usage), int(lists),
+                   latest.strftime("%Y-%m") if latest else None, present)
