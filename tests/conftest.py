@@ -20,3 +20,24 @@ def artifacts_dir() -> Path:
     path = Path("test-artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_community(tmp_path_factory):
+    """A small demo community built once per test session through the real import path."""
+    from analytics.config import load_settings
+    from analytics.demo import build_demo
+
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    build_demo(load_settings(data_dir), institutions=6, months=18, seed=3, progress=lambda _line: None)
+    return data_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment():
+    """Tests never touch a developer's real data dir or database."""
+    import os
+
+    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "ANALYTICS_DATA_DIR") if k in os.environ}
+    yield
+    os.environ.update(saved)

@@ -1,0 +1,249 @@
+"""The contribution builder: what leaves an institution, per service.
+
+A contribution holds only allow-listed content: the work key, public bibliographic
+facts and counts per month or term. Local ids (items, titles, lists, courses), owner
+codes, locations, notes, the institution's code and name, patron and money values are
+never selected, so they cannot leave. In a consortium (Network Zone) only the rows the
+institution owns are used.
+
+The administrator's preview ("What will be shared") calls these same functions, so
+the preview cannot drift from what the system job sends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from . import access, subjects
+from .local import institution_dir
+from .schema import SERVICES, TABLE_FILES
+from .store import Institution
+
+# Exactly the columns each contribution table may carry (the allow-list).
+CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "holdings": ("work_key", "isbns", "title", "author", "publisher", "pub_year", "language",
+                 "lc_class", "lc_subclass", "subject", "format", "copies_held", "copies_withdrawn",
+                 "first_acquired_month"),
+    "loans": ("work_key", "month", "loans", "renewals"),
+    "e_usage": ("work_key", "isbns", "title", "platform", "month", "metric_type", "count"),
+    "reading_lists": ("work_key", "term", "lists", "citations", "required_citations"),
+    "kpis": ("year", "titles_held", "items_held", "items_added", "items_withdrawn", "loans",
+             "renewals", "e_usage_requests", "reading_list_titles"),
+}
+
+SERVICE_TABLES: dict[str, tuple[str, ...]] = {
+    "collection_development": ("holdings", "loans", "e_usage", "reading_lists"),
+    "recommendations": ("holdings", "loans", "e_usage"),
+    "benchmark": ("kpis",),
+}
+
+SERVICE_DESCRIPTIONS = {
+    "collection_development": (
+        "Title-level holdings (which works you hold, how many copies, when first acquired), "
+        "monthly loan counts per work, COUNTER usage counts per e-title and reading-list "
+        "statistics per work and term."
+    ),
+    "recommendations": (
+        "The same title-level holdings, loan and e-usage counts, used to compute recommendations "
+        "for you and, anonymously, for other participating institutions."
+    ),
+    "benchmark": (
+        "Yearly figures of your collection and its use (titles, items, additions, loans, e-usage), "
+        "pooled into statistics only where at least 5 institutions contribute."
+    ),
+}
+
+NEVER_SHARED = (
+    "item barcodes and ids, local title ids, reading-list and course ids, locations, owner codes, "
+    "notes, your institution's code and name, anything about patrons (ids, names, e-mails, "
+    "addresses, birth dates) and anything financial (funds, orders, invoices, prices, fines, fees)"
+)
+
+
+def _local(inst_dir: Path, kind: str) -> pl.LazyFrame | None:
+    path = Path(inst_dir) / TABLE_FILES[kind]
+    return pl.scan_parquet(path) if path.exists() else None
+
+
+def owned_items(inst_dir: Path, institution: Institution) -> pl.LazyFrame | None:
+    """Items the institution owns. In a consortium export, other members' rows are left out."""
+    items = _local(inst_dir, "items")
+    if items is None:
+        return None
+    return items.filter(pl.col("owner").is_null() | (pl.col("owner") == institution.code))
+
+
+def _month(col: str) -> pl.Expr:
+    return pl.col(col).dt.strftime("%Y-%m")
+
+
+def holdings(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    items = owned_items(inst_dir, institution)
+    if items is None:
+        return None
+    items = items.filter(pl.col("work_key").is_not_null()).collect()
+    items = subjects.classify_frame(items, "call_number")
+    held = pl.col("withdrawn_date").is_null()
+    grouped = (
+        items.group_by("work_key", "format")
+        .agg(
+            pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("isbns"),
+            pl.col("title").drop_nulls().mode().sort().first().alias("title"),
+            pl.col("author").drop_nulls().mode().sort().first().alias("author"),
+            pl.col("publisher").drop_nulls().mode().sort().first().alias("publisher"),
+            pl.col("pub_year").min().alias("pub_year"),
+            pl.col("language").drop_nulls().mode().sort().first().alias("language"),
+            pl.col("lc_class").drop_nulls().mode().sort().first().alias("lc_class"),
+            pl.col("lc_subclass").drop_nulls().mode().sort().first().alias("lc_subclass"),
+            pl.col("subject").drop_nulls().mode().sort().first().alias("subject"),
+            held.sum().cast(pl.Int64).alias("copies_held"),
+            (~held).sum().cast(pl.Int64).alias("copies_withdrawn"),
+            _month("acquired_date").min().alias("first_acquired_month"),
+        )
+        .sort("work_key", "format")
+    )
+    return grouped.select(CONTRIBUTION_COLUMNS["holdings"])
+
+
+def loans(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    items = owned_items(inst_dir, institution)
+    events = _local(inst_dir, "loans")
+    if items is None or events is None:
+        return None
+    keyed = events.join(items.select("item_id", "work_key"), on="item_id", how="inner")
+    return (
+        keyed.filter(pl.col("work_key").is_not_null())
+        .group_by("work_key", _month("loan_date").alias("month"))
+        .agg(pl.col("count").sum().cast(pl.Int64).alias("loans"),
+             pl.col("renewals").sum().cast(pl.Int64).alias("renewals"))
+        .sort("work_key", "month")
+        .collect()
+        .select(CONTRIBUTION_COLUMNS["loans"])
+    )
+
+
+def e_usage(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    usage = _local(inst_dir, "e-usage")
+    if usage is None:
+        return None
+    return (
+        usage.filter(pl.col("work_key").is_not_null())
+        .group_by("work_key", "platform", _month("month").alias("month"), "metric_type")
+        .agg(
+            pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("isbns"),
+            pl.col("title").drop_nulls().first().alias("title"),
+            pl.col("count").sum().cast(pl.Int64).alias("count"),
+        )
+        .sort("work_key", "platform", "month", "metric_type")
+        .collect()
+        .select(CONTRIBUTION_COLUMNS["e_usage"])
+    )
+
+
+def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    lists = _local(inst_dir, "reading-lists")
+    if lists is None:
+        return None
+    return (
+        lists.filter(pl.col("work_key").is_not_null())
+        .group_by("work_key", "term")
+        .agg(
+            pl.col("list_id").n_unique().cast(pl.Int64).alias("lists"),
+            pl.len().cast(pl.Int64).alias("citations"),
+            (pl.col("citation_type") == "required").sum().cast(pl.Int64).alias("required_citations"),
+        )
+        .sort("work_key", "term")
+        .collect()
+        .select(CONTRIBUTION_COLUMNS["reading_lists"])
+    )
+
+
+def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    """Yearly figures of the institution's own data, the input of benchmark statistics."""
+    items = owned_items(inst_dir, institution)
+    if items is None:
+        return None
+    items = items.collect()
+    years = _years(inst_dir, items)
+    if not years:
+        return None
+    rows = []
+    loan_events = _local(inst_dir, "loans")
+    loans_by_year = {}
+    if loan_events is not None:
+        owned = loan_events.join(items.lazy().select("item_id"), on="item_id", how="semi")
+        loans_by_year = {
+            r["year"]: r for r in owned.group_by(pl.col("loan_date").dt.year().alias("year"))
+            .agg(pl.col("count").sum().alias("loans"), pl.col("renewals").sum().alias("renewals"))
+            .collect().iter_rows(named=True)
+        }
+    usage_by_year = {}
+    usage = _local(inst_dir, "e-usage")
+    if usage is not None:
+        usage_by_year = {
+            r["year"]: r["requests"] for r in usage.filter(pl.col("metric_type") == "Total_Item_Requests")
+            .group_by(pl.col("month").dt.year().alias("year")).agg(pl.col("count").sum().alias("requests"))
+            .collect().iter_rows(named=True)
+        }
+    lists_by_year = {}
+    lists = _local(inst_dir, "reading-lists")
+    if lists is not None:
+        lists_by_year = {
+            r["year"]: r["titles"] for r in lists
+            .with_columns(pl.col("term").str.extract(r"(\d{4})", 1).cast(pl.Int32, strict=False).alias("year"))
+            .group_by("year").agg(pl.col("work_key").n_unique().alias("titles")).collect().iter_rows(named=True)
+        }
+    for year in years:
+        end = pl.date(year, 12, 31)
+        acquired_by_end = pl.col("acquired_date").is_null() | (pl.col("acquired_date") <= end)
+        not_withdrawn = pl.col("withdrawn_date").is_null() | (pl.col("withdrawn_date") > end)
+        held = items.filter(acquired_by_end & not_withdrawn)
+        rows.append({
+            "year": year,
+            "titles_held": held["work_key"].n_unique(),
+            "items_held": held.height,
+            "items_added": items.filter(pl.col("acquired_date").dt.year() == year).height,
+            "items_withdrawn": items.filter(pl.col("withdrawn_date").dt.year() == year).height,
+            "loans": int(loans_by_year.get(year, {}).get("loans") or 0),
+            "renewals": int(loans_by_year.get(year, {}).get("renewals") or 0),
+            "e_usage_requests": int(usage_by_year.get(year) or 0),
+            "reading_list_titles": int(lists_by_year.get(year) or 0),
+        })
+    return pl.DataFrame(rows).select(CONTRIBUTION_COLUMNS["kpis"])
+
+
+def _years(inst_dir: Path, items: pl.DataFrame) -> list[int]:
+    """Complete calendar years covered by the institution's loan data (or acquisitions)."""
+    events = _local(inst_dir, "loans")
+    if events is not None:
+        span = events.select(pl.col("loan_date").min().alias("lo"), pl.col("loan_date").max().alias("hi")).collect()
+    else:
+        span = items.select(pl.col("acquired_date").min().alias("lo"), pl.col("acquired_date").max().alias("hi"))
+    lo, hi = span.row(0)
+    if lo is None or hi is None:
+        return []
+    return list(range(lo.year, hi.year + 1))
+
+
+BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis}
+
+
+def build_contribution(inst_dir: Path, institution: Institution, service: str) -> dict[str, pl.DataFrame]:
+    """The tables one service would send, keyed by table name (absent tables are left out)."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    tables: dict[str, pl.DataFrame] = {}
+    for table in SERVICE_TABLES[service]:
+        frame = BUILDERS[table](inst_dir, institution)
+        if frame is not None:
+            assert tuple(frame.columns) == CONTRIBUTION_COLUMNS[table], f"{table} left the allow-list"
+            tables[table] = frame
+    return tables
+
+
+def preview(actor, data_dir: Path, institution: Institution, service: str) -> dict[str, pl.DataFrame]:
+    """What would leave the institution for one service; for its own users only."""
+    access.require_member(actor, institution.code, "what the institution shares")
+    return build_contribution(institution_dir(data_dir, institution.code), institution, service)

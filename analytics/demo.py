@@ -1,0 +1,424 @@
+"""A deterministic synthetic community, built end to end through the real import path.
+
+The demo is the product's default data: it must look like a real community so that
+every page has something true to say. From one seed it makes a shared universe of works
+(valid ISBN-13s, some with print and e-book ISBNs, some without any identifier), real
+LC call numbers spread over the LC outline, a long-tailed popularity, subjects that rise
+and fall over the months, and institutions of several types and sizes in several
+regions, one of them a consortium whose members' exports contain each other's records.
+It writes canonical CSV exports per institution and imports them with the same code a
+library's own files go through, then sets a mix of sharing states as their
+administrators would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from . import subjects
+from .access import Principal
+from .config import Settings
+from .ingest.tabular import import_file
+from .schema import SERVICES
+from .store import Store
+
+WORDS = (
+    "history theory practice introduction handbook guide principles politics economy society culture "
+    "science data learning systems networks design power memory justice nature climate ocean river city "
+    "empire war peace revolution language mind body health medicine law rights markets money labor "
+    "education family children women men religion faith art music poetry novel letters landscape "
+    "machine code algorithms statistics evidence reason ethics philosophy future past origins world"
+).split()
+ADJECTIVES = (
+    "modern early global american european asian african digital critical comparative applied "
+    "quantitative new hidden lost silent urban rural ancient contemporary political social"
+).split()
+SURNAMES = (
+    "Smith Garcia Müller Nguyen Okafor Rossi Kowalski Tanaka Johansson Dubois O'Brien Singh Cohen "
+    "Haddad Novak Ivanova Silva Kim Larsen Moreau Fischer Papadopoulos Yilmaz Chen Andersson Walker "
+    "Brown Martínez Lefèvre Schmidt Costa Nakamura Patel Ahmed Byrne Horvat Lindqvist Santos Weber"
+).split()
+FORENAMES = (
+    "Anna Peter Maria David Chidi Lucia Jan Yuki Erik Claire Sean Priya Miriam Omar Petra Olga João Min "
+    "Henrik Amélie Jonas Eleni Emre Wei Sofia James Laura Carlos Hélène Klaus Rita Kenji Ravi Fatima Niamh"
+).split()
+PUBLISHERS = (
+    "Oxford University Press", "Cambridge University Press", "Routledge", "Springer", "Wiley",
+    "Princeton University Press", "MIT Press", "Penguin", "Elsevier", "University of Chicago Press",
+    "Yale University Press", "Bloomsbury Academic", "SAGE", "De Gruyter", "Palgrave Macmillan",
+)
+PLATFORMS = ("EBSCOhost", "ProQuest Ebook Central", "JSTOR", "SpringerLink", "Wiley Online Library")
+LANGUAGES = (("eng", 0.82), ("ger", 0.06), ("fre", 0.05), ("spa", 0.04), ("ita", 0.03))
+
+REGION_COUNTRIES = {"NA": ("US",), "EU": ("DE", "GB", "FR", "NL", "SE"), "APAC": ("AU", "JP", "SG", "NZ")}
+TYPE_FTE = {
+    "research": (15_000, 45_000), "teaching": (3_000, 14_000), "community_college": (1_500, 9_000),
+    "public": (0, 0), "national": (0, 0), "special": (200, 900),
+}
+NAME_PARTS = {
+    "research": ("University of {place}", "{place} State University", "{place} Institute of Technology"),
+    "teaching": ("{place} College", "{place} University College"),
+    "community_college": ("{place} Community College",),
+    "public": ("{place} Public Library",),
+    "national": ("National Library of {place}",),
+    "special": ("{place} Medical Library", "{place} Law Library"),
+}
+PLACES = (
+    "Northfield Eastbrook Westmere Southport Lakeside Riverton Hillcrest Fairhaven Greenvale Kingsbridge "
+    "Ashford Brookdale Clearwater Dunmore Elmstead Foxley Glenrock Harwood Ironbridge Juniper Kestrel "
+    "Larchmont Maplewood Northgate Oakridge Pinecrest Queensbury Redcliffe Stonebridge Thornbury"
+).split()
+CONSORTIUM = "NORTHLINK"
+
+
+@dataclass(frozen=True)
+class DemoInstitution:
+    code: str
+    name: str
+    type: str
+    region: str
+    country: str
+    fte_students: int
+    consortium: str | None
+    go_live_date: date
+    size: int  # number of items
+
+
+def isbn13(prefix12: np.ndarray) -> list[str]:
+    """Valid ISBN-13s from 12-digit prefixes (978 + 9 digits), check digit computed."""
+    digits = np.array([[int(c) for c in f"{p:012d}"] for p in prefix12])
+    weights = np.tile([1, 3], 6)
+    check = (10 - (digits * weights).sum(axis=1) % 10) % 10
+    return [f"{p:012d}{c}" for p, c in zip(prefix12, check)]
+
+
+def _subclass_table() -> pl.DataFrame:
+    """LC subclasses with a numeric range to draw call numbers from."""
+    table = subjects.outline()
+    table = table.filter(pl.col("max_number").is_not_null() & (pl.col("max_number") > pl.col("min_number")))
+    return table.select("lc_class", "lc_subclass", "min_number", "max_number").sort("lc_subclass")
+
+
+def make_works(rng: np.random.Generator, n_works: int, months: int) -> pl.DataFrame:
+    """The shared universe of works, with popularity and a subject trend."""
+    subclasses = _subclass_table()
+    # Academic collections weigh some classes much more than others.
+    class_weight = {"H": 5, "P": 6, "Q": 5, "B": 3, "D": 3, "E": 2, "F": 2, "K": 2, "L": 2, "R": 3,
+                    "T": 3, "N": 2, "M": 1.5, "G": 1.5, "J": 2, "S": 1, "U": 0.3, "V": 0.2, "Z": 1, "A": 0.3, "C": 0.5}
+    weights = np.array([class_weight.get(c, 1.0) for c in subclasses["lc_class"]])
+    picks = rng.choice(subclasses.height, size=n_works, p=weights / weights.sum())
+    chosen = subclasses[picks]
+    lo, hi = chosen["min_number"].to_numpy(), chosen["max_number"].to_numpy()
+    numbers = np.floor(lo + rng.random(n_works) * (hi - lo)).astype(int)
+    pub_year = np.clip((2026 - rng.gamma(2.0, 8.0, n_works)).astype(int), 1900, 2026)
+    cutter1 = rng.choice(list("ABCDEFGHJKLMNPRSTW"), n_works)
+    cutter2 = rng.integers(11, 99, n_works)
+    call_numbers = [f"{s}{n} .{c}{d} {y}" for s, n, c, d, y in zip(chosen["lc_subclass"], numbers, cutter1, cutter2, pub_year)]
+
+    titles = []
+    for i in range(n_works):
+        a, b = rng.choice(WORDS, 2, replace=False)
+        adj = rng.choice(ADJECTIVES)
+        form = i % 4
+        titles.append(
+            [f"The {adj} {a} of {b}".capitalize(), f"{a.capitalize()} and {b}: a {adj} {rng.choice(WORDS)}",
+             f"{adj.capitalize()} {a}", f"A history of {adj} {a}"][form]
+        )
+    authors = [f"{rng.choice(SURNAMES)}, {rng.choice(FORENAMES)}" for _ in range(n_works)]
+    languages, lang_p = zip(*LANGUAGES)
+    prefixes = 978_000_000_000 + rng.choice(999_999_999, size=2 * n_works, replace=False)
+    print_isbn = isbn13(prefixes[:n_works])
+    e_isbn = isbn13(prefixes[n_works:])
+    has_isbn = pub_year >= 1972  # older works predate ISBNs: matched by title and author
+    has_isbn &= rng.random(n_works) > 0.05
+    has_e = has_isbn & (rng.random(n_works) < 0.35)
+    popularity = rng.pareto(1.3, n_works) + 0.05  # a long tail
+    # Subject trends: a few subclasses rise, a few fall, over the demo months.
+    unique_sub = chosen["lc_subclass"].unique().sort().to_list()
+    trend_of = {s: 0.0 for s in unique_sub}
+    for s in rng.choice(unique_sub, size=min(12, len(unique_sub)), replace=False)[:6]:
+        trend_of[s] = 1.2
+    for s in rng.choice(unique_sub, size=min(12, len(unique_sub)), replace=False)[:6]:
+        trend_of.setdefault(s, 0.0)
+        trend_of[s] = -0.7 if trend_of[s] == 0.0 else trend_of[s]
+    # A few individual works surge late in the window (new releases people talk about).
+    surge = (rng.random(n_works) < 0.01) & (pub_year >= 2024)
+    return pl.DataFrame({
+        "work": np.arange(n_works),
+        "title": titles,
+        "author": authors,
+        "publisher": rng.choice(PUBLISHERS, n_works),
+        "pub_year": pub_year,
+        "language": rng.choice(languages, n_works, p=lang_p),
+        "call_number": call_numbers,
+        "lc_subclass": chosen["lc_subclass"],
+        "print_isbn": np.where(has_isbn, print_isbn, None),
+        "e_isbn": np.where(has_e, e_isbn, None),
+        "platform": rng.choice(PLATFORMS, n_works),
+        "popularity": popularity,
+        "trend": [trend_of[s] for s in chosen["lc_subclass"]],
+        "surge": surge,
+    })
+
+
+def make_institutions(rng: np.random.Generator, n: int, today: date) -> list[DemoInstitution]:
+    """Institutions over three regions and six types; some went live less than a year ago."""
+    types = ("research", "teaching", "community_college", "public", "research", "teaching", "national", "special")
+    regions = ("NA", "EU", "APAC")
+    places = list(rng.permutation(PLACES))
+    result = []
+    for i in range(n):
+        kind = types[i % len(types)]
+        region = regions[(i // 2) % len(regions)] if i >= 4 else "NA"
+        lo, hi = TYPE_FTE[kind]
+        fte = int(rng.integers(lo, hi + 1)) if hi else 0
+        place = places[i % len(places)]
+        name = rng.choice(NAME_PARTS[kind]).format(place=place)
+        code = "".join(w[0] for w in name.replace("of ", "").split())[:4].upper() + f"{i + 1:02d}"
+        # Every fifth institution went live less than a year ago.
+        if i % 5 == 4:
+            go_live = today - timedelta(days=int(rng.integers(60, 300)))
+        else:
+            go_live = date(int(rng.integers(2016, 2023)), int(rng.integers(1, 13)), 1)
+        size = {"research": 12000, "teaching": 6000, "community_college": 3500, "public": 9000,
+                "national": 14000, "special": 2500}[kind]
+        size = int(size * rng.uniform(0.7, 1.3))
+        result.append(DemoInstitution(code, name, kind, region, str(rng.choice(REGION_COUNTRIES[region])),
+                                      fte, CONSORTIUM if i < 4 else None, go_live, size))
+    return result
+
+
+def month_starts(today: date, months: int) -> list[date]:
+    """The last `months` complete months before today."""
+    first = date(today.year, today.month, 1)
+    result = []
+    for back in range(months, 0, -1):
+        y, m = first.year, first.month - back
+        while m <= 0:
+            y, m = y - 1, m + 12
+        result.append(date(y, m, 1))
+    return result
+
+
+def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame,
+                        months: list[date]) -> dict[str, pl.DataFrame]:
+    """Canonical export tables of one institution (items, loans, e-usage, reading lists)."""
+    n_works = works.height
+    pop = works["popularity"].to_numpy()
+    # Each institution leans to some classes (its teaching profile).
+    classes = works["lc_subclass"].str.slice(0, 1).to_numpy()
+    favourite = set(rng.choice(sorted(set(classes)), size=4, replace=False))
+    lean = np.where(np.isin(classes, list(favourite)), 2.5, 1.0)
+    p = (pop ** 0.6) * lean
+    p = p / p.sum()
+    held = rng.choice(n_works, size=min(inst.size, n_works // 2), replace=False, p=p)
+    chosen = works[held]
+    copies = np.where(chosen["popularity"].to_numpy() > 3, rng.integers(1, 4, len(held)), 1)
+    item_work = np.repeat(held, copies)
+    items = works[item_work]
+    n_items = items.height
+    has_e = items["e_isbn"].is_not_null().to_numpy()
+    electronic = has_e & (rng.random(n_items) < 0.4)
+    pub_year = items["pub_year"].to_numpy()
+    first_month = months[0]
+    # Acquisition: after publication; recent works were acquired within the window.
+    acquired = []
+    for year in pub_year:
+        if year >= first_month.year:
+            start = max(date(int(year), 1, 1), first_month)
+            span = max(1, (months[-1] - start).days)
+            acquired.append(start + timedelta(days=int(rng.integers(0, span))))
+        else:
+            acquired.append(date(int(rng.integers(max(int(year), 1995), first_month.year)), int(rng.integers(1, 13)), 1))
+    withdrawn = [None if rng.random() > 0.02 else months[int(rng.integers(0, len(months)))] + timedelta(days=3)
+                 for _ in range(n_items)]
+    prefix = inst.code
+    item_ids = [f"{prefix}-{i:07d}" for i in range(n_items)]
+    isbn_cell = [
+        ";".join(x for x in (p_, e_) if x) if not el else (e_ or "")
+        for p_, e_, el in zip(items["print_isbn"].to_list(), items["e_isbn"].to_list(), electronic)
+    ]
+    owners = [inst.code if inst.consortium else None] * n_items
+    items_frame = pl.DataFrame({
+        "item_id": item_ids,
+        "title_id": [f"b{w:08d}" for w in item_work],
+        "title": items["title"],
+        "author": items["author"],
+        "isbn": isbn_cell,
+        "publisher": items["publisher"],
+        "pub_year": items["pub_year"],
+        "language": items["language"],
+        "call_number": items["call_number"],
+        "format": np.where(electronic, "electronic", "print"),
+        "material_type": "book",
+        "owner": owners,
+        "acquired_date": acquired,
+        "withdrawn_date": withdrawn,
+        "location": rng.choice(["Main stacks", "Level 2", "Reserve", "Annex"], n_items),
+    })
+
+    # Monthly loans of print items: popularity x subject trend x late surges.
+    t = np.linspace(-0.5, 0.5, len(months))
+    month_labels = np.array([m.strftime("%Y-%m") for m in months])
+    base = items["popularity"].to_numpy() * 0.08 * (0.6 if inst.type == "public" else 1.0)
+    trend = items["trend"].to_numpy()
+    surge = items["surge"].to_numpy()
+    rate = base[:, None] * np.exp(trend[:, None] * t[None, :])
+    rate = rate * np.where(surge[:, None], 1 + 8 * np.clip(t[None, :] + 0.1, 0, None), 1.0)
+    acquired_np = np.array(acquired, dtype="datetime64[D]")
+    month_np = np.array(months, dtype="datetime64[D]")
+    available = acquired_np[:, None] <= month_np[None, :]
+    counts = rng.poisson(rate) * available * (~electronic)[:, None]
+    rows, cols = np.nonzero(counts)
+    loans = pl.DataFrame({
+        "item_id": np.array(item_ids)[rows],
+        "loan_date": month_labels[cols],
+        "count": counts[rows, cols],
+        "renewals": rng.binomial(counts[rows, cols], 0.3),
+        "patron_id": np.char.add("P", rng.integers(0, 999_999, len(rows)).astype(str)),
+    })
+
+    # COUNTER-like e-usage for electronic items. Some institutions load no usage for one platform.
+    e_items = items.filter(pl.Series(electronic))
+    skip_platform = rng.choice(PLATFORMS) if rng.random() < 0.35 else None
+    e_items = e_items.filter(pl.col("platform") != skip_platform) if skip_platform else e_items
+    e_rate = e_items["popularity"].to_numpy()[:, None] * 0.5 * np.exp(e_items["trend"].to_numpy()[:, None] * t[None, :])
+    e_counts = rng.poisson(e_rate)
+    er, ec = np.nonzero(e_counts)
+    total = e_counts[er, ec]
+    unique = np.maximum(1, (total * rng.uniform(0.5, 0.9, len(total))).astype(int))
+    usage_base = {
+        "title": e_items["title"].to_numpy()[er],
+        "isbn": e_items["e_isbn"].to_numpy()[er],
+        "platform": e_items["platform"].to_numpy()[er],
+        "month": month_labels[ec],
+    }
+    e_usage = pl.concat([
+        pl.DataFrame({**usage_base, "metric_type": "Total_Item_Requests", "count": total}),
+        pl.DataFrame({**usage_base, "metric_type": "Unique_Title_Requests", "count": unique}),
+    ])
+
+    # Reading lists per term for institutions that teach.
+    lists = []
+    if inst.type in ("research", "teaching", "community_college"):
+        terms = sorted({f"{m.year}-{'SPRING' if m.month < 7 else 'FALL'}" for m in months})
+        taught = works.filter(pl.col("lc_subclass").str.slice(0, 1).is_in(list(favourite)))
+        tp = taught["popularity"].to_numpy() ** 1.2
+        tp = tp / tp.sum()
+        list_no = 0
+        for term in terms:
+            for _ in range(int(rng.integers(15, 40))):
+                list_no += 1
+                picks = rng.choice(taught.height, size=int(rng.integers(5, 20)), replace=False, p=tp)
+                for rank, w in enumerate(picks):
+                    row = taught.row(int(w), named=True)
+                    lists.append({
+                        "list_id": f"L{list_no:05d}", "course_code": f"{row['lc_subclass']}{100 + list_no % 400}",
+                        "term": term, "title": row["title"], "isbn": row["print_isbn"] or "",
+                        "enrolment": int(rng.integers(10, 300)),
+                        "citation_type": ("required", "recommended", "further")[min(2, rank // 4)],
+                    })
+    reading = pl.DataFrame(lists) if lists else None
+    return {"items": items_frame, "loans": loans, "e-usage": e_usage, "reading-lists": reading}
+
+
+DEMO_USERS = (("admin", "Ada Admin"), ("manager", "Max Manager"), ("librarian", "Lena Librarian"))
+
+
+def demo_email(code: str, role: str) -> str:
+    return f"{role}@{code.lower()}.demo.example.org"
+
+
+def build_demo(settings: Settings, institutions: int = 24, seed: int = 7, months: int = 36,
+               today: date | None = None, reset: bool = False, progress=print) -> dict:
+    """Build the demo community into settings.data_dir. Returns a summary."""
+    if institutions < 5:
+        raise ValueError("--institutions: the demo needs at least 5 institutions to show community data.")
+    if not 12 <= months <= 120:
+        raise ValueError("--months: choose between 12 and 120 months.")
+    today = today or datetime.now(timezone.utc).date()
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    if store.list_institutions(system):
+        if not reset:
+            raise ValueError(f"{settings.data_dir} already holds institutions; run the demo with --reset to "
+                             f"replace everything in it.")
+        store.drop_everything(system)
+        _reset(settings)
+    rng = np.random.default_rng(seed)
+    month_list = month_starts(today, months)
+    works = make_works(rng, n_works=max(6000, 900 * institutions), months=months)
+    insts = make_institutions(rng, institutions, today)
+    exports_dir = settings.data_dir / "demo_exports"
+    summary = {"institutions": len(insts), "works": works.height, "items": 0, "loan_rows": 0}
+    consortium_items: dict[str, pl.DataFrame] = {}
+    for n, inst in enumerate(insts, 1):
+        store.add_institution(system, code=inst.code, name=inst.name, type=inst.type, region=inst.region,
+                              country=inst.country, fte_students=inst.fte_students,
+                              consortium=inst.consortium, go_live_date=inst.go_live_date)
+        for role, person in DEMO_USERS:
+            store.add_user(system, demo_email(inst.code, role), inst.code, [role], f"{person} ({inst.code})")
+        tables = institution_exports(rng, inst, works, month_list)
+        if inst.consortium:
+            consortium_items[inst.code] = tables["items"]
+        folder = exports_dir / inst.code
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, frame in tables.items():
+            if frame is None:
+                continue
+            if kind == "items" and inst.consortium and len(consortium_items) > 1:
+                # A Network Zone export also lists records other members own.
+                other = next(code for code in consortium_items if code != inst.code)
+                frame = pl.concat([frame, consortium_items[other].head(200)])
+            path = folder / f"{kind}.csv"
+            frame.write_csv(path)
+            report = import_file(settings.data_dir, system, inst.code, kind, path)
+            store.record_import(system, inst.code, kind, path.name, "ok", report.as_dict())
+            if kind == "items":
+                summary["items"] += report.kept
+            if kind == "loans":
+                summary["loan_rows"] += report.kept
+        _set_sharing(store, rng, inst, n, today)
+        progress(f"  [{n}/{len(insts)}] {inst.code} {inst.name}: imported")
+    return summary
+
+
+def _set_sharing(store: Store, rng: np.random.Generator, inst: DemoInstitution, n: int, today: date) -> None:
+    """A realistic mix: most share everything, some share part, a few wait for next month."""
+    admin = store.user(demo_email(inst.code, "admin")).principal()
+    joined = datetime.combine(max(inst.go_live_date, today - timedelta(days=400)), datetime.min.time(),
+                              tzinfo=timezone.utc) + timedelta(days=20)
+    plan = {service: True for service in SERVICES}
+    if n % 7 == 0:
+        plan["collection_development"] = False
+    if n % 6 == 0:
+        plan["recommendations"] = False
+    if n % 8 == 0:
+        plan["benchmark"] = False
+    for service, on in plan.items():
+        if on:
+            version = store.institution(admin, inst.code).version
+            store.set_sharing(admin, inst.code, service, True, version, now=joined)
+    if n % 9 == 0:
+        # A recent change waiting for the next monthly benchmark cycle.
+        version = store.institution(admin, inst.code).version
+        state = store.sharing_state(admin, inst.code)["benchmark"].requested
+        store.set_sharing(admin, inst.code, "benchmark", not state, version,
+                          now=datetime.now(timezone.utc) - timedelta(hours=1))
+
+
+def _reset(settings: Settings) -> None:
+    """Remove everything in the data dir but the tracked reference data."""
+    for child in settings.data_dir.iterdir():
+        if child.name in ("reference", "control.db", "control.db-wal", "control.db-shm"):
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -1,0 +1,42 @@
+"""Router: sign-in, sidebar, navigation. No analytics here."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from analytics.schema import ROLE_LABELS
+
+st.set_page_config(page_title="Library Community Analytics", page_icon="📚", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/profile.py", title="Data sharing profile", icon="🔐"),
+]
+
+
+def sidebar(actor) -> None:
+    with st.sidebar:
+        institution = ui.store().institution(actor, actor.institution_code)
+        st.markdown(f"**{actor.name or actor.email}**  \n{institution.name} ({institution.code})")
+        st.caption("Role: " + ", ".join(ROLE_LABELS[r] for r in sorted(actor.roles)))
+        if ui.auth_configured():
+            st.button("Sign out", on_click=st.logout, key="app_sign_out")
+        else:
+            st.caption("Demo mode: sign-in without a password.")
+            if st.button("Sign out", key="app_sign_out"):
+                st.session_state.pop(ui.SESSION_USER, None)
+                st.rerun()
+
+
+def main() -> None:
+    actor = ui.principal()
+    # The navigation is always the same, so the requested page (a deep link) survives
+    # sign-in; each page draws the sign-in view itself until the user is known.
+    page = st.navigation(PAGES, position="sidebar" if actor else "hidden")
+    if actor is not None:
+        sidebar(actor)
+    page.run()
+
+
+main()

@@ -1,0 +1,65 @@
+"""Home: the signed-in institution at a glance."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from analytics import local
+from analytics.schema import SERVICE_LABELS
+
+actor = ui.require_principal()
+store = ui.store()
+code = actor.institution_code
+institution = store.institution(actor, code)
+settings = ui.settings()
+
+
+@st.cache_data(max_entries=64, ttl=600, show_spinner=False)
+def cached_summary(_actor, data_dir: str, institution_code: str, version: str, email: str):
+    # Keyed by small values; `version` changes when an import replaces a table.
+    return local.summary(_actor, settings.data_dir, institution_code)
+
+
+st.title(institution.name)
+st.caption(f"{institution.code} · {institution.type.replace('_', ' ')} · data center {institution.region}"
+           f" · {institution.size_band} FTE students · live since {institution.go_live_date.isoformat()}")
+
+summary = cached_summary(actor, str(settings.data_dir), code, local.data_version(settings.data_dir, code), actor.email)
+if not summary.tables:
+    st.info("No data has been imported for your institution yet. An administrator imports items, loans, "
+            "e-usage and reading lists with `python -m analytics import`.")
+window = f"12 months to {summary.latest_month}" if summary.latest_month else "last 12 months"
+with st.container(horizontal=True):
+    st.metric("Titles held", f"{summary.titles:,}", border=True)
+    st.metric("Items held", f"{summary.items:,}", border=True)
+    st.metric("Loans", f"{summary.loans_12m:,}", help=f"Loans in the {window}", border=True)
+    st.metric("E-usage (requests)", f"{summary.e_usage_12m:,}",
+              help=f"COUNTER Total_Item_Requests in the {window}", border=True)
+    st.metric("Reading lists", f"{summary.reading_lists:,}", border=True)
+st.caption(f"Loans and e-usage: the {window}.")
+
+st.subheader("Community services")
+states = store.sharing_state(actor, code)
+with st.container(horizontal=True):
+    for service, state in states.items():
+        with st.container(border=True):
+            st.markdown(f"**{SERVICE_LABELS[service]}**")
+            if state.pending:
+                word = "on" if state.requested else "off"
+                st.markdown(f":orange[Pending] — turns {word} on {ui.fmt_date(state.effective_from)}")
+            elif state.in_effect:
+                st.markdown(":green[On]" + (f" since {ui.fmt_date(state.effective_from)}" if state.effective_from else ""))
+            else:
+                st.markdown(":gray[Off]")
+
+release = ui.current_release()
+st.subheader("Community data")
+if release:
+    st.write(f"Current community release **{release['release_id']}**, built {release['created_at']} "
+             f"(data as of {release['as_of']}).")
+else:
+    st.write("No community release has been published yet. The system job "
+             "(`python -m analytics publish`) builds one from the institutions that share.")
+if "admin" in actor.roles:
+    st.page_link("pages/profile.py", label="Review what your institution shares", icon="🔐")
