@@ -7,11 +7,11 @@ import streamlit as st
 import ui
 from analytics.schema import ROLE_LABELS
 
-st.set_page_config(page_title="Library Community Analytics", page_icon="📚", layout="wide")
+st.set_page_config(page_title="Library Community Analytics", page_icon=":material/local_library:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/profile.py", title="Data sharing profile", icon="🔐"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/profile.py", title="Data sharing profile", icon=":material/shield_lock:"),
 ]
 
 

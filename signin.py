@@ -46,7 +46,7 @@ def demo_sign_in() -> None:
         "**Demo mode.** Anyone can pick any demo user below; there are no passwords. "
         "For real use, configure single sign-on (an `[auth]` section in `.streamlit/secrets.toml`, "
         "see the README).",
-        icon="⚠️",
+        icon=":material/warning:",
     )
     store = ui.store()
     system = Principal.system_job()

@@ -62,4 +62,4 @@ else:
     st.write("No community release has been published yet. The system job "
              "(`python -m analytics publish`) builds one from the institutions that share.")
 if "admin" in actor.roles:
-    st.page_link("pages/profile.py", label="Review what your institution shares", icon="🔐")
+    st.page_link("pages/profile.py", label="Review what your institution shares", icon=":material/shield_lock:")

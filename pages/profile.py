@@ -48,7 +48,7 @@ st.title("Data sharing profile")
 st.caption(f"{institution.name} ({institution.code})")
 if not is_admin:
     st.info("You can read this profile. Only a General System Administrator of your institution can change it.",
-            icon="🔒")
+            icon=":material/lock:")
 
 for kind, text in st.session_state.pop("profile_messages", []):
     getattr(st, kind)(text)
@@ -211,6 +211,9 @@ if service:
 st.header("Audit history")
 entries = store.audit_history(actor, code)
 if entries:
+    latest = entries[0]
+    st.markdown(f"Latest change: **{ui.fmt_date(latest.at)}** — {latest.actor} — `{latest.action}`: "
+                f"{latest.old_value or '—'} → {latest.new_value or '—'}")
     st.dataframe(
         pl.DataFrame({
             "When": [ui.fmt_date(e.at) for e in entries],
