@@ -437,6 +437,11 @@ class Store:
         return current
 
     @staticmethod
+    def _require_exists(con, code: str) -> None:
+        if con.execute(sa.select(institutions.c.code).where(institutions.c.code == code)).first() is None:
+            raise NotFound(f"No institution with code {code!r}.")
+
+    @staticmethod
     def _institution_in(con, code: str) -> Institution:
         row = con.execute(sa.select(institutions).where(institutions.c.code == code)).mappings().one()
         return Institution(**{k: row[k] for k in Institution.__dataclass_fields__})
@@ -482,6 +487,7 @@ class Store:
         access.require_member(actor, code, "the sharing switches")
         on = on or utcnow().date()
         with self.engine.connect() as con:
+            self._require_exists(con, code)
             rows = con.execute(
                 sa.select(sharing_events)
                 .where(sharing_events.c.institution_code == code)
@@ -507,6 +513,7 @@ class Store:
     def sharing_history(self, actor: Principal, code: str) -> list[dict]:
         access.require_member(actor, code, "the sharing history")
         with self.engine.connect() as con:
+            self._require_exists(con, code)
             rows = con.execute(
                 sa.select(sharing_events)
                 .where(sharing_events.c.institution_code == code)

@@ -288,8 +288,8 @@ def _kind_rules(frame: pl.DataFrame, raw: RawTable, kind: str, report: ImportRep
         frame = _accepted(frame, raw, kind, "material_type", MATERIAL_SYNONYMS)
         frame = _count_unreadable_years(frame, report)
         _fail_on(frame, pl.col("lifetime_loans") < 0, raw, "lifetime_loans", "zero or more")
-        duplicate = pl.col("item_id").is_duplicated() & ~pl.col("item_id").is_first_distinct()
-        frame = _reject(frame, raw, duplicate, "item_id appears on an earlier row", report)
+        frame = _reject(frame, raw, ~pl.col("item_id").is_first_distinct(), "item_id appears on an earlier row",
+                        report)
         frame = _identifiers(frame, report)
     elif kind == "loans":
         _fail_on(frame, pl.col("count") < 0, raw, "count", "zero or more")
@@ -314,13 +314,15 @@ def _count_unreadable_years(frame: pl.DataFrame, report: ImportReport) -> pl.Dat
 
 
 def _reject(frame: pl.DataFrame, raw: RawTable, condition: pl.Expr, reason: str, report: ImportReport) -> pl.DataFrame:
-    rejected = frame.filter(condition)
-    if rejected.height:
-        report.rejected += rejected.height
-        for row in rejected["_row"].head(MAX_LISTED).to_list():
-            if len(report.rejected_rows) < MAX_LISTED:
-                report.rejected_rows.append({"row": row, "reason": f"{raw.where(row)}: {reason}"})
-    return frame.filter(~condition)
+    mask = frame.select(condition.fill_null(False)).to_series()
+    rejected = int(mask.sum())
+    if not rejected:
+        return frame
+    report.rejected += rejected
+    for row in frame.filter(mask)["_row"].head(MAX_LISTED).to_list():
+        if len(report.rejected_rows) < MAX_LISTED:
+            report.rejected_rows.append({"row": row, "reason": f"{raw.where(row)}: {reason}"})
+    return frame.filter(~mask)
 
 
 def _identifiers(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
