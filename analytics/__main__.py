@@ -19,6 +19,7 @@ from .ingest.reader import InputError
 from .ingest.tabular import KINDS, import_file, parse_mapping
 from .output import render
 from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
+from .release import ReleaseError
 from .store import Store, StoreError
 
 
@@ -91,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     sharing.add_argument("--benchmark", type=_on_off)
     sharing.add_argument("--actor")
 
+    pub = sub.add_parser("publish", help="build a new community release (the system job)")
+    pub.add_argument("--as-of", help="YYYY-MM-DD (default today)")
+
+    rel = sub.add_parser("release", help="show or verify a release")
+    rel_sub = rel.add_subparsers(dest="action", required=True)
+    show = with_format(rel_sub.add_parser("show"))
+    show.add_argument("id", nargs="?")
+    verify = rel_sub.add_parser("verify")
+    verify.add_argument("id", nargs="?")
+
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import",), help="run one stage")
@@ -104,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.data_dir)
     try:
         return COMMANDS[args.command](args, settings)
-    except (Refused, InputError, StoreError, access.PermissionDenied, ValueError) as exc:
+    except (Refused, InputError, StoreError, ReleaseError, access.PermissionDenied, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -238,6 +249,55 @@ def _sharing_show(store: Store, code: str, fmt: str) -> int:
     return 0
 
 
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Refused(f"--as-of {value!r}: use YYYY-MM-DD") from None
+
+
+def cmd_publish(args, settings) -> int:
+    from .publish import publish
+
+    started = time.perf_counter()
+    store = Store.from_settings(settings)
+    release_id = publish(settings, store, as_of=_as_of(args.as_of),
+                         progress=lambda line: print(f"[{time.perf_counter() - started:6.1f}s] {line}",
+                                                     file=sys.stderr, flush=True))
+    print(release_id)
+    return 0
+
+
+def cmd_release(args, settings) -> int:
+    from .release import read_manifest, release_path, verify_release
+
+    store = Store.from_settings(settings)
+    path = release_path(settings.community_dir, args.id)
+    if args.action == "verify":
+        started = time.perf_counter()
+        problems = verify_release(settings, store, path.name)
+        for problem in problems:
+            print(f"FAIL {problem}", file=sys.stderr)
+        if problems:
+            return 2
+        print(f"release {path.name}: every rule holds ({time.perf_counter() - started:.1f} s)")
+        return 0
+    manifest = read_manifest(path)
+    if args.format == "json":
+        print(json.dumps(manifest, indent=2))
+        return 0
+    print(f"release {manifest['release_id']} (created {manifest['created_at']}, data as of {manifest['as_of']})")
+    print("thresholds: " + ", ".join(f"{k}={v}" for k, v in manifest["privacy"].items()))
+    rows = [{"service": service, "region": region, "contributors": n}
+            for service, regions in manifest["contributors"].items() for region, n in sorted(regions.items())]
+    print(render(rows, args.format))
+    print()
+    print(render([{"file": f, "rows": n} for f, n in manifest["row_counts"].items()], args.format))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_bench
 
@@ -250,6 +310,8 @@ COMMANDS = {
     "user": cmd_user,
     "import": cmd_import,
     "sharing": cmd_sharing,
+    "publish": cmd_publish,
+    "release": cmd_release,
     "bench": cmd_bench,
 }
 

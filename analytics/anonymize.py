@@ -35,7 +35,7 @@ CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
 
 SERVICE_TABLES: dict[str, tuple[str, ...]] = {
     "collection_development": ("holdings", "loans", "e_usage", "reading_lists"),
-    "recommendations": ("holdings", "loans", "e_usage"),
+    "recommendations": ("holdings", "loans", "e_usage", "reading_lists"),
     "benchmark": ("kpis",),
 }
 
@@ -46,7 +46,7 @@ SERVICE_DESCRIPTIONS = {
         "statistics per work and term."
     ),
     "recommendations": (
-        "The same title-level holdings, loan and e-usage counts, used to compute recommendations "
+        "The same title-level holdings, loan, e-usage and reading-list counts, used to compute recommendations "
         "for you and, anonymously, for other participating institutions."
     ),
     "benchmark": (

@@ -116,6 +116,41 @@ import_runs = sa.Table(
     sa.Column("report", sa.Text, nullable=False),
 )
 
+# The token -> institution map lives only here, so that opt-out can find and delete an
+# institution's contributions while nothing in the community data names it.
+contributions = sa.Table(
+    "contributions",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("service", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("refreshed_at", sa.DateTime(timezone=True)),
+    sa.Column("source_version", sa.Text),
+    sa.UniqueConstraint("institution_code", "service", name="uq_contribution_inst_service"),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("release_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # retained | deleted
+    sa.Column("deleted_reason", sa.Text),
+)
+
+# Which contribution tokens a release was built from. Tokens are never written into the
+# release itself; a release whose token no longer exists (opt-out) is stale.
+release_contributors = sa.Table(
+    "release_contributors",
+    metadata,
+    sa.Column("release_id", sa.String(64), sa.ForeignKey("releases.release_id"), primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("service", sa.String(32), nullable=False),
+    sa.Column("region", sa.String(16), nullable=False),
+)
+
 _APPEND_ONLY_SQLITE = [
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
@@ -603,6 +638,92 @@ class Store:
                 .order_by(import_runs.c.at.desc(), import_runs.c.id.desc()).limit(limit)
             ).mappings().all()
         return [{**row, "at": _aware(row["at"]), "report": json.loads(row["report"])} for row in rows]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    token: str
+    institution_code: str
+    service: str
+    source_version: str | None
+
+
+class SystemJobStore:
+    """Control-database operations of the system job (publish). System principal only."""
+
+    def __init__(self, store: Store, actor: Principal):
+        access.require_system(actor, "The community data system job")
+        self.store = store
+        self.actor = actor
+        self.engine = store.engine
+
+    def contributions(self) -> list[Contribution]:
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(contributions)).mappings().all()
+        return [Contribution(r["token"], r["institution_code"], r["service"], r["source_version"]) for r in rows]
+
+    def ensure_contribution(self, code: str, service: str, now: datetime | None = None) -> Contribution:
+        """The institution's token for a service, created on first use (random, opaque)."""
+        import secrets
+
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            row = con.execute(sa.select(contributions).where(
+                contributions.c.institution_code == code, contributions.c.service == service)).mappings().first()
+            if row is None:
+                token = secrets.token_hex(16)
+                con.execute(contributions.insert().values(token=token, institution_code=code, service=service,
+                                                          created_at=now))
+                Store._audit(con, self.actor, code, f"contribution.{service}.created", None, "contribution", now)
+                return Contribution(token, code, service, None)
+        return Contribution(row["token"], row["institution_code"], row["service"], row["source_version"])
+
+    def mark_refreshed(self, token: str, source_version: str, now: datetime | None = None) -> None:
+        with self.engine.begin() as con:
+            con.execute(contributions.update().where(contributions.c.token == token)
+                        .values(refreshed_at=now or utcnow(), source_version=source_version))
+
+    def remove_contribution(self, token: str, reason: str, now: datetime | None = None) -> None:
+        """Forget a contribution (opt-out). Its files are deleted by the caller."""
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            row = con.execute(sa.select(contributions).where(contributions.c.token == token)).mappings().first()
+            if row is None:
+                return
+            con.execute(contributions.delete().where(contributions.c.token == token))
+            Store._audit(con, self.actor, row["institution_code"], f"contribution.{row['service']}.removed",
+                         "contribution", reason, now)
+
+    def record_release(self, release_id: str, created_at: datetime, as_of: date,
+                       contributors: list[tuple[str, str, str]]) -> None:
+        with self.engine.begin() as con:
+            con.execute(releases.insert().values(release_id=release_id, created_at=created_at, as_of=as_of,
+                                                 status="retained"))
+            if contributors:
+                con.execute(release_contributors.insert(), [
+                    {"release_id": release_id, "token": t, "service": s, "region": r} for t, s, r in contributors])
+
+    def release_contributors(self, release_id: str) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(release_contributors).where(
+                release_contributors.c.release_id == release_id)).mappings().all()
+        return [(r["token"], r["service"], r["region"]) for r in rows]
+
+    def mark_release_deleted(self, release_id: str, reason: str) -> None:
+        with self.engine.begin() as con:
+            con.execute(releases.update().where(releases.c.release_id == release_id)
+                        .values(status="deleted", deleted_reason=reason))
+
+    def release_history(self) -> list[dict]:
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(releases).order_by(releases.c.created_at.desc())).mappings().all()
+        return [{**r, "created_at": _aware(r["created_at"])} for r in rows]
+
+    def institution_of(self, token: str) -> str | None:
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(contributions.c.institution_code)
+                              .where(contributions.c.token == token)).first()
+        return row[0] if row else None
 
 
 def _switch_state(service: str, rows: list, on: date) -> SwitchState:

@@ -1,0 +1,316 @@
+"""The system job's second half: build, verify and switch a community release.
+
+publish() refreshes the contributions (contributions.py), aggregates them with the SQL
+of release_sql.py in DuckDB, applies the K_TITLE / K_BENCH / DOMINANCE thresholds,
+writes Parquet files and manifest.json into a hidden building directory, verifies the
+result (release.py), renames it into place and only then points ``current`` at it with
+an atomic rename. A crash at any point leaves the previous release current; the next
+publish removes the leftovers. Releases that contain a contribution that was since
+withdrawn (opt-out) are deleted; the last three releases are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from . import contributions as contrib
+from . import identifiers, release_sql
+from .access import Principal
+from .config import Settings
+from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs,
+                      verify_release)
+from .schema import SERVICES
+from .store import Store, SystemJobStore, utcnow
+
+SCHEMA_VERSION = 1
+WINDOW_MONTHS = 36
+RECOMMENDATION_DIR = "recommendations"
+
+
+def _month_str(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _window_start(as_of: date, months: int = WINDOW_MONTHS) -> str:
+    y, m = as_of.year, as_of.month - (months - 1)
+    while m <= 0:
+        y, m = y - 1, m + 12
+    return f"{y:04d}-{m:02d}"
+
+
+def _pause_for_crash_tests(stage: str) -> None:
+    """Tests set ANALYTICS_PUBLISH_PAUSE=<stage> to SIGKILL a publish at a known point."""
+    if os.environ.get("ANALYTICS_PUBLISH_PAUSE") == stage:
+        print(f"paused at {stage}", file=sys.stderr, flush=True)
+        time.sleep(600)
+
+
+def global_work_map(paths: list[Path]) -> pl.DataFrame:
+    """local work key -> community work key, clustering ISBNs across institutions.
+
+    Each institution keys a work by the smallest ISBN of the records it holds; another
+    institution holding only the e-book of the same work has another local key. Joining
+    all (local key, ISBNs) pairs into connected components gives one key per work
+    across the community. Keys without ISBNs (ISSN, OCLC, title fingerprint) are already
+    comparable across institutions and map to themselves.
+    """
+    frames = [pl.scan_parquet(p).select("work_key", "isbns") for p in paths]
+    if not frames:
+        return pl.DataFrame({"local_key": [], "work_key": []}, schema={"local_key": pl.String, "work_key": pl.String})
+    keys = (
+        pl.concat(frames)
+        .explode("isbns")
+        .group_by("work_key")
+        .agg(pl.col("isbns").drop_nulls().unique().sort().alias("isbn13_list"))
+        .sort("work_key")
+        .collect()
+    )
+    only_isbns = pl.DataFrame({
+        "isbn13_list": keys["isbn13_list"],
+        "invalid_isbn_count": pl.Series([0] * keys.height, dtype=pl.UInt32),
+        "issn_norm": pl.Series([None] * keys.height, dtype=pl.String),
+        "oclc_norm": pl.Series([None] * keys.height, dtype=pl.String),
+        "title": pl.Series([None] * keys.height, dtype=pl.String),
+        "author": pl.Series([None] * keys.height, dtype=pl.String),
+    })
+    clustered = identifiers.assign_work_keys(only_isbns)["work_key"]
+    return pl.DataFrame({"local_key": keys["work_key"], "work_key": keys["work_key"]}).with_columns(
+        pl.coalesce(clustered, pl.col("work_key")).alias("work_key"))
+
+
+def _included_from_year(institution) -> int:
+    anniversary = institution.first_anniversary
+    return anniversary.year if (anniversary.month, anniversary.day) == (1, 1) else anniversary.year + 1
+
+
+def _register_contributions(con, contributors: list[contrib.Contributor], service: str) -> None:
+    """Views <table>_c over one service's contribution files, with token and region added."""
+    chosen = [c for c in contributors if c.service == service]
+    tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis",)
+    for table in tables:
+        files = [str(c.path / f"{table}.parquet") for c in chosen if (c.path / f"{table}.parquet").exists()]
+        con.execute(f"DROP TABLE IF EXISTS {table}_c")
+        if not files:
+            columns = ", ".join(f"NULL::{_duck_type(t)} AS {name}" for name, t in CONTRIBUTION_TYPES[table].items())
+            con.execute(f"CREATE TEMP TABLE {table}_c AS SELECT NULL::VARCHAR AS token, NULL::VARCHAR AS region, "
+                        f"NULL::INTEGER AS included_from_year, {columns} WHERE false")
+            continue
+        who = pl.DataFrame({
+            "filename": [str(c.path / f"{table}.parquet") for c in chosen],
+            "token": [c.token for c in chosen],
+            "region": [c.region for c in chosen],
+            "included_from_year": [_included_from_year(c.institution) for c in chosen],
+        })
+        con.register("who", who)
+        con.execute(
+            f"CREATE TEMP TABLE {table}_c AS SELECT w.token, w.region, w.included_from_year, t.* EXCLUDE (filename) "
+            f"FROM read_parquet($files, filename = true) t JOIN who w ON t.filename = w.filename",
+            {"files": files},
+        )
+        con.unregister("who")
+
+
+CONTRIBUTION_TYPES = {
+    "holdings": {"work_key": "str", "isbns": "list", "title": "str", "author": "str", "publisher": "str",
+                 "pub_year": "int", "language": "str", "lc_class": "str", "lc_subclass": "str", "subject": "str",
+                 "format": "str", "copies_held": "int", "copies_withdrawn": "int", "first_acquired_month": "str"},
+    "loans": {"work_key": "str", "month": "str", "loans": "int", "renewals": "int"},
+    "e_usage": {"work_key": "str", "isbns": "list", "title": "str", "platform": "str", "month": "str",
+                "metric_type": "str", "count": "int"},
+    "reading_lists": {"work_key": "str", "term": "str", "lists": "int", "citations": "int",
+                      "required_citations": "int"},
+    "kpis": {"year": "int", "titles_held": "int", "items_held": "int", "items_added": "int",
+             "items_withdrawn": "int", "loans": "int", "renewals": "int", "e_usage_requests": "int",
+             "reading_list_titles": "int"},
+}
+
+
+def _duck_type(kind: str) -> str:
+    return {"str": "VARCHAR", "int": "BIGINT", "list": "VARCHAR[]"}[kind]
+
+
+def _used(sql: str, params: dict) -> dict:
+    """DuckDB refuses named parameters that a statement does not use."""
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
+    frame = con.sql(sql, params=_used(sql, params)).pl()
+    schema = RELEASE_SCHEMA[name]
+    frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
+    frame = frame.sort(frame.columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path, compression="zstd", statistics=True)
+    return frame.height
+
+
+def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
+                  progress=lambda _line: None) -> dict:
+    """Aggregate the contributions into release files under `building`. Returns row counts."""
+    params = {"k_title": settings.k_title, "as_of_month": _month_str(as_of), "window_start": _window_start(as_of)}
+    counts: dict[str, int] = {}
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
+            started = time.perf_counter()
+            _register_contributions(con, contributors, service)
+            paths = [c.path / "holdings.parquet" for c in contributors
+                     if c.service == service and (c.path / "holdings.parquet").exists()]
+            paths += [c.path / "e_usage.parquet" for c in contributors
+                      if c.service == service and (c.path / "e_usage.parquet").exists()]
+            con.register("work_map_frame", global_work_map(paths))
+            con.execute("CREATE OR REPLACE TEMP TABLE work_map AS SELECT * FROM work_map_frame")
+            con.unregister("work_map_frame")
+            for table, sql in release_sql.TITLE_LEVEL.items():
+                name = f"{prefix}{table}.parquet"
+                counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_r AS SELECT * FROM read_parquet($p)",
+                            {"p": str(building / name)})
+                _pause_for_crash_tests(f"{service}:{table}")
+            name = f"{prefix}titles.parquet"
+            counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
+            progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        _register_contributions(con, contributors, "benchmark")
+        con.execute("CREATE OR REPLACE TEMP TABLE kpi_values AS " + release_sql.KPI_VALUES,
+                    {"as_of_year": as_of.year})
+        counts["benchmarks.parquet"] = _write_table(
+            con, release_sql.BENCHMARKS, {"k_bench": settings.k_bench, "dominance": settings.dominance},
+            building / "benchmarks.parquet", "benchmarks.parquet")
+        progress(f"benchmark: statistics in {time.perf_counter() - started:.1f} s")
+    finally:
+        con.close()
+    return counts
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
+                   contributors: list[contrib.Contributor], counts: dict[str, int]) -> dict:
+    per_service: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
+    for c in contributors:
+        per_service[c.service][c.region] = per_service[c.service].get(c.region, 0) + 1
+    manifest = {
+        "release_id": release_id,
+        "created_at": created_at.isoformat(),
+        "as_of": as_of.isoformat(),
+        "schema_version": SCHEMA_VERSION,
+        "window": {"start": _window_start(as_of), "end": _month_str(as_of)},
+        "contributors": per_service,
+        "privacy": {"K_TITLE": settings.k_title, "K_BENCH": settings.k_bench, "DOMINANCE": settings.dominance,
+                    "epsilon": None},
+        "row_counts": dict(sorted(counts.items())),
+        "sha256": {name: sha256_file(building / name) for name in sorted(counts)},
+    }
+    (building / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def switch_current(community_dir: Path, release_id: str) -> None:
+    """Point `current` at a release with one atomic rename of a symlink."""
+    link = community_dir / "current"
+    staging = community_dir / f".current-{secrets.token_hex(4)}"
+    os.symlink(Path("releases") / release_id, staging)
+    os.replace(staging, link)
+
+
+def clean_leftovers(community_dir: Path) -> list[str]:
+    """Remove what a killed publish left behind: building dirs and stray symlinks."""
+    removed = []
+    releases = community_dir / "releases"
+    if releases.exists():
+        for leftover in releases.glob(".building-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover.name)
+    for stray in community_dir.glob(".current-*"):
+        stray.unlink(missing_ok=True)
+        removed.append(stray.name)
+    return removed
+
+
+def _delete_release(settings: Settings, job: SystemJobStore, release_id: str, reason: str) -> None:
+    shutil.rmtree(settings.community_dir / "releases" / release_id, ignore_errors=True)
+    job.mark_release_deleted(release_id, reason)
+
+
+def publish(settings: Settings, store: Store, as_of: date | None = None, progress=lambda _line: None,
+            now: datetime | None = None) -> str:
+    """Build a new release from the contributions in effect on `as_of`; return its id."""
+    system = Principal.system_job()
+    job = SystemJobStore(store, system)
+    now = now or utcnow()
+    as_of = as_of or now.date()
+    if as_of > now.date():
+        raise ReleaseError(f"--as-of {as_of.isoformat()} is in the future.")
+    community = settings.community_dir
+    (community / "releases").mkdir(parents=True, exist_ok=True)
+    for leftover in clean_leftovers(community):
+        progress(f"removed leftover of an interrupted publish: {leftover}")
+
+    started = time.perf_counter()
+    institutions = {i.code: i for i in store.list_institutions(system)}
+    in_effect = store.sharing_in_effect(system, as_of)
+    contributors = contrib.refresh(settings, job, institutions, in_effect, as_of, progress)
+    progress(f"contributions ready in {time.perf_counter() - started:.1f} s")
+
+    release_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    building = community / "releases" / f".building-{release_id}"
+    building.mkdir()
+    try:
+        started = time.perf_counter()
+        counts = build_release(settings, building, contributors, as_of, progress)
+        write_manifest(building, release_id, now, as_of, settings, contributors, counts)
+        _pause_for_crash_tests("manifest")
+        progress(f"release files written in {time.perf_counter() - started:.1f} s")
+        job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors])
+        problems = verify_release(settings, store, release_id, directory=building)
+        if problems:
+            job.mark_release_deleted(release_id, "failed verification")
+            raise ReleaseError("the new release failed verification; the previous release stays current:\n  "
+                               + "\n  ".join(problems))
+        final = community / "releases" / release_id
+        building.rename(final)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    _pause_for_crash_tests("before-switch")
+    switch_current(community, release_id)
+    progress(f"release {release_id} is current")
+    _retire(settings, job, release_id, progress)
+    return release_id
+
+
+def _retire(settings: Settings, job: SystemJobStore, newest: str, progress) -> None:
+    """Delete releases that hold withdrawn contributions, then all but the last three."""
+    live_tokens = {c.token for c in job.contributions()}
+    retained = [r for r in list_release_dirs(settings.community_dir) if r != newest]
+    for release_id in retained:
+        stale = [t for t, _s, _r in job.release_contributors(release_id) if t not in live_tokens]
+        if stale:
+            _delete_release(settings, job, release_id, "contained data of an institution that has since "
+                                                       "stopped sharing")
+            progress(f"deleted release {release_id}: it contained withdrawn contributions")
+    remaining = list_release_dirs(settings.community_dir)
+    for release_id in remaining[:-KEEP_RELEASES]:
+        _delete_release(settings, job, release_id, f"only the last {KEEP_RELEASES} releases are kept")
+        progress(f"deleted release {release_id}: older than the last {KEEP_RELEASES}")
+    if current_release_id(settings.community_dir) != newest:
+        raise ReleaseError("current does not point at the new release")

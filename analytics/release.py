@@ -1,0 +1,224 @@
+"""Releases on disk: their schema, how to find them, and verify.
+
+verify_release() is the proof that a release keeps the community's promises. It passes
+only if: the manifest's checksums match every file and no file is unlisted; no file
+has a column outside the release schema; no string value in any file equals an
+institution's code, name, consortium or owner code, a local id (item, title, list,
+course) or a contribution token; every row meets the threshold in the manifest; and the
+contributor counts agree with the control database for the release's as-of date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .access import Principal
+from .config import Settings
+from .local import table_path
+from .schema import SERVICES
+from .store import Store, SystemJobStore
+
+KEEP_RELEASES = 3
+RELEASE_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+
+
+class ReleaseError(Exception):
+    """A release is missing, invalid or could not be built; the message says which."""
+
+
+RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
+    "titles.parquet": {"work_key": pl.String, "title": pl.String, "author": pl.String, "publisher": pl.String,
+                       "pub_year": pl.Int64, "language": pl.String, "lc_class": pl.String,
+                       "lc_subclass": pl.String, "subject": pl.String, "format": pl.String},
+    "holdings.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String,
+                         "institutions_holding": pl.Int64, "institutions_acquiring": pl.Int64},
+    "loans.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String, "loans": pl.Int64,
+                      "institutions_lending": pl.Int64},
+    "e_usage.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String, "metric_type": pl.String,
+                        "count": pl.Int64, "institutions": pl.Int64},
+    "reading_lists.parquet": {"work_key": pl.String, "region": pl.String, "term": pl.String, "lists": pl.Int64,
+                              "institutions": pl.Int64},
+    "benchmarks.parquet": {"region": pl.String, "peer_group": pl.String, "kpi": pl.String, "period": pl.String,
+                           "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64, "p75": pl.Float64,
+                           "mean": pl.Float64, "method": pl.String},
+}
+
+# The column that counts contributing institutions, and which threshold applies to it.
+THRESHOLD_COLUMN = {
+    "holdings.parquet": ("institutions_holding", "K_TITLE"),
+    "loans.parquet": ("institutions_lending", "K_TITLE"),
+    "e_usage.parquet": ("institutions", "K_TITLE"),
+    "reading_lists.parquet": ("institutions", "K_TITLE"),
+    "benchmarks.parquet": ("n", "K_BENCH"),
+}
+
+
+def schema_of(name: str) -> dict[str, pl.DataType]:
+    """Files under recommendations/ share the schema of the top-level file of that name."""
+    return RELEASE_SCHEMA[Path(name).name]
+
+
+def releases_dir(community_dir: Path) -> Path:
+    return community_dir / "releases"
+
+
+def list_release_dirs(community_dir: Path) -> list[str]:
+    """Completed releases, oldest first (ids sort by creation time)."""
+    folder = releases_dir(community_dir)
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and RELEASE_ID.match(p.name))
+
+
+def current_release_id(community_dir: Path) -> str | None:
+    link = community_dir / "current"
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = link.resolve()
+    return target.name if target.is_dir() and (target / "manifest.json").exists() else None
+
+
+def release_path(community_dir: Path, release_id: str | None = None) -> Path:
+    release_id = release_id or current_release_id(community_dir)
+    if release_id is None:
+        raise ReleaseError("No community release has been published yet (python -m analytics publish).")
+    path = releases_dir(community_dir) / release_id
+    if not (path / "manifest.json").exists():
+        raise ReleaseError(f"No release {release_id!r}; retained releases: "
+                           f"{', '.join(list_release_dirs(community_dir)) or 'none'}.")
+    return path
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        return json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ReleaseError(f"{path.name}: manifest.json is missing or not valid JSON ({exc}).") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def forbidden_values(settings: Settings, store: Store, job: SystemJobStore) -> pl.DataFrame:
+    """Every value that must never appear in a release, with what it is (for the message)."""
+    system = Principal.system_job()
+    values: list[pl.DataFrame] = []
+
+    def add(kind: str, items) -> None:
+        cleaned = [str(v) for v in items if v is not None and str(v).strip()]
+        if cleaned:
+            values.append(pl.DataFrame({"value": cleaned, "kind": kind}))
+
+    institutions = store.list_institutions(system)
+    add("institution code", [i.code for i in institutions])
+    add("institution name", [i.name for i in institutions])
+    add("consortium code", [i.consortium for i in institutions])
+    add("contribution token", [c.token for c in job.contributions()])
+    for release in job.release_history():
+        add("contribution token", [t for t, _s, _r in job.release_contributors(release["release_id"])])
+    local_ids = {"items": ("item_id", "title_id", "owner"), "reading-lists": ("list_id", "course_code")}
+    for inst in institutions:
+        for kind, columns in local_ids.items():
+            path = table_path(settings.data_dir, inst.code, kind)
+            if path.exists():
+                frame = pl.read_parquet(path, columns=list(columns))
+                for column in columns:
+                    add(f"local {column}", frame[column].drop_nulls().unique().to_list())
+    if not values:
+        return pl.DataFrame({"value": [], "kind": []}, schema={"value": pl.String, "kind": pl.String})
+    return pl.concat(values).unique("value")
+
+
+def verify_release(settings: Settings, store: Store, release_id: str | None = None,
+                   directory: Path | None = None) -> list[str]:
+    """Problems found in a release; an empty list means every rule holds."""
+    path = directory or release_path(settings.community_dir, release_id)
+    manifest = read_manifest(path)
+    release_id = manifest.get("release_id", release_id)
+    problems: list[str] = []
+    listed = manifest.get("sha256", {})
+    on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.parquet"))
+    for name in sorted(set(on_disk) - set(listed)):
+        problems.append(f"{name}: file is not listed in the manifest")
+    for name, expected in sorted(listed.items()):
+        file = path / name
+        if not file.exists():
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif _sha256(file) != expected:
+            problems.append(f"{name}: checksum does not match the manifest")
+    privacy = manifest.get("privacy", {})
+    job = SystemJobStore(store, Principal.system_job())
+    forbidden = forbidden_values(settings, store, job)
+    con = duckdb.connect()
+    try:
+        con.register("forbidden", forbidden)
+        for name in sorted(set(on_disk) & set(listed)):
+            file = path / name
+            try:
+                schema = schema_of(name)
+            except KeyError:
+                problems.append(f"{name}: not a file of the release schema")
+                continue
+            actual = pl.read_parquet_schema(file)
+            extra = sorted(set(actual) - set(schema))
+            missing = sorted(set(schema) - set(actual))
+            if extra:
+                problems.append(f"{name}: columns outside the release schema: {', '.join(extra)}")
+            if missing:
+                problems.append(f"{name}: missing columns: {', '.join(missing)}")
+            threshold = THRESHOLD_COLUMN.get(Path(name).name)
+            if threshold and threshold[0] in actual:
+                column, key = threshold
+                minimum = privacy.get(key)
+                if minimum is None:
+                    problems.append(f"manifest: privacy parameter {key} missing")
+                else:
+                    below = con.execute(f'SELECT count(*) FROM read_parquet($f) WHERE "{column}" < $m',
+                                        {"f": str(file), "m": minimum}).fetchone()[0]
+                    if below:
+                        problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+            for column, dtype in actual.items():
+                if dtype != pl.String or column not in schema:
+                    continue
+                hit = con.execute(
+                    f'SELECT f.kind, f.value FROM (SELECT DISTINCT "{column}" AS v FROM read_parquet($f)) r '
+                    f"JOIN forbidden f ON r.v = f.value LIMIT 1", {"f": str(file)}).fetchone()
+                if hit:
+                    problems.append(f"{name}: column {column} contains a {hit[0]} ({hit[1]!r})")
+    finally:
+        con.close()
+    problems += _check_contributors(store, job, release_id, manifest)
+    return problems
+
+
+def _check_contributors(store: Store, job: SystemJobStore, release_id: str, manifest: dict) -> list[str]:
+    """Manifest counts = the control database's record, and each contributor was in effect."""
+    problems: list[str] = []
+    recorded = job.release_contributors(release_id)
+    counted: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
+    as_of = date.fromisoformat(manifest["as_of"])
+    in_effect = store.sharing_in_effect(Principal.system_job(), as_of)
+    for token, service, region in recorded:
+        counted[service][region] = counted[service].get(region, 0) + 1
+        code = job.institution_of(token)
+        if code is None:
+            problems.append(f"a {service} contributor of this release has since stopped sharing; the release "
+                            f"must be deleted or rebuilt (the next publish does so)")
+        elif not in_effect.get(code, {}).get(service, False):
+            problems.append(f"a {service} contributor was not sharing on {as_of.isoformat()}")
+    stated = {s: {r: n for r, n in manifest.get("contributors", {}).get(s, {}).items() if n} for s in SERVICES}
+    if stated != {s: counted[s] for s in SERVICES}:
+        problems.append(f"contributor counts in the manifest {stated} differ from the control database {counted}")
+    return problems

@@ -1,0 +1,130 @@
+"""The cross-institution aggregations of a release, written once as SQL.
+
+Each statement reads the contribution tables as views with the contributor's token and
+region added (holdings_c, loans_c, e_usage_c, reading_lists_c, kpis_c), the global work
+map (work_map: local_key -> work_key) and named parameters ($k_title, $as_of_month,
+$window_start). DuckDB runs them by default; they use only standard aggregates and
+window functions so that they can be transpiled for another engine.
+
+Every title-level row states how many institutions contribute to it, and only rows
+where that count is at least K_TITLE are released: a figure from fewer institutions
+could single one of them out.
+"""
+
+from __future__ import annotations
+
+# One row per work, region and month: acquisition months within the window, plus the
+# as-of month as the current snapshot. Holding = still holds a copy and acquired it by
+# then (or the acquisition date is unknown).
+HOLDINGS = """
+WITH held AS (
+    SELECT m.work_key, h.region, h.token, min(h.first_acquired_month) AS acquired
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    WHERE h.copies_held > 0
+    GROUP BY m.work_key, h.region, h.token
+), held_as_of AS (
+    SELECT * FROM held WHERE acquired IS NULL OR acquired <= $as_of_month
+), months AS (
+    SELECT DISTINCT work_key, region, acquired AS month FROM held_as_of
+    WHERE acquired IS NOT NULL AND acquired >= $window_start
+    UNION
+    SELECT DISTINCT work_key, region, $as_of_month AS month FROM held_as_of
+)
+SELECT s.work_key, s.region, s.month,
+       count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.month) AS institutions_holding,
+       count(*) FILTER (WHERE p.acquired = s.month) AS institutions_acquiring
+FROM months s JOIN held_as_of p ON s.work_key = p.work_key AND s.region = p.region
+GROUP BY s.work_key, s.region, s.month
+HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.month) >= $k_title
+"""
+
+LOANS = """
+SELECT m.work_key, l.region, l.month,
+       sum(l.loans) AS loans,
+       count(DISTINCT l.token) AS institutions_lending
+FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
+WHERE l.loans > 0 AND l.month <= $as_of_month AND l.month >= $window_start
+GROUP BY m.work_key, l.region, l.month
+HAVING count(DISTINCT l.token) >= $k_title
+"""
+
+E_USAGE = """
+SELECT m.work_key, u.region, u.month, u.metric_type,
+       sum(u.count) AS count,
+       count(DISTINCT u.token) AS institutions
+FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
+WHERE u.count > 0 AND u.month <= $as_of_month AND u.month >= $window_start
+GROUP BY m.work_key, u.region, u.month, u.metric_type
+HAVING count(DISTINCT u.token) >= $k_title
+"""
+
+READING_LISTS = """
+SELECT m.work_key, r.region, r.term,
+       sum(r.lists) AS lists,
+       count(DISTINCT r.token) AS institutions
+FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
+GROUP BY m.work_key, r.region, r.term
+HAVING count(DISTINCT r.token) >= $k_title
+"""
+
+# Bibliographic facts of the released works: the description most contributors use.
+TITLES = """
+WITH released AS (
+    SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
+    UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
+), described AS (
+    SELECT m.work_key, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
+           h.subject, count(DISTINCT h.token) AS votes
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    WHERE m.work_key IN (SELECT work_key FROM released)
+    GROUP BY ALL
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY work_key ORDER BY votes DESC, title, author, publisher,
+                                 pub_year, language, lc_class, lc_subclass, subject) AS pick
+    FROM described
+), formats AS (
+    SELECT m.work_key,
+           CASE WHEN count(DISTINCT h.format) > 1 THEN 'both' ELSE min(h.format) END AS format
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    WHERE m.work_key IN (SELECT work_key FROM released)
+    GROUP BY m.work_key
+)
+SELECT r.work_key, r.title, r.author, r.publisher, r.pub_year, r.language, r.lc_class, r.lc_subclass,
+       r.subject, f.format
+FROM ranked r JOIN formats f ON r.work_key = f.work_key
+WHERE r.pick = 1
+"""
+
+# Yearly KPI values per contributor, one row per (contributor, kpi, year); complete
+# years only, and only years that start at least a year after the institution went live.
+KPI_VALUES = """
+SELECT token, region, year AS period, kpi, value
+FROM kpis_c
+UNPIVOT (value FOR kpi IN (titles_held, items_held, items_added, items_withdrawn, loans, renewals,
+                           e_usage_requests, reading_list_titles))
+WHERE year < $as_of_year AND year >= included_from_year
+"""
+
+BENCHMARKS = """
+WITH v AS (SELECT * FROM kpi_values), stats AS (
+    SELECT region, 'all' AS peer_group, kpi, CAST(period AS VARCHAR) AS period,
+           count(DISTINCT token) AS n,
+           quantile_cont(value, 0.25) AS p25,
+           quantile_cont(value, 0.5) AS median,
+           quantile_cont(value, 0.75) AS p75,
+           avg(value) AS mean,
+           max(value) AS largest,
+           sum(value) AS total
+    FROM v GROUP BY region, kpi, period
+)
+SELECT region, peer_group, kpi, period, n, p25, median, p75, mean, 'exact' AS method
+FROM stats
+WHERE n >= $k_bench AND (total = 0 OR largest <= $dominance * total)
+"""
+
+TITLE_LEVEL = {
+    "holdings": HOLDINGS,
+    "loans": LOANS,
+    "e_usage": E_USAGE,
+    "reading_lists": READING_LISTS,
+}
