@@ -171,7 +171,12 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
             except KeyError:
                 problems.append(f"{name}: not a file of the release schema")
                 continue
-            actual = pl.read_parquet_schema(file)
+            try:
+                actual = pl.read_parquet_schema(file)
+                con.execute("SELECT count(*) FROM read_parquet($f)", {"f": str(file)}).fetchone()
+            except Exception as exc:  # polars/duckdb raise several types for damaged files
+                problems.append(f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})")
+                continue
             extra = sorted(set(actual) - set(schema))
             missing = sorted(set(schema) - set(actual))
             if extra:

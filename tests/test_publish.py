@@ -1,0 +1,261 @@
+"""The system job: thresholds, work matching, canaries, opt-out, verify, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analytics.publish import publish
+from analytics.release import current_release_id, list_release_dirs, read_manifest, release_path, verify_release
+from tests.community import Member, build, items_csv, loans_csv, opt_out
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = date(2026, 6, 15)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+
+FIRE = ("The Fire Next Time", "Baldwin, James", "9780679744726", "PS3545 .B5 1963", "2019-01-05")
+ROOM = ("Giovanni's Room", "Baldwin, James", "9780345806567", "PS3545 .G5 1956", "2019-02-01")
+PRINT, EBOOK = "9780385334570", "9780441017805"
+
+
+def member(code: str, rows: list[tuple], loans: list[tuple] = (), **extra) -> Member:
+    items = [(f"{code}-{i}",) + row for i, row in enumerate(rows)]
+    tables = {"items": items_csv(items)}
+    if loans:
+        tables["loans"] = loans_csv([(f"{code}-{i}", month, n) for i, month, n in loans])
+    return Member(code, tables=tables, **extra)
+
+
+def at(minutes: int) -> datetime:
+    return NOW.replace(minute=minutes)
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A, B, C share The Fire Next Time; only A and B hold Giovanni's Room; the print and
+    e-book of a third work are linked only through A's record that lists both ISBNs."""
+    members = [
+        member("A", [FIRE, ROOM, ("Edge", "Andrews, Ilona", f"{PRINT};{EBOOK}", "PS3601 .E3", "2020-01-01")],
+               loans=[(0, "2026-03", 2), (0, "2026-04", 1)]),
+        member("B", [FIRE, ROOM, ("On the edge", "Andrews, Ilona", EBOOK, "PS3601 .E3", "2026-03-10")],
+               loans=[(0, "2026-03", 5), (0, "2026-04", 7)]),
+        member("C", [FIRE, ("Edge (print)", "Andrews, Ilona", PRINT, "PS3601 .E3", "2021-05-01")],
+               loans=[(0, "2026-03", 1)]),
+    ]
+    settings, store = build(tmp_path / "data", members)
+    yield settings, store
+    store.dispose()
+
+
+def release_table(settings, name: str, release_id: str | None = None) -> pl.DataFrame:
+    return pl.read_parquet(release_path(settings.community_dir, release_id) / name)
+
+
+def test_title_rows_need_three_institutions(small):
+    settings, store = small
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    holdings = release_table(settings, "holdings.parquet")
+    current = holdings.filter(pl.col("month") == "2026-06").sort("work_key")
+    assert current.select("work_key", "institutions_holding").rows() == [
+        (f"isbn:{PRINT}", 3), ("isbn:9780679744726", 3)]
+    assert "isbn:9780345806567" not in holdings["work_key"].to_list()  # held by 2 only
+    assert holdings.filter(pl.col("month") == "2026-03").select("work_key", "institutions_acquiring").rows() == [
+        (f"isbn:{PRINT}", 1)]
+    loans = release_table(settings, "loans.parquet")
+    assert loans.rows() == [("isbn:9780679744726", "EU", "2026-03", 8, 3)]  # April: 2 lenders, withheld
+    titles = release_table(settings, "titles.parquet").sort("work_key")
+    assert titles["work_key"].to_list() == [f"isbn:{PRINT}", "isbn:9780679744726"]
+    assert titles.filter(pl.col("work_key") == f"isbn:{PRINT}")["format"].to_list() == ["print"]
+    fire = titles.filter(pl.col("work_key") == "isbn:9780679744726").row(0, named=True)
+    assert (fire["title"], fire["lc_class"], fire["lc_subclass"], fire["subject"]) == (
+        "The Fire Next Time", "P", "PS", "American literature")
+
+
+def test_manifest_and_verify(small):
+    settings, store = small
+    release_id = publish(settings, store, as_of=AS_OF, now=NOW)
+    assert current_release_id(settings.community_dir) == release_id
+    manifest = read_manifest(release_path(settings.community_dir))
+    assert manifest["as_of"] == "2026-06-15"
+    assert manifest["contributors"] == {"collection_development": {"EU": 3}, "recommendations": {"EU": 3},
+                                        "benchmark": {"EU": 3}}
+    assert manifest["privacy"] == {"K_TITLE": 3, "K_BENCH": 5, "DOMINANCE": 0.5, "epsilon": None}
+    assert manifest["row_counts"]["loans.parquet"] == 1
+    assert set(manifest["sha256"]) == set(manifest["row_counts"])
+    assert verify_release(settings, store) == []
+
+
+def test_verify_catches_tampering_and_leaks(small):
+    settings, store = small
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    path = release_path(settings.community_dir)
+    titles = pl.read_parquet(path / "titles.parquet")
+    leaked = titles.with_columns(pl.lit("A-0").alias("title"))  # a local item id of institution A
+    leaked.write_parquet(path / "titles.parquet")
+    problems = verify_release(settings, store)
+    assert any("titles.parquet: checksum does not match" in p for p in problems)
+    assert any("titles.parquet: column title contains a local item_id ('A-0')" in p for p in problems)
+    (path / "extra.parquet").write_bytes(b"PAR1")
+    loans = pl.read_parquet(path / "loans.parquet").with_columns(pl.lit(2).cast(pl.Int64).alias(
+        "institutions_lending"), pl.lit("x").alias("branch"))
+    loans.write_parquet(path / "loans.parquet")
+    problems = verify_release(settings, store)
+    assert any(p.startswith("extra.parquet: file is not listed") for p in problems)
+    assert any("loans.parquet: columns outside the release schema: branch" in p for p in problems)
+    assert any("loans.parquet: 1 row(s) with institutions_lending below K_TITLE=3" in p for p in problems)
+
+
+def test_release_verify_cli_exit_status(small):
+    settings, _store = small
+    env = {**os.environ, "ANALYTICS_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run([sys.executable, "-m", "analytics", "release", "verify"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "No community release has been published yet" in done.stderr
+    publish(settings, _store, as_of=AS_OF, now=NOW)
+    done = subprocess.run([sys.executable, "-m", "analytics", "release", "verify"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (release_path(settings.community_dir) / "loans.parquet").write_bytes(b"tampered")
+    done = subprocess.run([sys.executable, "-m", "analytics", "release", "verify"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "FAIL loans.parquet: checksum does not match" in done.stderr
+
+
+CANARY = "QZXCANARY"
+
+
+def test_no_canary_reaches_any_release_file(tmp_path):
+    canary_items = (
+        f"item_id,title_id,title,author,isbn,call_number,owner,location,note,patron_id,fund,price,acquired_date\n"
+        f"{CANARY}-ITEM-1,{CANARY}-BIB-1,The Fire Next Time,\"Baldwin, James\",9780679744726,PS3545 .B5,"
+        f"{CANARY}CODE,{CANARY}-SHELF,{CANARY}-NOTE,{CANARY}-PATRON,{CANARY}-FUND,12.50,2019-01-05\n"
+        f"{CANARY}-ITEM-2,{CANARY}-BIB-2,Other member's record,\"X, Y\",9780345806567,PS1 .X,"
+        f"{CANARY}-OTHER-MEMBER,{CANARY}-SHELF,{CANARY}-NOTE,{CANARY}-PATRON,{CANARY}-FUND,1,2019-01-05\n"
+    )
+    canary_loans = (f"item_id,loan_date,count,patron_id,patron_email,fine_amount\n"
+                    f"{CANARY}-ITEM-1,2026-03,4,{CANARY}-P,{CANARY}@example.org,{CANARY}\n")
+    canary_lists = (f"list_id,course_code,term,title,isbn,enrolment,citation_type,instructor_name\n"
+                    f"{CANARY}-LIST,{CANARY}-COURSE,2026-SPRING,The Fire Next Time,9780679744726,30,required,"
+                    f"{CANARY}-TEACHER\n")
+    peers = [member(code, [FIRE, ROOM], loans=[(0, "2026-03", 3)]) for code in ("P1", "P2", "P3")]
+    for peer in peers:
+        peer.tables["reading-lists"] = ("list_id,term,title,isbn\n"
+                                        f"{peer.code}-L,2026-SPRING,The Fire Next Time,9780679744726\n")
+    canary = Member(f"{CANARY}CODE", name=f"{CANARY} University", consortium=f"{CANARY}-NZ",
+                    tables={"items": canary_items, "loans": canary_loans, "reading-lists": canary_lists})
+    settings, store = build(tmp_path / "data", peers + [canary])
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    release = release_path(settings.community_dir)
+    files = [p for p in release.rglob("*") if p.is_file()]
+    assert len(files) >= 12
+    for file in files:
+        assert CANARY.encode() not in file.read_bytes().upper(), file.name
+    loans = release_table(settings, "loans.parquet")
+    assert loans.rows() == [("isbn:9780679744726", "EU", "2026-03", 13, 4)]  # the canary's loans do count
+    assert verify_release(settings, store) == []
+    store.dispose()
+
+
+def test_opt_out_leaves_only_releases_computed_without_the_institution(tmp_path):
+    def community(with_x: bool) -> list[Member]:
+        members = [member(c, [FIRE, ROOM], loans=[(0, "2026-03", 2), (1, "2026-03", 1)]) for c in "ABC"]
+        members[0].tables["items"] = items_csv([("A-0",) + FIRE, ("A-1",) + ROOM])
+        if with_x:
+            members.append(member("X", [FIRE, ROOM, ("Edge", "Andrews, Ilona", f"{PRINT};{EBOOK}", "PS1 .E", "2020-01-01")],
+                                  loans=[(0, "2026-03", 9), (1, "2026-03", 4)]))
+        return members
+
+    settings, store = build(tmp_path / "with" / "data", community(with_x=True))
+    first = publish(settings, store, as_of=AS_OF, now=at(1))
+    second = publish(settings, store, as_of=AS_OF, now=at(2))
+    assert release_table(settings, "loans.parquet", first)["institutions_lending"].to_list() == [4, 4]
+    for service in ("collection_development", "recommendations", "benchmark"):
+        opt_out(store, "X", service, now=at(3))
+    # Benchmark opt-out takes effect on the first day of the next month: publish then.
+    july = datetime(2026, 7, 1, 6, 0, tzinfo=timezone.utc)
+    third = publish(settings, store, as_of=july.date(), now=july)
+    assert list_release_dirs(settings.community_dir) == [third]  # the two releases with X are gone
+
+    reference_settings, reference_store = build(tmp_path / "without" / "data", community(with_x=False))
+    reference = publish(reference_settings, reference_store, as_of=july.date(), now=july)
+    for name in read_manifest(release_path(settings.community_dir))["row_counts"]:
+        assert_frame_equal(release_table(settings, name, third), release_table(reference_settings, name, reference))
+    ours = read_manifest(release_path(settings.community_dir, third))
+    theirs = read_manifest(release_path(reference_settings.community_dir, reference))
+    assert ours["contributors"] == theirs["contributors"] and ours["privacy"] == theirs["privacy"]
+    assert ours["sha256"] == theirs["sha256"]
+    live = {p.name for p in settings.contributions_dir.iterdir() if not p.name.startswith(".")}
+    assert len(live) == 3 * 3  # A, B, C for three services; X's folders deleted
+    audit = [a.action for a in store.audit_history(store.user("admin@x.example.org").principal(), "X")]
+    assert "contribution.collection_development.removed" in audit
+    assert verify_release(settings, store) == []
+    store.dispose()
+    reference_store.dispose()
+
+
+def test_keeps_the_last_three_releases(small):
+    settings, store = small
+    ids = [publish(settings, store, as_of=AS_OF, now=at(m)) for m in range(1, 6)]
+    assert list_release_dirs(settings.community_dir) == ids[-3:]
+    assert current_release_id(settings.community_dir) == ids[-1]
+
+
+def _publish_process(settings, pause: str) -> subprocess.Popen:
+    env = {**os.environ, "ANALYTICS_DATA_DIR": str(settings.data_dir), "ANALYTICS_PUBLISH_PAUSE": pause}
+    return subprocess.Popen([sys.executable, "-m", "analytics", "publish", "--as-of", AS_OF.isoformat()],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("pause", ["collection_development:loans", "manifest", "before-switch"])
+def test_publish_killed_midway_leaves_previous_release_current(small, pause):
+    settings, store = small
+    previous = publish(settings, store, as_of=AS_OF, now=NOW)
+    process = _publish_process(settings, pause)
+    deadline = time.monotonic() + 120
+    for line in process.stderr:
+        if f"paused at {pause}" in line:
+            break
+        assert time.monotonic() < deadline, "publish never reached the pause point"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert current_release_id(settings.community_dir) == previous
+    assert verify_release(settings, store) == []
+    leftovers = list((settings.community_dir / "releases").glob(".building-*"))
+    if pause == "before-switch":
+        assert not leftovers and len(list_release_dirs(settings.community_dir)) == 2
+    else:
+        assert leftovers  # half-written, hidden from readers
+    newest = publish(settings, store, as_of=AS_OF)
+    assert current_release_id(settings.community_dir) == newest
+    assert not list((settings.community_dir / "releases").glob(".building-*"))
+    assert verify_release(settings, store) == []
+
+
+def test_as_of_excludes_later_data_and_switches(small):
+    settings, store = small
+    publish(settings, store, as_of=date(2026, 3, 31), now=NOW)
+    loans = release_table(settings, "loans.parquet")
+    assert loans["month"].to_list() == ["2026-03"]
+    holdings = release_table(settings, "holdings.parquet")
+    # B's e-book arrived 2026-03-10, so on 2026-03-31 the print/e work is held by three.
+    assert holdings.filter(pl.col("month") == "2026-03").select("work_key", "institutions_holding").sort(
+        "work_key").rows() == [(f"isbn:{PRINT}", 3), ("isbn:9780679744726", 3)]
+    earlier = publish(settings, store, as_of=date(2026, 2, 28), now=at(4))
+    february = release_table(settings, "holdings.parquet", earlier)
+    assert february["work_key"].to_list() == ["isbn:9780679744726"]  # the e-book was not yet acquired
+    # Before anyone shared (JOINED is 2024-01-10), a release has no contributors at all.
+    empty = publish(settings, store, as_of=date(2023, 12, 31), now=at(5))
+    manifest = read_manifest(release_path(settings.community_dir, empty))
+    assert manifest["contributors"] == {"collection_development": {}, "recommendations": {}, "benchmark": {}}
+    assert all(n == 0 for n in manifest["row_counts"].values())
+    assert json.dumps(manifest)  # serializable
