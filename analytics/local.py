@@ -84,3 +84,44 @@ def summary(actor: Principal, data_dir: Path, code: str) -> Summary:
             pl.col("list_id").n_unique()).collect().item()
     return Summary(int(titles), int(items), int(loans), int(usage), int(lists),
                    latest.strftime("%Y-%m") if latest else None, present)
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What keeps an institution's records from being matched or classified."""
+
+    items: int
+    match_counts: dict[str, int]
+    unparsed_call_numbers: int
+    problems: "pl.DataFrame"  # item_id, title, call_number, isbn, problem
+
+
+def data_quality(actor: Principal, data_dir: Path, code: str, limit: int = 5000) -> DataQuality | None:
+    """The remediation list: records without identifiers (matched only by title and author,
+    or not at all) and call numbers that are not LC call numbers (no subject)."""
+    from . import subjects
+
+    access.require_member(actor, code, "the data-quality list")
+    path = table_path(data_dir, code, "items")
+    if not path.exists():
+        return None
+    items = pl.read_parquet(path, columns=["item_id", "title", "author", "isbn", "call_number", "match_method"])
+    classified = subjects.classify_frame(items.select("call_number"), "call_number")
+    items = items.with_columns(classified["lc_class"].alias("lc_class"))
+    no_id = pl.col("match_method").is_in(["fingerprint", "unmatched"])
+    bad_call = pl.col("call_number").is_not_null() & pl.col("lc_class").is_null()
+    problems = (
+        items.filter(no_id | bad_call)
+        .with_columns(
+            pl.concat_str(
+                pl.when(pl.col("match_method") == "unmatched").then(pl.lit("cannot be matched; "))
+                .when(no_id).then(pl.lit("no ISBN, ISSN or OCLC number (matched by title and author only); ")),
+                pl.when(bad_call).then(pl.lit("call number is not an LC call number (no subject)")),
+                ignore_nulls=True,
+            ).str.strip_chars("; ").alias("problem")
+        )
+        .select("item_id", "title", "author", "call_number", "problem")
+        .sort("problem", "title")
+    )
+    counts = dict(items.group_by("match_method").len().iter_rows())
+    return DataQuality(items.height, counts, int(items.select(bad_call.sum()).item()), problems.head(limit))

@@ -227,3 +227,19 @@ def _check_contributors(store: Store, job: SystemJobStore, release_id: str, mani
     if stated != {s: counted[s] for s in SERVICES}:
         problems.append(f"contributor counts in the manifest {stated} differ from the control database {counted}")
     return problems
+
+
+def community_overview(actor: Principal, settings: Settings, store: Store) -> dict:
+    """What any signed-in user may know about the community data: the current release's
+    manifest (counts only, never who contributed) and the history of releases."""
+    if not actor.system and actor.institution_code is None:
+        raise ReleaseError("Sign in as a user of an institution to see the community data.")
+    current = current_release_id(settings.community_dir)
+    manifest = read_manifest(release_path(settings.community_dir, current)) if current else None
+    history = SystemJobStore(store, Principal.system_job()).release_history()
+    return {
+        "current": manifest,
+        "history": [{"release_id": r["release_id"], "created_at": r["created_at"], "as_of": r["as_of"],
+                     "status": "current" if r["release_id"] == current else r["status"],
+                     "note": r["deleted_reason"] or ""} for r in history],
+    }

@@ -41,3 +41,21 @@ def hermetic_environment():
     saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "ANALYTICS_DATA_DIR") if k in os.environ}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def published_community(demo_community, tmp_path_factory):
+    """A copy of the demo community with one release published."""
+    import shutil
+
+    from analytics.config import load_settings
+    from analytics.publish import publish
+    from analytics.store import Store
+
+    data_dir = tmp_path_factory.mktemp("published") / "data"
+    shutil.copytree(demo_community, data_dir)
+    settings = load_settings(data_dir)
+    store = Store.from_settings(settings)
+    publish(settings, store)
+    store.dispose()
+    return data_dir

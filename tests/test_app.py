@@ -189,3 +189,55 @@ def test_oidc_signed_out_sees_sign_in_button_not_demo_users(app):
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.warning and not at.radio
+
+
+def test_community_page_before_any_release(app, code):
+    at = app(demo_email(code, "librarian"))
+    at.switch_page("pages/community.py").run()
+    assert not at.exception
+    assert "No community release has been published yet" in at.info[0].value
+
+
+def test_community_page_shows_counts_not_names(published_community, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(published_community))
+    store = Store(load_settings(published_community).database_url)
+    institutions = store.list_institutions(SYSTEM)
+    code = institutions[0].code
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state["signed_in_email"] = demo_email(code, "manager")
+    at.run()
+    at.switch_page("pages/community.py").run()
+    assert not at.exception
+    from analytics.release import current_release_id, read_manifest, release_path
+
+    manifest = read_manifest(release_path(load_settings(published_community).community_dir))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Current release"] == current_release_id(load_settings(published_community).community_dir)
+    assert metrics["Data as of"] == manifest["as_of"]
+    contributors = [df.value for df in at.dataframe if "Service" in df.value.columns][0]
+    regions = sorted({r for counts in manifest["contributors"].values() for r in counts})
+    first_region = [c for c in contributors.columns if c.startswith(regions[0])][0]
+    assert contributors[first_region].tolist() == [manifest["contributors"][s].get(regions[0], 0)
+                                                   for s in ("collection_development", "recommendations",
+                                                             "benchmark")]
+    shown = "\n".join(df.value.to_csv() for df in at.dataframe) + texts(at)
+    for inst in institutions:
+        assert inst.name not in shown and f"({inst.code})" not in shown
+    store.dispose()
+
+
+def test_my_data_page_lists_records_without_identifiers(app, code, demo_community):
+    at = app(demo_email(code, "librarian"))
+    at.switch_page("pages/my_data.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    import polars as pl
+
+    items = pl.read_parquet(demo_community / "institutions" / code / "items.parquet")
+    assert metrics["Items"] == f"{items.height:,}"
+    by_title = items.filter(pl.col("match_method") == "fingerprint").height
+    assert metrics["Matched by title and author only"] == f"{by_title:,}"
+    problems = [df.value for df in at.dataframe if "problem" in df.value.columns][0]
+    assert len(problems) == by_title
+    history = [df.value for df in at.dataframe if "Kind" in df.value.columns][0]
+    assert set(history["Kind"]) >= {"items", "loans"}

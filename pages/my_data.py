@@ -1,0 +1,69 @@
+"""My data: the institution's imports and its data-quality (remediation) list."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+import ui
+from analytics import local
+
+actor = ui.require_principal()
+settings = ui.settings()
+store = ui.store()
+code = actor.institution_code
+
+
+@st.cache_data(max_entries=32, ttl=900, show_spinner="Checking your records…")
+def cached_quality(_actor, institution_code: str, data_version: str, email: str):
+    # Keyed by small values; data_version changes whenever an import replaces a table.
+    return local.data_quality(_actor, settings.data_dir, institution_code)
+
+
+st.title("My data")
+st.caption("Your institution's own data. It never leaves your institution except as the anonymized "
+           "contributions described on the data sharing profile.")
+
+st.header("Matching and data quality")
+quality = cached_quality(actor, code, local.data_version(settings.data_dir, code), actor.email)
+if quality is None:
+    st.info("No items have been imported yet.")
+else:
+    matched_by_id = sum(quality.match_counts.get(m, 0) for m in ("isbn", "issn", "oclc"))
+    by_title = quality.match_counts.get("fingerprint", 0)
+    unmatched = quality.match_counts.get("unmatched", 0)
+    with st.container(horizontal=True):
+        st.metric("Items", f"{quality.items:,}", border=True)
+        st.metric("Matched by identifier", f"{matched_by_id / quality.items:.1%}" if quality.items else "—",
+                  help="ISBN, ISSN or OCLC number", border=True)
+        st.metric("Matched by title and author only", f"{by_title:,}", border=True)
+        st.metric("Cannot be matched", f"{unmatched:,}", border=True)
+        st.metric("Call numbers without a subject", f"{quality.unparsed_call_numbers:,}", border=True)
+    st.write("Records matched by title and author only may be missed or merged wrongly; records that cannot be "
+             "matched are invisible to trends, recommendations and benchmarks. Adding an ISBN, ISSN or OCLC "
+             "number, or an LC call number, in your library system fixes them at the next import.")
+    if quality.problems.height:
+        st.dataframe(quality.problems, hide_index=True, width="stretch", key="my_data_problems")
+        st.download_button("Download the list (CSV)", quality.problems.write_csv(),
+                           file_name=f"{code}-data-quality.csv", mime="text/csv", key="my_data_download")
+    else:
+        st.success("Every record carries an identifier and an LC call number.")
+
+st.header("Import history")
+history = store.import_history(actor, code)
+if history:
+    st.dataframe(
+        pl.DataFrame({
+            "When": [ui.fmt_date(h["at"]) for h in history],
+            "Kind": [h["kind"] for h in history],
+            "File": [h["file_name"] for h in history],
+            "Status": [h["status"] for h in history],
+            "Read": [h["rows_read"] for h in history],
+            "Kept": [h["rows_kept"] for h in history],
+            "Rejected": [h["rows_rejected"] for h in history],
+            "By": [h["actor"] for h in history],
+        }),
+        hide_index=True, width="stretch",
+    )
+else:
+    st.write("No imports yet.")
