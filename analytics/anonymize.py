@@ -230,13 +230,21 @@ def _years(inst_dir: Path, items: pl.DataFrame) -> list[int]:
 BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis}
 
 
-def build_contribution(inst_dir: Path, institution: Institution, service: str) -> dict[str, pl.DataFrame]:
-    """The tables one service would send, keyed by table name (absent tables are left out)."""
+def build_contribution(inst_dir: Path, institution: Institution, service: str,
+                       cache: dict[str, pl.DataFrame | None] | None = None) -> dict[str, pl.DataFrame]:
+    """The tables one service would send, keyed by table name (absent tables are left out).
+
+    Services share tables (collection development and recommendations send the same
+    holdings); pass one `cache` dict for all services of an institution to build each once.
+    """
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
+    cache = {} if cache is None else cache
     tables: dict[str, pl.DataFrame] = {}
     for table in SERVICE_TABLES[service]:
-        frame = BUILDERS[table](inst_dir, institution)
+        if table not in cache:
+            cache[table] = BUILDERS[table](inst_dir, institution)
+        frame = cache[table]
         if frame is not None:
             assert tuple(frame.columns) == CONTRIBUTION_COLUMNS[table], f"{table} left the allow-list"
             tables[table] = frame

@@ -1,8 +1,15 @@
 """Performance harness: python -m analytics bench [--scale s|m|l] [--only STAGE].
 
-Each stage runs in a child process so that its peak memory (max RSS) is its own, not
-that of the generator. Results print as a table and are written as JSON under
-data/bench/ with the machine's core count, so figures can be compared across runs.
+Stages:
+- import: a generated items export (default 1,000,000 rows, any scale) through the
+  real canonical import;
+- contributions, publish, verify: a generated community of the chosen scale, built
+  straight into the institutions' local stores (the import is measured on its own), then
+  the system job's two halves and release verify.
+
+Each stage runs in a child process that reports its own time and peak memory (max RSS),
+so one stage's memory never hides in another's. Results print as a table and are
+written as JSON under data/bench/ with the machine's core count.
 """
 
 from __future__ import annotations
@@ -13,28 +20,32 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from .config import Settings
+from .config import Settings, load_settings
 from .output import render
 
 IMPORT_ROWS = 1_000_000
+# institutions, works, items, loan-month rows
+SCALES = {
+    "s": (20, 100_000, 1_000_000, 4_000_000),
+    "m": (200, 300_000, 10_000_000, 40_000_000),
+    "l": (500, 1_000_000, 25_000_000, 100_000_000),
+}
+COMMUNITY_STAGES = ("contributions", "publish", "verify")
 
 
 def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
-    """A realistic items export: ISBNs (some invalid, some double), LC call numbers, US dates."""
+    """A realistic items export: ISBNs (some invalid, some missing), LC call numbers, US dates."""
     rng = np.random.default_rng(seed)
     works = max(1, rows // 3)
     work = rng.integers(0, works, rows)
-    body = 978_000_000_000 + (work * 7919) % 999_999_999
-    digits = np.stack([(body // 10 ** (11 - i)) % 10 for i in range(12)], axis=1)
-    check = (10 - (digits * np.tile([1, 3], 6)).sum(axis=1) % 10) % 10
-    isbn = (body * 10 + check).astype(str)
-    isbn = np.where(rng.random(rows) < 0.02, "97800000000X", isbn)  # invalid ones
+    isbn = _isbn13s(work)
+    isbn = np.where(rng.random(rows) < 0.02, "97800000000X", isbn)
     isbn = np.where(rng.random(rows) < 0.1, None, isbn)
     classes = np.array(["QA", "PS", "HV", "BF", "DQ", "HM", "PA", "KF", "RC", "TK"])
     call = [f"{c}{n} .{chr(65 + k)}{d} {y}" for c, n, k, d, y in zip(
@@ -55,60 +66,204 @@ def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
     frame.write_csv(path)
 
 
-def _child_import(data_dir: str, csv_path: str) -> None:
-    """Run in a child process: import the file and print timing as JSON."""
+def _isbn13s(work: np.ndarray) -> np.ndarray:
+    """A valid ISBN-13 per work number (978 prefix, check digit computed)."""
+    body = 978_000_000_000 + (work.astype(np.int64) * 7919) % 999_999_999
+    digits = np.stack([(body // 10 ** (11 - i)) % 10 for i in range(12)], axis=1)
+    check = (10 - (digits * np.tile([1, 3], 6)).sum(axis=1) % 10) % 10
+    return (body * 10 + check).astype(str)
+
+
+def generate_community(settings: Settings, scale: str, seed: int = 5, progress=print) -> dict:
+    """A community of the given scale written straight into the local stores, all sharing on."""
     from .access import Principal
-    from .ingest.tabular import import_file
+    from .schema import SERVICES
+    from .store import Store
 
+    n_inst, n_works, n_items, n_loans = SCALES[scale]
+    rng = np.random.default_rng(seed)
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    if store.list_institutions(system):
+        store.dispose()
+        return json.loads((settings.data_dir / "community.json").read_text())
+    today = datetime.now(timezone.utc).date()
+    first = date(today.year, today.month, 1)
+    month_labels = []
+    for back in range(36, 0, -1):
+        y, m = first.year, first.month - back
+        while m <= 0:
+            y, m = y - 1, m + 12
+        month_labels.append(f"{y:04d}-{m:02d}")
+    popularity = rng.pareto(1.2, n_works) + 0.05
+    log_p = np.log(popularity / popularity.sum())
+    isbns = _isbn13s(np.arange(n_works))
+    classes = np.array(["QA", "PS", "HV", "BF", "DQ", "HM", "PA", "KF", "RC", "TK", "HD", "PR", "BX", "JK"])
+    sizes = rng.lognormal(0, 0.6, n_inst)
+    sizes = np.maximum(500, (sizes / sizes.sum() * n_items).astype(int))
+    regions = np.array(["NA", "EU", "APAC"])
+    types = np.array(["research", "teaching", "community_college", "public", "special"])
     started = time.perf_counter()
-    report = import_file(Path(data_dir), Principal.system_job(), "BENCH", "items", csv_path,
-                         mapping={"item_id": "Barcode", "acquired_date": "Created",
-                                  "last_loan_date": "Last Checkout", "lifetime_loans": "Checkouts"},
-                         null_dates=["1/1/00"])
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"seconds": elapsed, "read": report.read, "kept": report.kept,
-                      "invalid_isbns": report.invalid_isbns, "match": report.match}))
+    totals = {"institutions": n_inst, "works": n_works, "items": 0, "loan_rows": 0}
+    for i in range(n_inst):
+        code = f"B{i:04d}"
+        store.add_institution(system, code=code, name=f"Bench institution {i}", type=str(types[i % 5]),
+                              region=str(regions[i % 3]), fte_students=int(rng.integers(500, 40_000)),
+                              go_live_date=date(2018, 1, 1))
+        size = min(int(sizes[i]), n_works)
+        # Gumbel top-k: a weighted sample without replacement in one vectorized step.
+        chosen = np.argpartition(-(log_p + rng.gumbel(size=n_works)), size - 1)[:size]
+        work_ids = chosen
+        acquired = np.datetime64("2000-01-01") + rng.integers(0, 9600, size).astype("timedelta64[D]")
+        items = pl.DataFrame({
+            "item_id": np.char.add(f"{code}-", np.arange(size).astype(str)),
+            "title_id": np.char.add("b", work_ids.astype(str)),
+            "title": np.char.add("Work ", work_ids.astype(str)),
+            "author": np.char.add("Author ", (work_ids % 9973).astype(str)),
+            "isbn": isbns[work_ids],
+            "publisher": "Bench Press",
+            "pub_year": (1950 + work_ids % 75).astype(np.int64),
+            "language": "eng",
+            "call_number": [f"{c}{n}" for c, n in zip(classes[work_ids % len(classes)], 1 + work_ids % 900)],
+            "format": np.where(work_ids % 7 == 0, "electronic", "print"),
+            "material_type": "book",
+            "owner": None,
+            "acquired_date": acquired,
+            "withdrawn_date": None,
+            "work_key": np.char.add("isbn:", isbns[work_ids]),
+            "match_method": "isbn",
+        }, schema_overrides={"owner": pl.String, "withdrawn_date": pl.Date})
+        # Flattened popularity keeps repeated draws of one item and month (which merge) rare
+        # enough that the loan-month rows come close to the scale's figure.
+        target_loans = int(1.25 * n_loans * size / n_items)
+        item_p = popularity[work_ids] ** 0.35
+        item_p = item_p / item_p.sum()
+        picked = rng.choice(size, size=target_loans, p=item_p)
+        month_idx = rng.integers(0, 36, target_loans)
+        loans = (
+            pl.DataFrame({"item": picked, "m": month_idx})
+            .group_by("item", "m").len("count")
+            .select(
+                pl.col("item").map_batches(lambda s: pl.Series(np.char.add(f"{code}-", s.to_numpy().astype(str)))
+                                           ).alias("item_id"),
+                pl.col("m").map_batches(lambda s: pl.Series(np.array(month_labels)[s.to_numpy()])).alias("month"),
+                pl.col("count").cast(pl.Int64),
+            )
+            .select("item_id", (pl.col("month") + "-01").str.to_date().alias("loan_date"), "count",
+                    pl.lit(0, dtype=pl.Int64).alias("renewals"))
+        )
+        folder = settings.data_dir / "institutions" / code
+        folder.mkdir(parents=True, exist_ok=True)
+        items.write_parquet(folder / "items.parquet")
+        loans.write_parquet(folder / "loans.parquet")
+        totals["items"] += items.height
+        totals["loan_rows"] += loans.height
+        admin = store.add_user(system, f"admin@{code.lower()}.bench.example.org", code, ["admin"]).principal()
+        joined = datetime(2024, 1, 10, tzinfo=timezone.utc)
+        for service in SERVICES:
+            store.set_sharing(admin, code, service, True, store.institution(admin, code).version, now=joined)
+        if (i + 1) % 20 == 0:
+            progress(f"  generated {i + 1}/{n_inst} institutions ({time.perf_counter() - started:.0f} s)")
+    totals["generate_seconds"] = round(time.perf_counter() - started, 1)
+    (settings.data_dir / "community.json").write_text(json.dumps(totals))
+    store.dispose()
+    return totals
 
 
-def _run_child(args: list[str]) -> tuple[dict, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run([sys.executable, "-c", *args], capture_output=True, text=True, check=False)
+def stage_child(stage: str, data_dir: str, arg: str) -> None:
+    """Run one stage in this (child) process; print its time and peak memory as JSON."""
+    from .access import Principal
+    from .store import Store
+
+    settings = load_settings(data_dir)
+    started = time.perf_counter()
+    extra: dict = {}
+    if stage == "import":
+        from .ingest.tabular import import_file
+
+        report = import_file(Path(data_dir), Principal.system_job(), "BENCH", "items", arg,
+                             mapping={"item_id": "Barcode", "acquired_date": "Created",
+                                      "last_loan_date": "Last Checkout", "lifetime_loans": "Checkouts"},
+                             null_dates=["1/1/00"])
+        extra = {"rows": report.read, "invalid_isbns": report.invalid_isbns}
+    else:
+        store = Store.from_settings(settings)
+        if stage == "contributions":
+            from . import contributions
+            from .store import SystemJobStore
+
+            system = Principal.system_job()
+            today = datetime.now(timezone.utc).date()
+            institutions = {i.code: i for i in store.list_institutions(system)}
+            included = contributions.refresh(settings, SystemJobStore(store, system), institutions,
+                                             store.sharing_in_effect(system, today), today)
+            extra = {"contributions": len(included)}
+        elif stage == "publish":
+            from .publish import publish
+
+            extra = {"release": publish(settings, store)}
+        elif stage == "verify":
+            from .release import verify_release
+
+            problems = verify_release(settings, store)
+            if problems:
+                raise SystemExit("verify failed: " + "; ".join(problems[:5]))
+            extra = {"problems": 0}
+        store.dispose()
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **extra}))
+
+
+def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
+    code = f"from analytics.bench import stage_child; stage_child({stage!r}, {str(data_dir)!r}, {arg!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"bench stage failed:\n{done.stderr[-2000:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(done.stdout.strip().splitlines()[-1]), max(peak_kib, before) / 1024
+        raise RuntimeError(f"bench stage {stage} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_import(settings: Settings, rows: int) -> dict:
-    work = settings.data_dir / "bench"
-    work.mkdir(parents=True, exist_ok=True)
-    csv_path = work / f"items_{rows}.csv"
+def bench_import(base: Path, rows: int) -> dict:
+    csv_path = base / f"items_{rows}.csv"
     if not csv_path.exists():
         print(f"generating {rows:,} item rows -> {csv_path}", file=sys.stderr)
         generate_items_csv(csv_path, rows)
-    code = ("import sys; from analytics.bench import _child_import; "
-            f"_child_import({str(work / 'data')!r}, {str(csv_path)!r})")
-    result, peak_mib = _run_child([code])
-    return {
-        "stage": "import items", "rows": result["read"], "seconds": round(result["seconds"], 2),
-        "rows_per_second": int(result["read"] / result["seconds"]), "peak_mib": round(peak_mib),
-        "file_mib": round(csv_path.stat().st_size / 2**20), "invalid_isbns": result["invalid_isbns"],
-        "work_keys": result["match"],
-    }
+    work = base / "import-data"
+    result = _run_stage("import", work, str(csv_path))
+    return {"stage": "import items", "rows": result["rows"], "seconds": round(result["seconds"], 2),
+            "rows_per_second": int(result["rows"] / result["seconds"]), "peak_mib": round(result["peak_mib"]),
+            "note": f"{csv_path.stat().st_size / 2**20:.0f} MiB CSV, {result['invalid_isbns']} invalid ISBNs"}
 
 
-STAGES = {"import": bench_import}
+def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
+    data_dir = base / f"community-{scale}"
+    settings = load_settings(data_dir)
+    print(f"community at scale {scale} in {data_dir}", file=sys.stderr)
+    totals = generate_community(settings, scale, progress=lambda line: print(line, file=sys.stderr))
+    print(f"  {totals}", file=sys.stderr)
+    results = []
+    for stage in stages:
+        result = _run_stage(stage, data_dir)
+        rows = totals["items"] if stage == "contributions" else totals["loan_rows"]
+        results.append({"stage": f"{stage} (scale {scale})", "rows": rows, "seconds": round(result["seconds"], 2),
+                        "rows_per_second": int(rows / result["seconds"]) if result["seconds"] else 0,
+                        "peak_mib": round(result["peak_mib"]),
+                        "note": ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("seconds", "peak_mib"))})
+    return results
 
 
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None) -> int:
-    """Run the stages. The import stage reads a generated items file of `rows` rows
-    (default 1,000,000) whatever the scale; the scale sizes the community stages."""
-    stages = [only] if only else list(STAGES)
+    base = settings.data_dir / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    stages = [only] if only else ["import", *COMMUNITY_STAGES]
     results = []
-    for stage in stages:
-        results.append(STAGES[stage](settings, rows or IMPORT_ROWS))
-    print(render([{k: v for k, v in r.items() if k != "work_keys"} for r in results], "table"))
-    out = settings.data_dir / "bench" / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    if "import" in stages:
+        results.append(bench_import(base, rows or IMPORT_ROWS))
+    community_stages = [s for s in stages if s in COMMUNITY_STAGES]
+    if community_stages:
+        results += bench_community(base, scale, community_stages)
+    print(render(results, "table"))
+    out = base / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "results": results}, indent=2))
     print(f"\nwritten: {out}")
     return 0

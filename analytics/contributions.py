@@ -61,6 +61,7 @@ def refresh(settings: Settings, job: SystemJobStore, institutions: dict[str, Ins
     included: list[Contributor] = []
     removed = rebuilt = 0
     for code, institution in sorted(institutions.items()):
+        built: dict = {}  # tables shared by services are built once per institution
         for service in SERVICES:
             current = existing.get((code, service))
             if not eligible(institution, service, in_effect.get(code, {}).get(service, False), as_of):
@@ -74,7 +75,7 @@ def refresh(settings: Settings, job: SystemJobStore, institutions: dict[str, Ins
             target = contribution_dir(settings, contribution.token, service)
             if contribution.source_version != version or not target.exists():
                 tables = anonymize.build_contribution(local.institution_dir(settings.data_dir, code), institution,
-                                                      service)
+                                                      service, cache=built)
                 _write(target, tables)
                 job.mark_refreshed(contribution.token, version)
                 rebuilt += 1

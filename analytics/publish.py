@@ -95,30 +95,37 @@ def _included_from_year(institution) -> int:
 
 
 def _register_contributions(con, contributors: list[contrib.Contributor], service: str) -> None:
-    """Views <table>_c over one service's contribution files, with token and region added."""
+    """Views <table>_c over one service's contribution files, with token and region added.
+
+    Views, not tables: DuckDB streams the Parquet files through each query instead of
+    holding every contribution in memory.
+    """
     chosen = [c for c in contributors if c.service == service]
     tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis",)
     for table in tables:
-        files = [str(c.path / f"{table}.parquet") for c in chosen if (c.path / f"{table}.parquet").exists()]
-        con.execute(f"DROP TABLE IF EXISTS {table}_c")
-        if not files:
+        present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
+        con.execute(f"DROP VIEW IF EXISTS {table}_c")
+        if not present:
             columns = ", ".join(f"NULL::{_duck_type(t)} AS {name}" for name, t in CONTRIBUTION_TYPES[table].items())
-            con.execute(f"CREATE TEMP TABLE {table}_c AS SELECT NULL::VARCHAR AS token, NULL::VARCHAR AS region, "
+            con.execute(f"CREATE TEMP VIEW {table}_c AS SELECT NULL::VARCHAR AS token, NULL::VARCHAR AS region, "
                         f"NULL::INTEGER AS included_from_year, {columns} WHERE false")
             continue
+        files = [str(c.path / f"{table}.parquet") for c in present]
         who = pl.DataFrame({
-            "filename": [str(c.path / f"{table}.parquet") for c in chosen],
-            "token": [c.token for c in chosen],
-            "region": [c.region for c in chosen],
-            "included_from_year": [_included_from_year(c.institution) for c in chosen],
+            "filename": files,
+            "token": [c.token for c in present],
+            "region": [c.region for c in present],
+            "included_from_year": [_included_from_year(c.institution) for c in present],
         })
-        con.register("who", who)
+        con.register("who_frame", who)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_who AS SELECT * FROM who_frame")
+        con.unregister("who_frame")
+        con.execute(f"SET VARIABLE {table}_files = $files", {"files": files})
         con.execute(
-            f"CREATE TEMP TABLE {table}_c AS SELECT w.token, w.region, w.included_from_year, t.* EXCLUDE (filename) "
-            f"FROM read_parquet($files, filename = true) t JOIN who w ON t.filename = w.filename",
-            {"files": files},
+            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.region, w.included_from_year, t.* EXCLUDE (filename) "
+            f"FROM read_parquet(getvariable('{table}_files'), filename = true) t "
+            f"JOIN {table}_who w ON t.filename = w.filename"
         )
-        con.unregister("who")
 
 
 CONTRIBUTION_TYPES = {
@@ -165,8 +172,19 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
+        done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
             started = time.perf_counter()
+            members = frozenset(c.institution.code for c in contributors if c.service == service)
+            if members in done:
+                # The same institutions contribute the same tables to both services: same release rows.
+                for table in (*release_sql.TITLE_LEVEL, "titles"):
+                    source, name = f"{done[members]}{table}.parquet", f"{prefix}{table}.parquet"
+                    (building / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(building / source, building / name)
+                    counts[name] = counts[source]
+                progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
+                continue
             _register_contributions(con, contributors, service)
             paths = [c.path / "holdings.parquet" for c in contributors
                      if c.service == service and (c.path / "holdings.parquet").exists()]
@@ -178,11 +196,13 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             for table, sql in release_sql.TITLE_LEVEL.items():
                 name = f"{prefix}{table}.parquet"
                 counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_r AS SELECT * FROM read_parquet($p)",
-                            {"p": str(building / name)})
+                con.execute(f"SET VARIABLE {table}_released = $p", {"p": str(building / name)})
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_r AS "
+                            f"SELECT * FROM read_parquet(getvariable('{table}_released'))")
                 _pause_for_crash_tests(f"{service}:{table}")
             name = f"{prefix}titles.parquet"
             counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
+            done[members] = prefix
             progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark")

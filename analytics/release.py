@@ -111,34 +111,37 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def forbidden_values(settings: Settings, store: Store, job: SystemJobStore) -> pl.DataFrame:
-    """Every value that must never appear in a release, with what it is (for the message)."""
+def register_forbidden(con, settings: Settings, store: Store, job: SystemJobStore) -> None:
+    """A DuckDB view `forbidden(value, kind)` of every value that must never appear in a release.
+
+    The small lists (codes, names, tokens) come from the control database; the local ids
+    are read by DuckDB straight from the institutions' own Parquet files, so millions of
+    item ids never pass through Python.
+    """
     system = Principal.system_job()
-    values: list[pl.DataFrame] = []
-
-    def add(kind: str, items) -> None:
-        cleaned = [str(v) for v in items if v is not None and str(v).strip()]
-        if cleaned:
-            values.append(pl.DataFrame({"value": cleaned, "kind": kind}))
-
+    small: list[tuple[str, str]] = []
     institutions = store.list_institutions(system)
-    add("institution code", [i.code for i in institutions])
-    add("institution name", [i.name for i in institutions])
-    add("consortium code", [i.consortium for i in institutions])
-    add("contribution token", [c.token for c in job.contributions()])
-    for release in job.release_history():
-        add("contribution token", [t for t, _s, _r in job.release_contributors(release["release_id"])])
-    local_ids = {"items": ("item_id", "title_id", "owner"), "reading-lists": ("list_id", "course_code")}
     for inst in institutions:
-        for kind, columns in local_ids.items():
-            path = table_path(settings.data_dir, inst.code, kind)
-            if path.exists():
-                frame = pl.read_parquet(path, columns=list(columns))
-                for column in columns:
-                    add(f"local {column}", frame[column].drop_nulls().unique().to_list())
-    if not values:
-        return pl.DataFrame({"value": [], "kind": []}, schema={"value": pl.String, "kind": pl.String})
-    return pl.concat(values).unique("value")
+        small += [(inst.code, "institution code"), (inst.name, "institution name")]
+        if inst.consortium:
+            small.append((inst.consortium, "consortium code"))
+    small += [(c.token, "contribution token") for c in job.contributions()]
+    for release in job.release_history():
+        small += [(t, "contribution token") for t, _s, _r in job.release_contributors(release["release_id"])]
+    con.register("forbidden_small", pl.DataFrame(small, schema={"value": pl.String, "kind": pl.String}, orient="row"))
+    parts = ["SELECT value, kind FROM forbidden_small"]
+    local_ids = {"items": ("item_id", "title_id", "owner"), "reading-lists": ("list_id", "course_code")}
+    for kind, columns in local_ids.items():
+        files = [str(table_path(settings.data_dir, i.code, kind)) for i in institutions
+                 if table_path(settings.data_dir, i.code, kind).exists()]
+        if not files:
+            continue
+        variable = f"forbidden_{kind.replace('-', '_')}_files"
+        con.execute(f"SET VARIABLE {variable} = $files", {"files": files})
+        for column in columns:
+            parts.append(f"SELECT {column} AS value, 'local {column}' AS kind "
+                         f"FROM read_parquet(getvariable('{variable}')) WHERE {column} IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP VIEW forbidden AS " + " UNION ALL ".join(parts))
 
 
 def verify_release(settings: Settings, store: Store, release_id: str | None = None,
@@ -160,10 +163,9 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
             problems.append(f"{name}: checksum does not match the manifest")
     privacy = manifest.get("privacy", {})
     job = SystemJobStore(store, Principal.system_job())
-    forbidden = forbidden_values(settings, store, job)
     con = duckdb.connect()
     try:
-        con.register("forbidden", forbidden)
+        register_forbidden(con, settings, store, job)
         for name in sorted(set(on_disk) & set(listed)):
             file = path / name
             try:
@@ -199,7 +201,8 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
                     continue
                 hit = con.execute(
                     f'SELECT f.kind, f.value FROM (SELECT DISTINCT "{column}" AS v FROM read_parquet($f)) r '
-                    f"JOIN forbidden f ON r.v = f.value LIMIT 1", {"f": str(file)}).fetchone()
+                    f"JOIN forbidden f ON r.v = f.value ORDER BY f.kind, f.value LIMIT 1",
+                    {"f": str(file)}).fetchone()
                 if hit:
                     problems.append(f"{name}: column {column} contains a {hit[0]} ({hit[1]!r})")
     finally:

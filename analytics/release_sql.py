@@ -38,33 +38,45 @@ GROUP BY s.work_key, s.region, s.month
 HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.month) >= $k_title
 """
 
+# Two steps: first one row per contributor (an institution may hold a work under two
+# local keys that the community joins into one), then the released row with the number
+# of contributors behind it.
 LOANS = """
-SELECT m.work_key, l.region, l.month,
-       sum(l.loans) AS loans,
-       count(DISTINCT l.token) AS institutions_lending
-FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
-WHERE l.loans > 0 AND l.month <= $as_of_month AND l.month >= $window_start
-GROUP BY m.work_key, l.region, l.month
-HAVING count(DISTINCT l.token) >= $k_title
+WITH per_contributor AS (
+    SELECT m.work_key, l.region, l.month, l.token, sum(l.loans) AS loans
+    FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
+    WHERE l.loans > 0 AND l.month <= $as_of_month AND l.month >= $window_start
+    GROUP BY m.work_key, l.region, l.month, l.token
+)
+SELECT work_key, region, month, sum(loans) AS loans, count(*) AS institutions_lending
+FROM per_contributor
+GROUP BY work_key, region, month
+HAVING count(*) >= $k_title
 """
 
 E_USAGE = """
-SELECT m.work_key, u.region, u.month, u.metric_type,
-       sum(u.count) AS count,
-       count(DISTINCT u.token) AS institutions
-FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
-WHERE u.count > 0 AND u.month <= $as_of_month AND u.month >= $window_start
-GROUP BY m.work_key, u.region, u.month, u.metric_type
-HAVING count(DISTINCT u.token) >= $k_title
+WITH per_contributor AS (
+    SELECT m.work_key, u.region, u.month, u.metric_type, u.token, sum(u.count) AS count
+    FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
+    WHERE u.count > 0 AND u.month <= $as_of_month AND u.month >= $window_start
+    GROUP BY m.work_key, u.region, u.month, u.metric_type, u.token
+)
+SELECT work_key, region, month, metric_type, sum(count) AS count, count(*) AS institutions
+FROM per_contributor
+GROUP BY work_key, region, month, metric_type
+HAVING count(*) >= $k_title
 """
 
 READING_LISTS = """
-SELECT m.work_key, r.region, r.term,
-       sum(r.lists) AS lists,
-       count(DISTINCT r.token) AS institutions
-FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
-GROUP BY m.work_key, r.region, r.term
-HAVING count(DISTINCT r.token) >= $k_title
+WITH per_contributor AS (
+    SELECT m.work_key, r.region, r.term, r.token, sum(r.lists) AS lists
+    FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
+    GROUP BY m.work_key, r.region, r.term, r.token
+)
+SELECT work_key, region, term, sum(lists) AS lists, count(*) AS institutions
+FROM per_contributor
+GROUP BY work_key, region, term
+HAVING count(*) >= $k_title
 """
 
 # Bibliographic facts of the released works: the description most contributors use.
