@@ -188,7 +188,10 @@ def cmd_import(args, settings) -> int:
     if report.invalid_isbns:
         lines.append(f"  invalid ISBNs left out: {report.invalid_isbns}")
     if report.match:
-        lines.append("  work matching: " + ", ".join(f"{k} {v}" for k, v in report.match.items()))
+        rates = report.match["rates"]
+        by_id = rates["isbn"] + rates["issn"] + rates["oclc"]
+        lines.append(f"  work matching: {by_id:.1%} by identifier, {rates['fingerprint']:.1%} by title and "
+                     f"author only, {rates['unmatched']:.1%} unmatched ({report.match['works']:,} works)")
     for warning in report.warnings:
         lines.append(f"  note: {warning}")
     print("\n".join(lines))
