@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--months", type=int, default=36)
     demo.add_argument("--reset", action="store_true", help="replace the data dir's contents")
+    demo.add_argument("--no-publish", action="store_true", help="do not publish the first community release")
 
     inst = sub.add_parser("institution", help="add or list institutions")
     inst_sub = inst.add_subparsers(dest="action", required=True)
@@ -129,6 +130,12 @@ def cmd_demo(args, settings) -> int:
     print(f"Demo community in {settings.data_dir}: {summary['institutions']} institutions, "
           f"{summary['works']} works, {summary['items']} items, {summary['loan_rows']} loan rows "
           f"({time.perf_counter() - started:.1f} s).")
+    if not args.no_publish:
+        from .publish import publish
+
+        release_id = publish(settings, Store.from_settings(settings),
+                             progress=lambda line: print(f"  {line}", file=sys.stderr))
+        print(f"First community release: {release_id}")
     return 0
 
 

@@ -7,7 +7,7 @@ app and the tests can never disagree about them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ class Settings:
     k_title: int = 3
     k_bench: int = 5
     dominance: float = 0.5
-    extra: dict = field(default_factory=dict)
+    duckdb_memory: str = "3GB"
 
     @property
     def institutions_dir(self) -> Path:
@@ -66,7 +66,7 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
     """Settings from arguments first, then environment, then defaults.
 
     ANALYTICS_DATA_DIR (default ./data), DATABASE_URL (default a SQLite file in the
-    data dir), K_TITLE, K_BENCH, DOMINANCE.
+    data dir), K_TITLE, K_BENCH, DOMINANCE, DUCKDB_MEMORY_LIMIT (publish's DuckDB, default 3GB).
     """
     base = Path(data_dir or os.environ.get("ANALYTICS_DATA_DIR") or "data").resolve()
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{base / 'control.db'}"
@@ -76,4 +76,5 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
         k_title=_env_int("K_TITLE", 3),
         k_bench=_env_int("K_BENCH", 5),
         dominance=_env_float("DOMINANCE", 0.5),
+        duckdb_memory=os.environ.get("DUCKDB_MEMORY_LIMIT") or "3GB",
     )

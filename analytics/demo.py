@@ -308,8 +308,11 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
     lists = []
     if inst.type in ("research", "teaching", "community_college"):
         terms = sorted({f"{m.year}-{'SPRING' if m.month < 7 else 'FALL'}" for m in months})
-        taught = works.filter(pl.col("lc_subclass").str.slice(0, 1).is_in(list(favourite)))
-        tp = taught["popularity"].to_numpy() ** 1.2
+        # Courses cite the core texts of their subjects: the most used works of the classes
+        # the institution teaches, which peers teaching the same subjects cite too.
+        taught = (works.filter(pl.col("lc_subclass").str.slice(0, 1).is_in(list(favourite)))
+                  .sort("popularity", descending=True).head(400))
+        tp = taught["popularity"].to_numpy() ** 1.5
         tp = tp / tp.sum()
         list_no = 0
         for term in terms:

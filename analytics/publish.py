@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -56,28 +57,26 @@ def _pause_for_crash_tests(stage: str) -> None:
         time.sleep(600)
 
 
-def global_work_map(paths: list[Path]) -> pl.DataFrame:
+WORK_KEYS = """
+SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list
+FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c)
+GROUP BY work_key
+"""
+
+
+def global_work_map(keys: pl.DataFrame) -> pl.DataFrame:
     """local work key -> community work key, clustering ISBNs across institutions.
 
     Each institution keys a work by the smallest ISBN of the records it holds; another
     institution holding only the e-book of the same work has another local key. Joining
     all (local key, ISBNs) pairs into connected components gives one key per work
     across the community. Keys without ISBNs (ISSN, OCLC, title fingerprint) are already
-    comparable across institutions and map to themselves.
+    comparable across institutions and map to themselves. `keys` holds one row per
+    local key with all its ISBNs (WORK_KEYS).
     """
-    frames = [pl.scan_parquet(p).select("work_key", "isbns") for p in paths]
-    if not frames:
-        return pl.DataFrame({"local_key": [], "work_key": []}, schema={"local_key": pl.String, "work_key": pl.String})
-    keys = (
-        pl.concat(frames)
-        .explode("isbns")
-        .group_by("work_key")
-        .agg(pl.col("isbns").drop_nulls().unique().sort().alias("isbn13_list"))
-        .sort("work_key")
-        .collect()
-    )
+    keys = keys.sort("work_key")
     only_isbns = pl.DataFrame({
-        "isbn13_list": keys["isbn13_list"],
+        "isbn13_list": keys["isbn13_list"].cast(pl.List(pl.String)),
         "invalid_isbn_count": pl.Series([0] * keys.height, dtype=pl.UInt32),
         "issn_norm": pl.Series([None] * keys.height, dtype=pl.String),
         "oclc_norm": pl.Series([None] * keys.height, dtype=pl.String),
@@ -101,19 +100,21 @@ def _register_contributions(con, contributors: list[contrib.Contributor], servic
     holding every contribution in memory.
     """
     chosen = [c for c in contributors if c.service == service]
+    position = {c.token: i for i, c in enumerate(contributors)}
     tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis",)
     for table in tables:
         present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
         con.execute(f"DROP VIEW IF EXISTS {table}_c")
         if not present:
             columns = ", ".join(f"NULL::{_duck_type(t)} AS {name}" for name, t in CONTRIBUTION_TYPES[table].items())
-            con.execute(f"CREATE TEMP VIEW {table}_c AS SELECT NULL::VARCHAR AS token, NULL::VARCHAR AS region, "
-                        f"NULL::INTEGER AS included_from_year, {columns} WHERE false")
+            con.execute(f"CREATE TEMP VIEW {table}_c AS SELECT NULL::VARCHAR AS token, NULL::INTEGER AS tid, "
+                        f"NULL::VARCHAR AS region, NULL::INTEGER AS included_from_year, {columns} WHERE false")
             continue
         files = [str(c.path / f"{table}.parquet") for c in present]
         who = pl.DataFrame({
             "filename": files,
             "token": [c.token for c in present],
+            "tid": [position[c.token] for c in present],
             "region": [c.region for c in present],
             "included_from_year": [_included_from_year(c.institution) for c in present],
         })
@@ -122,7 +123,8 @@ def _register_contributions(con, contributors: list[contrib.Contributor], servic
         con.unregister("who_frame")
         con.execute(f"SET VARIABLE {table}_files = $files", {"files": files})
         con.execute(
-            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.region, w.included_from_year, t.* EXCLUDE (filename) "
+            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.tid, w.region, w.included_from_year, "
+            f"t.* EXCLUDE (filename) "
             f"FROM read_parquet(getvariable('{table}_files'), filename = true) t "
             f"JOIN {table}_who w ON t.filename = w.filename"
         )
@@ -149,14 +151,15 @@ def _duck_type(kind: str) -> str:
 
 def _used(sql: str, params: dict) -> dict:
     """DuckDB refuses named parameters that a statement does not use."""
-    return {k: v for k, v in params.items() if f"${k}" in sql}
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 
 def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
-    frame = con.sql(sql, params=_used(sql, params)).pl()
+    # Sorted rows make a release byte-for-byte reproducible from the same contributions.
+    ordered = f"SELECT * FROM ({sql}) ORDER BY ALL"
+    frame = con.sql(ordered, params=_used(sql, params)).pl()
     schema = RELEASE_SCHEMA[name]
     frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
-    frame = frame.sort(frame.columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Uncompressed on purpose: anyone can grep a release's bytes for an identifier and
     # trust a miss (the canary test does exactly that).
@@ -167,11 +170,18 @@ def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
                   progress=lambda _line: None) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts."""
-    params = {"k_title": settings.k_title, "as_of_month": _month_str(as_of), "window_start": _window_start(as_of)}
+    window_start = _window_start(as_of)
+    params = {"k_title": settings.k_title, "as_of_month": _month_str(as_of), "window_start": window_start,
+              "as_of_month_int": as_of.year * 100 + as_of.month,
+              "window_start_int": int(window_start.replace("-", ""))}
     counts: dict[str, int] = {}
     con = duckdb.connect()
+    spill = building.parent / f".spill-{building.name}"
     try:
+        # Bounded memory: DuckDB spills large aggregations to disk instead of growing.
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET memory_limit = $limit", {"limit": settings.duckdb_memory})
+        con.execute("SET temp_directory = $dir", {"dir": str(spill)})
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
             started = time.perf_counter()
@@ -186,16 +196,18 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
                 continue
             _register_contributions(con, contributors, service)
-            paths = [c.path / "holdings.parquet" for c in contributors
-                     if c.service == service and (c.path / "holdings.parquet").exists()]
-            paths += [c.path / "e_usage.parquet" for c in contributors
-                      if c.service == service and (c.path / "e_usage.parquet").exists()]
-            con.register("work_map_frame", global_work_map(paths))
-            con.execute("CREATE OR REPLACE TEMP TABLE work_map AS SELECT * FROM work_map_frame")
+            con.register("work_map_frame", global_work_map(con.sql(WORK_KEYS).pl()))
+            con.execute("CREATE OR REPLACE TEMP TABLE work_map AS SELECT local_key, work_key, "
+                        "dense_rank() OVER (ORDER BY work_key) AS wid, "
+                        "count(*) OVER (PARTITION BY work_key) > 1 AS merged FROM work_map_frame")
+            con.execute("CREATE OR REPLACE TEMP TABLE work_ids AS SELECT DISTINCT wid, work_key FROM work_map")
             con.unregister("work_map_frame")
+            progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
             for table, sql in release_sql.TITLE_LEVEL.items():
                 name = f"{prefix}{table}.parquet"
+                step = time.perf_counter()
                 counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
+                progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
                 con.execute(f"SET VARIABLE {table}_released = $p", {"p": str(building / name)})
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_r AS "
                             f"SELECT * FROM read_parquet(getvariable('{table}_released'))")
@@ -214,6 +226,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         progress(f"benchmark: statistics in {time.perf_counter() - started:.1f} s")
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return counts
 
 
@@ -259,7 +272,7 @@ def clean_leftovers(community_dir: Path) -> list[str]:
     removed = []
     releases = community_dir / "releases"
     if releases.exists():
-        for leftover in releases.glob(".building-*"):
+        for leftover in [*releases.glob(".building-*"), *releases.glob(".spill-*")]:
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append(leftover.name)
     for stray in community_dir.glob(".current-*"):

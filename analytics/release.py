@@ -166,6 +166,7 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
     con = duckdb.connect()
     try:
         register_forbidden(con, settings, store, job)
+        con.execute("CREATE TEMP TABLE release_strings (value VARCHAR, file VARCHAR, column_name VARCHAR)")
         for name in sorted(set(on_disk) & set(listed)):
             file = path / name
             try:
@@ -197,14 +198,16 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
                     if below:
                         problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
             for column, dtype in actual.items():
-                if dtype != pl.String or column not in schema:
-                    continue
-                hit = con.execute(
-                    f'SELECT f.kind, f.value FROM (SELECT DISTINCT "{column}" AS v FROM read_parquet($f)) r '
-                    f"JOIN forbidden f ON r.v = f.value ORDER BY f.kind, f.value LIMIT 1",
-                    {"f": str(file)}).fetchone()
-                if hit:
-                    problems.append(f"{name}: column {column} contains a {hit[0]} ({hit[1]!r})")
+                if dtype == pl.String and column in schema:
+                    con.execute(f'INSERT INTO release_strings SELECT DISTINCT "{column}", $name, $column '
+                                f'FROM read_parquet($f) WHERE "{column}" IS NOT NULL',
+                                {"name": name, "column": column, "f": str(file)})
+        # One pass over the (possibly millions of) forbidden values for all files at once.
+        hits = con.execute(
+            "SELECT r.file, r.column_name, min(f.kind), min(f.value) FROM release_strings r "
+            "JOIN forbidden f ON r.value = f.value GROUP BY r.file, r.column_name ORDER BY 1, 2").fetchall()
+        for file_name, column, kind, value in hits:
+            problems.append(f"{file_name}: column {column} contains a {kind} ({value!r})")
     finally:
         con.close()
     problems += _check_contributors(store, job, release_id, manifest)

@@ -1,9 +1,9 @@
 """The cross-institution aggregations of a release, written once as SQL.
 
 Each statement reads the contribution tables as views with the contributor's token and
-region added (holdings_c, loans_c, e_usage_c, reading_lists_c, kpis_c), the global work
-map (work_map: local_key -> work_key) and named parameters ($k_title, $as_of_month,
-$window_start). DuckDB runs them by default; they use only standard aggregates and
+region added (holdings_c, loans_c, e_usage_c, reading_lists_c, kpis_c; `tid` is an
+integer per contributor), the global work map (work_map, work_ids) and named parameters
+($k_title, $as_of_month, $window_start and their integer forms). DuckDB runs them by default; they use only standard aggregates and
 window functions so that they can be transpiled for another engine.
 
 Every title-level row states how many institutions contribute to it, and only rows
@@ -13,70 +13,91 @@ could single one of them out.
 
 from __future__ import annotations
 
+# Work keys and months are grouped as integers (wid, yyyymm): grouping tens of millions
+# of rows by strings is several times slower. work_map carries, per local key, the
+# community key, its integer id and whether several local keys merge into it; work_ids
+# maps the integer back. Within one contribution a local key has one row per month, so
+# only merged keys need a per-contributor sum before contributors are counted.
+
 # One row per work, region and month: acquisition months within the window, plus the
 # as-of month as the current snapshot. Holding = still holds a copy and acquired it by
 # then (or the acquisition date is unknown).
 HOLDINGS = """
 WITH held AS (
-    SELECT m.work_key, h.region, h.token, min(h.first_acquired_month) AS acquired
+    SELECT m.wid, h.region, h.tid,
+           min(CAST(replace(h.first_acquired_month, '-', '') AS INTEGER)) AS acquired
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE h.copies_held > 0
-    GROUP BY m.work_key, h.region, h.token
+    GROUP BY m.wid, h.region, h.tid
 ), held_as_of AS (
-    SELECT * FROM held WHERE acquired IS NULL OR acquired <= $as_of_month
+    SELECT * FROM held WHERE acquired IS NULL OR acquired <= $as_of_month_int
 ), months AS (
-    SELECT DISTINCT work_key, region, acquired AS month FROM held_as_of
-    WHERE acquired IS NOT NULL AND acquired >= $window_start
+    SELECT DISTINCT wid, region, acquired AS mo FROM held_as_of
+    WHERE acquired IS NOT NULL AND acquired >= $window_start_int
     UNION
-    SELECT DISTINCT work_key, region, $as_of_month AS month FROM held_as_of
+    SELECT DISTINCT wid, region, $as_of_month_int AS mo FROM held_as_of
+), released AS (
+    SELECT s.wid, s.region, s.mo,
+           count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS institutions_holding,
+           count(*) FILTER (WHERE p.acquired = s.mo) AS institutions_acquiring
+    FROM months s JOIN held_as_of p ON s.wid = p.wid AND s.region = p.region
+    GROUP BY s.wid, s.region, s.mo
+    HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) >= $k_title
 )
-SELECT s.work_key, s.region, s.month,
-       count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.month) AS institutions_holding,
-       count(*) FILTER (WHERE p.acquired = s.month) AS institutions_acquiring
-FROM months s JOIN held_as_of p ON s.work_key = p.work_key AND s.region = p.region
-GROUP BY s.work_key, s.region, s.month
-HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.month) >= $k_title
+SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month,
+       r.institutions_holding, r.institutions_acquiring
+FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
-# Two steps: first one row per contributor (an institution may hold a work under two
-# local keys that the community joins into one), then the released row with the number
-# of contributors behind it.
 LOANS = """
-WITH per_contributor AS (
-    SELECT m.work_key, l.region, l.month, l.token, sum(l.loans) AS loans
+WITH mapped AS (
+    SELECT m.wid, m.merged, l.region, l.tid, CAST(replace(l.month, '-', '') AS INTEGER) AS mo, l.loans
     FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
     WHERE l.loans > 0 AND l.month <= $as_of_month AND l.month >= $window_start
-    GROUP BY m.work_key, l.region, l.month, l.token
+), per_contributor AS (
+    SELECT wid, region, mo, tid, loans FROM mapped WHERE NOT merged
+    UNION ALL
+    SELECT wid, region, mo, tid, sum(loans) FROM mapped WHERE merged GROUP BY wid, region, mo, tid
+), released AS (
+    SELECT wid, region, mo, sum(loans) AS loans, count(*) AS institutions_lending
+    FROM per_contributor GROUP BY wid, region, mo
+    HAVING count(*) >= $k_title
 )
-SELECT work_key, region, month, sum(loans) AS loans, count(*) AS institutions_lending
-FROM per_contributor
-GROUP BY work_key, region, month
-HAVING count(*) >= $k_title
+SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month, r.loans,
+       r.institutions_lending
+FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
+# A contribution has one row per platform, so e-usage is always summed per contributor first.
 E_USAGE = """
 WITH per_contributor AS (
-    SELECT m.work_key, u.region, u.month, u.metric_type, u.token, sum(u.count) AS count
+    SELECT m.wid, u.region, CAST(replace(u.month, '-', '') AS INTEGER) AS mo, u.metric_type, u.tid,
+           sum(u.count) AS count
     FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
     WHERE u.count > 0 AND u.month <= $as_of_month AND u.month >= $window_start
-    GROUP BY m.work_key, u.region, u.month, u.metric_type, u.token
+    GROUP BY m.wid, u.region, mo, u.metric_type, u.tid
+), released AS (
+    SELECT wid, region, mo, metric_type, sum(count) AS count, count(*) AS institutions
+    FROM per_contributor GROUP BY wid, region, mo, metric_type
+    HAVING count(*) >= $k_title
 )
-SELECT work_key, region, month, metric_type, sum(count) AS count, count(*) AS institutions
-FROM per_contributor
-GROUP BY work_key, region, month, metric_type
-HAVING count(*) >= $k_title
+SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month, r.metric_type, r.count,
+       r.institutions
+FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 READING_LISTS = """
 WITH per_contributor AS (
-    SELECT m.work_key, r.region, r.term, r.token, sum(r.lists) AS lists
+    SELECT m.wid, r.region, r.term, r.tid, sum(r.lists) AS lists
     FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
-    GROUP BY m.work_key, r.region, r.term, r.token
+    GROUP BY m.wid, r.region, r.term, r.tid
+), released AS (
+    SELECT wid, region, term, sum(lists) AS lists, count(*) AS institutions
+    FROM per_contributor GROUP BY wid, region, term
+    HAVING count(*) >= $k_title
 )
-SELECT work_key, region, term, sum(lists) AS lists, count(*) AS institutions
-FROM per_contributor
-GROUP BY work_key, region, term
-HAVING count(*) >= $k_title
+SELECT k.work_key, r.region, r.term, r.lists, r.institutions
+FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 # Bibliographic facts of the released works: the description most contributors use.
@@ -86,7 +107,7 @@ WITH released AS (
     UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
 ), described AS (
     SELECT m.work_key, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
-           h.subject, count(DISTINCT h.token) AS votes
+           h.subject, count(DISTINCT h.tid) AS votes
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE m.work_key IN (SELECT work_key FROM released)
     GROUP BY ALL

@@ -113,3 +113,15 @@ def test_analytics_never_imports_streamlit():
                  if any(line.strip().startswith(("import streamlit", "from streamlit"))
                         for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_demo_command_builds_and_publishes(capsys, tmp_path):
+    path = str(tmp_path / "data")
+    code, out, _ = run(capsys, "--data-dir", path, "demo", "--institutions", "5", "--months", "12", "--seed", "2")
+    assert code == 0
+    assert "Demo community in" in out and "First community release: " in out
+    release_id = out.strip().splitlines()[-1].split(": ")[1]
+    code, out, _ = run(capsys, "--data-dir", path, "release", "show", "--format", "json")
+    assert json.loads(out)["release_id"] == release_id
+    code, _, err = run(capsys, "--data-dir", path, "demo", "--institutions", "5")
+    assert code == 2 and "--reset" in err
