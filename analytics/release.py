@@ -34,9 +34,9 @@ class ReleaseError(Exception):
 
 
 RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
-    "titles.parquet": {"work_key": pl.String, "title": pl.String, "author": pl.String, "publisher": pl.String,
-                       "pub_year": pl.Int64, "language": pl.String, "lc_class": pl.String,
-                       "lc_subclass": pl.String, "subject": pl.String, "format": pl.String},
+    "titles.parquet": {"work_key": pl.String, "isbns": pl.List(pl.String), "title": pl.String,
+                       "author": pl.String, "publisher": pl.String, "pub_year": pl.Int64, "language": pl.String,
+                       "lc_class": pl.String, "lc_subclass": pl.String, "subject": pl.String, "format": pl.String},
     "holdings.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String,
                          "institutions_holding": pl.Int64, "institutions_acquiring": pl.Int64},
     "loans.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String, "loans": pl.Int64,

@@ -117,12 +117,13 @@ WITH released AS (
     FROM described
 ), formats AS (
     SELECT m.work_key,
-           CASE WHEN count(DISTINCT h.format) > 1 THEN 'both' ELSE min(h.format) END AS format
+           CASE WHEN count(DISTINCT h.format) > 1 THEN 'both' ELSE min(h.format) END AS format,
+           list_sort(list_distinct(flatten(list(h.isbns)))) AS isbns
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE m.work_key IN (SELECT work_key FROM released)
     GROUP BY m.work_key
 )
-SELECT r.work_key, r.title, r.author, r.publisher, r.pub_year, r.language, r.lc_class, r.lc_subclass,
+SELECT r.work_key, f.isbns, r.title, r.author, r.publisher, r.pub_year, r.language, r.lc_class, r.lc_subclass,
        r.subject, f.format
 FROM ranked r JOIN formats f ON r.work_key = f.work_key
 WHERE r.pick = 1

@@ -76,6 +76,7 @@ def test_title_rows_need_three_institutions(small):
     titles = release_table(settings, "titles.parquet").sort("work_key")
     assert titles["work_key"].to_list() == [f"isbn:{PRINT}", "isbn:9780679744726"]
     assert titles.filter(pl.col("work_key") == f"isbn:{PRINT}")["format"].to_list() == ["print"]
+    assert titles.filter(pl.col("work_key") == f"isbn:{PRINT}")["isbns"].to_list() == [[PRINT, EBOOK]]
     fire = titles.filter(pl.col("work_key") == "isbn:9780679744726").row(0, named=True)
     assert (fire["title"], fire["lc_class"], fire["lc_subclass"], fire["subject"]) == (
         "The Fire Next Time", "P", "PS", "American literature")
