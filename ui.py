@@ -89,3 +89,70 @@ def current_release() -> dict | None:
         return json.loads(Path(manifest).read_text())
     except (OSError, ValueError):
         return None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Opening the community release…")
+def _release(community_dir: str, release_id: str):
+    from analytics.trends import open_release
+
+    return open_release(Path(community_dir), release_id)
+
+
+def current_release_handle():
+    """The open current release (cached per release id), or None before the first publish."""
+    from analytics.release import current_release_id
+
+    community = settings().community_dir
+    release_id = current_release_id(community)
+    return _release(str(community), release_id) if release_id else None
+
+
+def require_collection_access(actor: Principal, page_name: str):
+    """Reciprocity gate for collection development pages: returns the open release or stops."""
+    from analytics.access import PermissionDenied
+    from analytics.trends import require_collection_sharing
+
+    try:
+        require_collection_sharing(actor, store(), actor.institution_code)
+    except PermissionDenied as exc:
+        st.title(page_name)
+        st.info(str(exc), icon=":material/lock:")
+        st.write("Collection development reports are built from what participating institutions share; "
+                 "institutions that do not share do not see them.")
+        if actor.is_admin_of(actor.institution_code):
+            st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
+        st.stop()
+    release = current_release_handle()
+    if release is None:
+        st.title(page_name)
+        st.info("No community release has been published yet. The system job "
+                "(`python -m analytics publish`) builds one.")
+        st.stop()
+    return release
+
+
+def excel_bytes(frame) -> bytes:
+    """An .xlsx file of a frame, lists joined with '; ' so ISBNs stay readable in Excel."""
+    import io
+
+    import polars as pl
+
+    flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if t == pl.List(pl.String))
+    flat = flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
+    buffer = io.BytesIO()
+    flat.write_excel(buffer, autofit=True)
+    return buffer.getvalue()
+
+
+def csv_bytes(frame) -> bytes:
+    import polars as pl
+
+    flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if t == pl.List(pl.String))
+    flat = flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
+    return flat.write_csv().encode("utf-8")
+
+
+def local_data_version(code: str) -> str:
+    from analytics import local
+
+    return local.data_version(settings().data_dir, code)

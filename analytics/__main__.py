@@ -103,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify = rel_sub.add_parser("verify")
     verify.add_argument("id", nargs="?")
 
+    trend = with_format(sub.add_parser("trending", help="rising works in the community (collection development)"))
+    trend.add_argument("code")
+    trend.add_argument("--subject", help="LC class (Q) or subclass (QA)")
+    trend.add_argument("--months", type=int, default=6, help="window: 3, 6 or 12")
+    trend.add_argument("--limit", type=int, default=50)
+    trend.add_argument("--not-held", action="store_true", help="only works the institution does not hold")
+    trend.add_argument("--region", help="default: the institution's own data center")
+
+    desel = with_format(sub.add_parser("deselection", help="withdrawal and retention candidates"))
+    desel.add_argument("code")
+    desel.add_argument("--limit", type=int, default=100)
+    desel.add_argument("--no-loans-years", type=int, default=10)
+    desel.add_argument("--published-before", type=int)
+    desel.add_argument("--min-holders", type=int, default=10)
+    desel.add_argument("--retention", action="store_true", help="list retention candidates instead")
+
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "contributions", "publish", "verify"), help="run one stage")
@@ -116,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.data_dir)
     try:
         return COMMANDS[args.command](args, settings)
-    except (Refused, InputError, StoreError, ReleaseError, access.PermissionDenied, ValueError) as exc:
+    except (Refused, InputError, StoreError, ReleaseError, access.PermissionDenied, ValueError) as exc:  # FilterError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -308,6 +324,71 @@ def cmd_release(args, settings) -> int:
     return 0
 
 
+def _collection_context(args, settings):
+    """The store, the institution and the open current release, after the reciprocity check."""
+    from .trends import open_release
+
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    institution = store.institution(system, args.code)
+    require_collection_sharing_cli(store, institution.code)
+    return store, institution, open_release(settings.community_dir)
+
+
+def require_collection_sharing_cli(store: Store, code: str) -> None:
+    """The CLI acts for an institution: it gets community data only if that institution shares."""
+    state = store.sharing_state(Principal.system_job(), code)["collection_development"]
+    if not state.in_effect:
+        raise Refused(f"{code} does not share Selection and Collection Development data, so it cannot see the "
+                      f"community's; an administrator can turn sharing on (python -m analytics sharing {code} "
+                      f"--collection-development on --actor ADMIN).")
+
+
+def cmd_trending(args, settings) -> int:
+    from .trends import Filters, own_identifiers, trending
+
+    _store, institution, release = _collection_context(args, settings)
+    subject = (args.subject or "").strip().upper() or None
+    filters = Filters(region=(args.region or institution.region).upper(), window=args.months,
+                      lc_class=subject if subject and len(subject) == 1 else None,
+                      lc_subclass=subject if subject and len(subject) > 1 else None,
+                      not_held=args.not_held, limit=args.limit)
+    keys, isbns = own_identifiers(settings.data_dir, institution.code) if args.not_held else ([], [])
+    ranked = trending(release, filters, keys, isbns)
+    records = [{"work_key": r["work_key"], "title": r["title"], "author": r["author"], "isbns": r["isbns"],
+                "subject": r["subject"], "score": round(r["score"], 4), "recent": r["recent"],
+                "baseline": r["baseline"], "loans_recent": r["loans_recent"],
+                "e_requests_recent": r["e_requests_recent"], "acquisitions_recent": r["acquisitions_recent"],
+                "reading_lists_recent": r["reading_lists_recent"], "holders": r["institutions_holding"]}
+               for r in ranked.iter_rows(named=True)]
+    print(render(records, args.format))
+    return 0
+
+
+def cmd_deselection(args, settings) -> int:
+    from .deselection import DeselectionRules, deselection
+
+    _store, institution, release = _collection_context(args, settings)
+    rules = DeselectionRules(region=institution.region, no_loans_years=args.no_loans_years,
+                             published_before=args.published_before, min_holders=args.min_holders, limit=args.limit)
+    result = deselection(release, settings.data_dir, institution.code, rules, settings.k_title)
+    frame = result["retain" if args.retention else "withdraw"]
+    records = [{**row, "isbns": (row["isbn"] or "").split(";") if row["isbn"] else [],
+                "holders": row.get("institutions_holding")} for row in frame.iter_rows(named=True)]
+    for record in records:
+        record.pop("isbn")
+        record.pop("institutions_holding", None)
+    if args.format == "table":
+        tiles = result["tiles"]
+        print(f"{institution.code}: {tiles['items']:,} items; zero use {tiles['zero_use']:,}; more than 3 uses "
+              f"{tiles['more_than_3_uses']:,}; older than 10 years {tiles['older_than_10_years']:,}; widely held "
+              f"{tiles['widely_held']:,}; scarce (held by at most 2 in {institution.region}) {tiles['scarce']:,}")
+        total = result["retain_total" if args.retention else "withdraw_total"]
+        print(f"{'Retention' if args.retention else 'Withdrawal'} candidates: {total:,} (showing {len(records):,})")
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_bench
 
@@ -322,6 +403,8 @@ COMMANDS = {
     "sharing": cmd_sharing,
     "publish": cmd_publish,
     "release": cmd_release,
+    "trending": cmd_trending,
+    "deselection": cmd_deselection,
     "bench": cmd_bench,
 }
 

@@ -398,7 +398,7 @@ def _set_sharing(store: Store, rng: np.random.Generator, inst: DemoInstitution, 
     joined = datetime.combine(max(inst.go_live_date, today - timedelta(days=400)), datetime.min.time(),
                               tzinfo=timezone.utc) + timedelta(days=20)
     plan = {service: True for service in SERVICES}
-    if n % 7 == 0:
+    if n % 7 == 3:
         plan["collection_development"] = False
     if n % 6 == 0:
         plan["recommendations"] = False

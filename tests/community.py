@@ -54,9 +54,9 @@ def opt_out(store: Store, code: str, service: str, now: datetime) -> None:
 
 
 def items_csv(rows: list[tuple]) -> str:
-    """rows of (item_id, title, author, isbn, call_number, acquired_date)."""
-    lines = ["item_id,title,author,isbn,call_number,acquired_date"]
-    lines += [",".join(f'"{v}"' for v in row) for row in rows]
+    """rows of (item_id, title, author, isbn, call_number, acquired_date[, pub_year])."""
+    lines = ["item_id,title,author,isbn,call_number,acquired_date,pub_year"]
+    lines += [",".join(f'"{v}"' for v in (tuple(row) + ("",))[:7]) for row in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,132 @@
+"""Deselection and retention: the institution's own items against community holdings.
+
+Withdrawal candidates are the institution's print items (not withdrawn) with no loan in the
+last N years (or never), published before year Y, whose work at least M institutions of
+the region hold in the current release. Retention candidates are works the institution
+holds that at most two institutions of the region hold: the release withholds every
+holding count below K_TITLE (3), so a work absent from the current holdings snapshot is
+held by two institutions at most. A work held by two is therefore never a withdrawal
+candidate, whatever M is set to.
+
+Own items are matched to community works by any shared ISBN (so a print copy finds the
+work the community knows by its e-book) or else by work key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from .local import table_path
+from .trends import FilterError, Release
+
+
+@dataclass(frozen=True)
+class DeselectionRules:
+    region: str
+    no_loans_years: int = 10
+    published_before: int | None = None
+    min_holders: int = 10
+    limit: int = 500
+
+    def validated(self, k_title: int) -> "DeselectionRules":
+        if not 1 <= self.no_loans_years <= 50:
+            raise FilterError(f"no loans for {self.no_loans_years} years: choose 1 to 50 years.")
+        if self.published_before is not None and not 1000 <= self.published_before <= 2100:
+            raise FilterError(f"published before {self.published_before}: give a year between 1000 and 2100.")
+        if not 1 <= self.min_holders <= 10_000:
+            raise FilterError(f"held by at least {self.min_holders}: choose 1 to 10,000 institutions.")
+        if not 1 <= self.limit <= 100_000:
+            raise FilterError(f"limit {self.limit}: choose 1 to 100,000.")
+        # Counts below K_TITLE are never released, so a smaller minimum could not be checked.
+        return DeselectionRules(self.region, self.no_loans_years, self.published_before,
+                                max(self.min_holders, k_title), self.limit)
+
+
+def own_items(data_dir: Path, code: str) -> pl.DataFrame:
+    """Held items with their last use: the later of last_loan_date and the latest loan event."""
+    items = pl.read_parquet(table_path(data_dir, code, "items"),
+                            columns=["item_id", "title", "author", "isbn", "call_number", "pub_year", "format",
+                                     "withdrawn_date", "lifetime_loans", "last_loan_date", "work_key"])
+    items = items.filter(pl.col("withdrawn_date").is_null()).drop("withdrawn_date")
+    loans_path = table_path(data_dir, code, "loans")
+    if loans_path.exists():
+        events = (pl.scan_parquet(loans_path).group_by("item_id")
+                  .agg(pl.col("loan_date").max().alias("last_event"), pl.col("count").sum().alias("event_loans"))
+                  .collect())
+        items = items.join(events, on="item_id", how="left")
+    else:
+        items = items.with_columns(pl.lit(None, dtype=pl.Date).alias("last_event"),
+                                   pl.lit(None, dtype=pl.Int64).alias("event_loans"))
+    return items.with_columns(
+        pl.max_horizontal("last_loan_date", "last_event").alias("last_use"),
+        pl.max_horizontal(pl.col("lifetime_loans").fill_null(0), pl.col("event_loans").fill_null(0)).alias("uses"),
+    ).drop("last_event", "event_loans")
+
+
+def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.DataFrame:
+    """item_id -> community work key and institutions holding it now (null: fewer than K_TITLE)."""
+    cur = release.cursor()
+    exploded = (items.select("item_id", "work_key", pl.col("isbn").str.split(";").alias("isbn"))
+                .explode("isbn"))
+    cur.register("own_isbns", exploded.select("item_id", "isbn").drop_nulls())
+    cur.register("own_keys", items.select("item_id", "work_key"))
+    matched = cur.sql(
+        """
+        WITH by_isbn AS (
+            SELECT o.item_id, min(t.work_key) AS work_key
+            FROM own_isbns o JOIN (SELECT work_key, unnest(isbns) AS isbn FROM titles) t ON o.isbn = t.isbn
+            GROUP BY o.item_id
+        ), matched AS (
+            SELECT k.item_id, coalesce(b.work_key, t.work_key) AS community_key
+            FROM own_keys k LEFT JOIN by_isbn b ON k.item_id = b.item_id
+            LEFT JOIN titles t ON k.work_key = t.work_key
+        )
+        SELECT m.item_id, m.community_key, h.institutions_holding
+        FROM matched m LEFT JOIN holdings h
+          ON h.work_key = m.community_key AND h.region = $region AND h.month = $as_of_month
+        """,
+        params={"region": region, "as_of_month": release.manifest["as_of"][:7]},
+    ).pl()
+    return matched
+
+
+def deselection(release: Release, data_dir: Path, code: str, rules: DeselectionRules, k_title: int) -> dict:
+    """Withdrawal and retention candidates and the headline tiles, from the institution's own items."""
+    rules = rules.validated(k_title)
+    as_of = date.fromisoformat(release.manifest["as_of"])
+    items = own_items(data_dir, code)
+    holders = community_holders(release, items, rules.region)
+    items = items.join(holders, on="item_id", how="left")
+    cutoff = date(as_of.year - rules.no_loans_years, as_of.month, 1)
+    idle = pl.col("last_use").is_null() | (pl.col("last_use") < cutoff)
+    old_enough = pl.lit(True) if rules.published_before is None else (pl.col("pub_year") < rules.published_before)
+    widely_held = pl.col("institutions_holding").fill_null(0) >= rules.min_holders
+    on_shelf = pl.col("format") == "print"  # withdrawal frees shelves: electronic items are reviewed elsewhere
+    withdraw = (
+        items.filter(on_shelf & idle & old_enough & widely_held)
+        .sort(["institutions_holding", "uses", "pub_year", "title", "item_id"],
+              descending=[True, False, False, False, False], nulls_last=True)
+        .select("item_id", "title", "author", "isbn", "call_number", "pub_year", "format", "uses", "last_use",
+                "institutions_holding")
+    )
+    scarce = pl.col("institutions_holding").is_null()
+    retain = (
+        items.filter(scarce)
+        .sort(["uses", "pub_year", "title", "item_id"], descending=[True, False, False, False], nulls_last=True)
+        .select("item_id", "title", "author", "isbn", "call_number", "pub_year", "format", "uses", "last_use")
+    )
+    tiles = {
+        "items": items.height,
+        "zero_use": items.filter(pl.col("uses") == 0).height,
+        "more_than_3_uses": items.filter(pl.col("uses") > 3).height,
+        "older_than_10_years": items.filter(pl.col("pub_year") < as_of.year - 10).height,
+        "widely_held": items.filter(widely_held).height,
+        "scarce": items.filter(scarce).height,
+    }
+    return {"withdraw": withdraw.head(rules.limit), "withdraw_total": withdraw.height,
+            "retain": retain.head(rules.limit), "retain_total": retain.height, "tiles": tiles,
+            "rules": rules}

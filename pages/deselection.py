@@ -1,0 +1,81 @@
+"""Deselection and retention: own items against community holdings in the region."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+import ui
+from analytics import deselection as rules_module
+from analytics.trends import FilterError
+
+actor = ui.require_principal()
+release = ui.require_collection_access(actor, "Deselection and retention")
+settings = ui.settings()
+institution = ui.store().institution(actor, actor.institution_code)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner="Comparing your items with the community…")
+def cached_candidates(release_id: str, code: str, rules: rules_module.DeselectionRules, data_version: str):
+    return rules_module.deselection(ui.current_release_handle(), settings.data_dir, code, rules, settings.k_title)
+
+
+st.title("Deselection and retention")
+st.caption(f"Your print items against community holdings in {institution.region} "
+           f"(release {release.release_id}, data as of {release.manifest['as_of']}).")
+k_title = release.manifest["privacy"]["K_TITLE"]
+with st.sidebar:
+    st.header("Rules")
+    years = st.number_input("No loans for at least (years)", 1, 50, 10, key="deselection_years")
+    use_year = st.toggle("Only items published before a year", key="deselection_use_year")
+    before = st.number_input("Published before", 1000, 2100, date.today().year - 10, key="deselection_before",
+                             disabled=not use_year)
+    holders = st.number_input("Held by at least (institutions in the region)", k_title, 10_000, 10,
+                              key="deselection_holders",
+                              help=f"Counts below {k_title} are never released, so this starts at {k_title}.")
+rules = rules_module.DeselectionRules(region=institution.region, no_loans_years=int(years),
+                                      published_before=int(before) if use_year else None,
+                                      min_holders=int(holders), limit=5000)
+try:
+    result = cached_candidates(release.release_id, institution.code, rules, ui.local_data_version(institution.code))
+except FilterError as exc:
+    st.error(str(exc))
+    st.stop()
+except FileNotFoundError:
+    st.info("Import your items first: the candidates come from your own item data.")
+    st.stop()
+
+tiles = result["tiles"]
+with st.container(horizontal=True):
+    st.metric("Items", f"{tiles['items']:,}", border=True)
+    st.metric("Zero use", f"{tiles['zero_use']:,}", border=True)
+    st.metric("More than 3 uses", f"{tiles['more_than_3_uses']:,}", border=True)
+    st.metric("Older than 10 years", f"{tiles['older_than_10_years']:,}", border=True)
+    st.metric(f"Held by ≥ {result['rules'].min_holders}", f"{tiles['widely_held']:,}", border=True)
+    st.metric("Scarce (held by ≤ 2)", f"{tiles['scarce']:,}", border=True)
+
+view = st.segmented_control("List", ["Withdrawal candidates", "Retention candidates"], key="deselection_view",
+                            default="Withdrawal candidates")
+if view == "Retention candidates":
+    frame, total = result["retain"], result["retain_total"]
+    st.write(f"**{total:,}** of your items are works that at most two institutions in {institution.region} hold: "
+             f"keep them, or coordinate before withdrawing.")
+    name = "retention"
+else:
+    frame, total = result["withdraw"], result["withdraw_total"]
+    st.write(f"**{total:,}** print items had no loan in {rules.no_loans_years} years"
+             + (f", were published before {rules.published_before}" if rules.published_before else "")
+             + f" and are held by at least {result['rules'].min_holders} institutions in {institution.region}.")
+    name = "withdrawal"
+if total > frame.height:
+    st.caption(f"Showing the first {frame.height:,}; the downloads hold the same rows.")
+st.dataframe(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table",
+             column_config={"pub_year": st.column_config.NumberColumn("Year", format="%d"),
+                            "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use"})
+left, right = st.columns(2)
+left.download_button("Download CSV", ui.csv_bytes(frame), file_name=f"{institution.code}-{name}-candidates.csv",
+                     mime="text/csv", key=f"deselection_{name}_csv")
+right.download_button("Download Excel", ui.excel_bytes(frame), file_name=f"{institution.code}-{name}-candidates.xlsx",
+                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                      key=f"deselection_{name}_xlsx")

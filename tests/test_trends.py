@@ -1,0 +1,141 @@
+"""Trending and deselection on constructed releases where the right answer is known by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+
+from analytics.access import PermissionDenied, Principal
+from analytics.deselection import DeselectionRules, deselection
+from analytics.publish import publish
+from analytics.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, score, trending
+from tests.community import Member, build, items_csv, loans_csv
+
+AS_OF = date(2026, 6, 15)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+STEADY = ("Steady Seller", "Baldwin, James", "9780679744726", "PS3545 .B5 1963", "2015-01-05", 1963)
+SURGE = ("Sudden Hit", "Andrews, Ilona", "9780345806567", "PS3601 .H5 2024", "2024-02-01", 2024)
+PRINT, EBOOK = "9780385334570", "9780441017805"
+PAIR = ("Pair Work", "King, Richard", f"{PRINT};{EBOOK}", "QL444 .K5 2011", "2012-01-01", 2011)
+OLD = ("Old Idle Book", "Singer, Peter", "9781893007161", "HV4708 .S56 1975", "1990-01-01", 1975)
+RARE = ("Rare Book", "Nobody, Else", "9780393337129", "N8600 .T4 2008", "2009-01-01", 2008)
+
+MONTHS = [f"2025-{m:02d}" for m in range(6, 13)] + [f"2026-{m:02d}" for m in range(1, 6)]
+RECENT = {"2026-03", "2026-04", "2026-05"}
+
+
+def loans_for(code: str) -> list[tuple]:
+    rows = []
+    for month in MONTHS:
+        rows.append((f"{code}-0", month, 30))                               # steady: 30 a month
+        rows.append((f"{code}-1", month, 20 if month in RECENT else 1))     # surge: 1 -> 20
+    return rows
+
+
+@pytest.fixture
+def community(tmp_path):
+    members = []
+    for code in ("A", "B", "C"):
+        items = [(f"{code}-0",) + STEADY, (f"{code}-1",) + SURGE, (f"{code}-2",) + PAIR, (f"{code}-3",) + OLD]
+        if code == "A":
+            items.append(("A-4",) + RARE)
+        members.append(Member(code, tables={"items": items_csv(items), "loans": loans_csv(loans_for(code))}))
+    # D holds only the e-book of the pair and shares nothing for collection development.
+    members.append(Member("D", tables={"items": items_csv([("D-0", "Pair (e-book)", "King, Richard", EBOOK,
+                                                             "QL444 .K5", "2020-01-01")])},
+                          services=("benchmark",)))
+    settings, store = build(tmp_path / "data", members)
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    yield settings, store, open_release(settings.community_dir)
+    store.dispose()
+
+
+def test_a_surge_ranks_above_a_steady_best_seller(community):
+    _settings, _store, release = community
+    ranked = trending(release, Filters(region="EU", window=3))
+    assert ranked["title"].to_list()[:2] == ["Sudden Hit", "Steady Seller"]
+    surge, steady = ranked.row(0, named=True), ranked.row(1, named=True)
+    assert (surge["recent"], surge["baseline"]) == (180, 9)
+    assert surge["score"] == pytest.approx(math.log(190 / 19))
+    assert (steady["recent"], steady["baseline"]) == (270, 270)
+    assert steady["score"] == pytest.approx(0.0)
+    assert surge["loans_recent"] == 180 and surge["institutions_holding"] == 3
+    assert surge["sparkline"] == [3.0, 3.0, 3.0, 60.0, 60.0, 60.0]
+
+
+def test_smoothing_keeps_tiny_numbers_from_outranking_large_growth():
+    assert score(3, 1) < score(900, 400)
+    assert score(3, 1) == pytest.approx(math.log(13 / 11))
+
+
+def test_filters_narrow_the_list(community):
+    _settings, _store, release = community
+    assert trending(release, Filters(region="EU", window=3, lc_subclass="QL"))["title"].to_list() == []
+    assert trending(release, Filters(region="EU", window=3, lc_class="P"))["title"].to_list() == [
+        "Sudden Hit", "Steady Seller"]
+    assert trending(release, Filters(region="EU", window=3, formats=("electronic",))).height == 0
+    assert trending(release, Filters(region="EU", window=3, pub_year_min=2020))["title"].to_list() == ["Sudden Hit"]
+    assert trending(release, Filters(region="EU", window=3, pub_year_max=1999))["title"].to_list() == [
+        "Steady Seller"]
+    assert trending(release, Filters(region="NA", window=3)).height == 0
+
+
+@pytest.mark.parametrize("filters, message", [
+    (Filters(region="EU", window=5), "choose 3, 6 or 12"),
+    (Filters(region="MARS"), "not a data center"),
+    (Filters(region="EU", pub_year_min=2020, pub_year_max=2010), "the first is after the last"),
+    (Filters(region="EU", lc_class="QA"), "give one letter"),
+    (Filters(region="EU", limit=0), "choose 1 to"),
+])
+def test_out_of_range_filters_get_a_clear_message(community, filters, message):
+    with pytest.raises(FilterError, match=message):
+        trending(community[2], filters)
+
+
+def test_not_held_matches_across_print_and_ebook_isbns(community):
+    settings, _store, release = community
+    # The community keys the pair by its print ISBN; D holds only the e-book edition.
+    keys, isbns = own_identifiers(settings.data_dir, "D")
+    assert keys == [f"isbn:{EBOOK}"]
+    titles = pl.read_parquet(release.path / "titles.parquet")
+    assert titles.filter(pl.col("title") == "Pair Work")["work_key"].to_list() == [f"isbn:{PRINT}"]
+    everything = Filters(region="EU", window=12, limit=1000)
+    # The pair has no loans, so it is not trending; check the held-by-us set the query uses.
+    cur = release.cursor()
+    cur.register("own_isbns", pl.DataFrame({"isbn": isbns}))
+    held = cur.sql("SELECT e.work_key FROM (SELECT work_key, unnest(isbns) AS isbn FROM titles) e "
+                   "JOIN own_isbns o ON e.isbn = o.isbn").pl()["work_key"].to_list()
+    assert held == [f"isbn:{PRINT}"]
+    a_keys, a_isbns = own_identifiers(settings.data_dir, "A")
+    assert trending(release, Filters(region="EU", window=3, not_held=True), a_keys, a_isbns).height == 0
+    assert trending(release, everything, keys, isbns).height == 2
+
+
+def test_a_work_held_by_two_is_never_a_withdrawal_candidate(community):
+    settings, _store, release = community
+    result = deselection(release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
+                                                                           min_holders=1), k_title=3)
+    assert result["rules"].min_holders == 3  # raised to K_TITLE: smaller counts are never released
+    withdraw = result["withdraw"]["title"].to_list()
+    assert withdraw == ["Old Idle Book", "Pair Work"]  # idle, held by A, B and C; older first
+    assert "Rare Book" not in withdraw
+    assert result["retain"]["title"].to_list() == ["Rare Book"]  # only A holds it
+    assert result["tiles"] == {"items": 5, "zero_use": 3, "more_than_3_uses": 2, "older_than_10_years": 4,
+                               "widely_held": 4, "scarce": 1}
+    stricter = deselection(release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
+                                                                            published_before=2000, min_holders=3), 3)
+    assert stricter["withdraw"]["title"].to_list() == ["Old Idle Book"]
+
+
+def test_reciprocity_only_sharers_see_community_data(community):
+    _settings, store, _release = community
+    d_librarian = Principal("lib@d.example.org", "D", frozenset({"librarian"}))
+    with pytest.raises(PermissionDenied, match="does not share Selection and Collection Development"):
+        require_collection_sharing(d_librarian, store, "D")
+    a_librarian = Principal("lib@a.example.org", "A", frozenset({"librarian"}))
+    require_collection_sharing(a_librarian, store, "A")
+    with pytest.raises(PermissionDenied):
+        require_collection_sharing(a_librarian, store, "B")
