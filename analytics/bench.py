@@ -36,7 +36,7 @@ SCALES = {
     "m": (200, 300_000, 10_000_000, 40_000_000),
     "l": (500, 1_000_000, 25_000_000, 100_000_000),
 }
-COMMUNITY_STAGES = ("contributions", "publish", "verify")
+COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries")
 
 
 def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
@@ -130,9 +130,12 @@ def generate_community(settings: Settings, scale: str, seed: int = 5, progress=p
             "owner": None,
             "acquired_date": acquired,
             "withdrawn_date": None,
+            "lifetime_loans": None,
+            "last_loan_date": None,
             "work_key": np.char.add("isbn:", isbns[work_ids]),
             "match_method": "isbn",
-        }, schema_overrides={"owner": pl.String, "withdrawn_date": pl.Date})
+        }, schema_overrides={"owner": pl.String, "withdrawn_date": pl.Date, "lifetime_loans": pl.Int64,
+                             "last_loan_date": pl.Date})
         # Flattened popularity keeps repeated draws of one item and month (which merge) rare
         # enough that the loan-month rows come close to the scale's figure.
         target_loans = int(1.25 * n_loans * size / n_items)
@@ -202,6 +205,8 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
             from .publish import publish
 
             extra = {"release": publish(settings, store)}
+        elif stage == "queries":
+            extra = _page_queries(settings, store)
         elif stage == "verify":
             from .release import verify_release
 
@@ -213,6 +218,38 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **extra}))
+
+
+def _page_queries(settings: Settings, store) -> dict:
+    """Cold (first call after opening the release) and warm (median of 5) page queries, in ms."""
+    from .access import Principal
+    from .deselection import DeselectionRules, deselection
+    from .trends import Filters, open_release, own_identifiers, trending
+
+    code = store.list_institutions(Principal.system_job())[0].code
+    timings: dict = {}
+    started = time.perf_counter()
+    release = open_release(settings.community_dir)
+    timings["open_release_ms"] = round((time.perf_counter() - started) * 1000)
+    keys, isbns = own_identifiers(settings.data_dir, code)
+    cases = {
+        "trending": lambda: trending(release, Filters(region="NA", window=6, limit=100)),
+        "trending_not_held_subject": lambda: trending(
+            release, Filters(region="NA", window=12, lc_class="Q", not_held=True, limit=100), keys, isbns),
+        "deselection": lambda: deselection(release, settings.data_dir, code,
+                                           DeselectionRules(region="NA", no_loans_years=2), settings.k_title),
+    }
+    for name, run in cases.items():
+        started = time.perf_counter()
+        run()
+        timings[f"{name}_cold_ms"] = round((time.perf_counter() - started) * 1000)
+        warm = []
+        for _ in range(5):
+            started = time.perf_counter()
+            run()
+            warm.append(time.perf_counter() - started)
+        timings[f"{name}_warm_ms"] = round(sorted(warm)[2] * 1000)
+    return timings
 
 
 def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
@@ -244,7 +281,7 @@ def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
     results = []
     for stage in stages:
         result = _run_stage(stage, data_dir)
-        rows = totals["items"] if stage == "contributions" else totals["loan_rows"]
+        rows = totals["items"] if stage in ("contributions", "queries") else totals["loan_rows"]
         results.append({"stage": f"{stage} (scale {scale})", "rows": rows, "seconds": round(result["seconds"], 2),
                         "rows_per_second": int(rows / result["seconds"]) if result["seconds"] else 0,
                         "peak_mib": round(result["peak_mib"]),

@@ -48,9 +48,14 @@ class DeselectionRules:
 
 def own_items(data_dir: Path, code: str) -> pl.DataFrame:
     """Held items with their last use: the later of last_loan_date and the latest loan event."""
-    items = pl.read_parquet(table_path(data_dir, code, "items"),
-                            columns=["item_id", "title", "author", "isbn", "call_number", "pub_year", "format",
-                                     "withdrawn_date", "lifetime_loans", "last_loan_date", "work_key"])
+    wanted = {"item_id": pl.String, "title": pl.String, "author": pl.String, "isbn": pl.String,
+              "call_number": pl.String, "pub_year": pl.Int64, "format": pl.String, "withdrawn_date": pl.Date,
+              "lifetime_loans": pl.Int64, "last_loan_date": pl.Date, "work_key": pl.String}
+    path = table_path(data_dir, code, "items")
+    present = pl.read_parquet_schema(path)
+    # Other tools may write the local store without the optional columns (DATA_CONTRACT.md §3).
+    items = pl.read_parquet(path, columns=[c for c in wanted if c in present]).with_columns(
+        pl.lit(None, dtype=dtype).alias(column) for column, dtype in wanted.items() if column not in present)
     items = items.filter(pl.col("withdrawn_date").is_null()).drop("withdrawn_date")
     loans_path = table_path(data_dir, code, "loans")
     if loans_path.exists():

@@ -40,14 +40,15 @@ with st.sidebar:
     region = st.selectbox("Region", REGIONS, index=REGIONS.index(institution.region), key="trending_region",
                           format_func=lambda r: f"{r} — {REGION_LABELS[r]}" + (" (mine)" if r == institution.region else ""))
     window = st.segmented_control("Window (months)", trends.WINDOWS, key="trending_window", default=default_window)
-    lc_class = st.selectbox("LC class", [None, *sorted(captions)], key="trending_class",
-                            format_func=lambda c: "All subjects" if c is None else f"{c} — {captions[c]}")
+    # "" stands for "all": a None option would show as an empty choice.
+    lc_class = st.selectbox("LC class", ["", *sorted(captions)], key="trending_class",
+                            format_func=lambda c: f"{c} — {captions[c]}" if c else "All subjects") or None
     outline = subjects.outline()
-    subclass_options = [None] + (sorted(outline.filter(pl.col("lc_class") == lc_class)["lc_subclass"].to_list())
-                                 if lc_class else [])
+    subclass_options = [""] + (sorted(outline.filter(pl.col("lc_class") == lc_class)["lc_subclass"].to_list())
+                               if lc_class else [])
     subclass_captions = dict(zip(outline["lc_subclass"], outline["lc_subclass_caption"]))
     lc_subclass = st.selectbox("LC subclass", subclass_options, key="trending_subclass", disabled=lc_class is None,
-                               format_func=lambda c: "All" if c is None else f"{c} — {subclass_captions.get(c, '')}")
+                               format_func=lambda c: f"{c} — {subclass_captions.get(c, '')}" if c else "All") or None
     formats = st.multiselect("Format", trends.FORMATS, key="trending_formats")
     years = st.slider("Publication year", 1900, 2030, (1900, 2030), key="trending_years")
     language = st.text_input("Language (MARC code, e.g. eng)", key="trending_language")

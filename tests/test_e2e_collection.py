@@ -1,0 +1,90 @@
+"""Browser tests of the collection development pages: a filter changes the table, downloads work."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics.access import Principal
+from analytics.config import load_settings
+from analytics.demo import demo_email
+from analytics.store import Store
+from tests.support.browser import browser_page, streamlit_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM = Principal.system_job()
+
+pytestmark = pytest.mark.browser
+
+
+def _north_american_sharer(data_dir: Path) -> tuple[str, str]:
+    store = Store(load_settings(data_dir).database_url)
+    try:
+        for inst in store.list_institutions(SYSTEM):
+            if inst.region == "NA" and store.sharing_state(SYSTEM, inst.code)["collection_development"].in_effect:
+                return inst.code, inst.name
+    finally:
+        store.dispose()
+    raise AssertionError("no North American institution shares collection development data")
+
+
+def _sign_in(page, base_url: str, code: str, name: str) -> None:
+    page.goto(base_url, wait_until="networkidle")
+    page.get_by_text("Demo mode").wait_for(timeout=60_000)
+    page.get_by_label("Institution").click()
+    page.get_by_role("option", name=f"({code})", exact=False).click()
+    page.get_by_text("Lena Librarian", exact=False).first.click()
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name=name).wait_for(timeout=60_000)
+
+
+def test_trending_page_filter_and_downloads(published_community, artifacts_dir):
+    code, name = _north_american_sharer(published_community)
+    with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
+            browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
+        _sign_in(page, base_url, code, name)
+        page.get_by_role("link", name="Trending titles").first.click()
+        page.get_by_role("heading", name="Trending titles").wait_for(timeout=60_000)
+        page.get_by_text("Top rising works in NA").wait_for(timeout=60_000)
+        with page.expect_download() as first:
+            page.get_by_role("button", name="Download CSV").click()
+        everything = pl.read_csv(first.value.path(), infer_schema=False)
+        assert everything.height > 0 and {"title", "isbns", "score", "recent", "baseline"} <= set(everything.columns)
+
+        page.get_by_label("LC class").click()
+        page.get_by_role("option", name="P — Language and Literature").click()
+        page.wait_for_timeout(2500)
+        with page.expect_download() as second:
+            page.get_by_role("button", name="Download CSV").click()
+        literature = pl.read_csv(second.value.path(), infer_schema=False)
+        assert literature.height > 0 and set(literature["lc_class"]) == {"P"}
+        assert literature["title"].to_list() != everything["title"].to_list()
+        with page.expect_download() as third:
+            page.get_by_role("button", name="Download Excel").click()
+        sheet = pl.read_excel(io.BytesIO(Path(third.value.path()).read_bytes()))
+        assert sheet["title"].to_list() == literature["title"].to_list()
+        page.screenshot(path=str(artifacts_dir / "e2e-trending.png"))
+
+
+def test_deselection_page_lists_and_downloads(published_community, artifacts_dir):
+    code, name = _north_american_sharer(published_community)
+    with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
+            browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
+        _sign_in(page, base_url, code, name)
+        page.get_by_role("link", name="Deselection and retention").first.click()
+        page.get_by_role("heading", name="Deselection and retention").wait_for(timeout=60_000)
+        page.get_by_text("Withdrawal candidates").first.wait_for(timeout=60_000)
+        with page.expect_download() as withdrawal:
+            page.get_by_role("button", name="Download CSV").click()
+        candidates = pl.read_csv(withdrawal.value.path(), infer_schema=False)
+        assert (candidates["institutions_holding"].cast(pl.Int64) >= 10).all()
+        page.get_by_text("Retention candidates").first.click()
+        page.get_by_text("at most two institutions").wait_for(timeout=30_000)
+        with page.expect_download() as retention:
+            page.get_by_role("button", name="Download Excel").click()
+        sheet = pl.read_excel(io.BytesIO(Path(retention.value.path()).read_bytes()))
+        assert sheet.height > 0 and "institutions_holding" not in sheet.columns
+        page.screenshot(path=str(artifacts_dir / "e2e-deselection.png"))
