@@ -205,33 +205,45 @@ GROUP BY work_key, region
 HAVING coalesce(sum(signal) FILTER (WHERE month >= $recent_start), 0) >= $min_support
 """
 
-TRENDING = """
-WITH holders AS (
-    SELECT work_key, institutions_holding FROM holdings WHERE region = $region AND month = $as_of_month
-), held_by_us AS (
-    SELECT key AS work_key FROM own_keys
-    UNION
-    SELECT e.work_key FROM (SELECT work_key, unnest(isbns) AS isbn FROM titles) e
-    JOIN own_isbns o ON e.isbn = o.isbn
-)
-SELECT t.work_key, t.title, t.author, t.isbns, t.lc_class, t.lc_subclass, t.subject, t.format, t.pub_year,
-       t.language, t.publisher, h.institutions_holding,
+# The ranked rows of every region and window, with titles and current holders joined in,
+# built once per release; a page query then filters one table.
+TREND_ROWS = """
+CREATE TABLE trend_rows AS
+SELECT s.region, s.window_months, t.work_key, t.title, t.author, t.isbns, t.lc_class, t.lc_subclass, t.subject,
+       t.format, t.pub_year, t.language, t.publisher, h.institutions_holding,
        s.recent, s.baseline, s.long_run_monthly,
        ln((s.recent + $smoothing) / (s.baseline + $smoothing)) AS score,
-       (s.recent / $window) / nullif(s.long_run_monthly, 0) AS lift_over_long_run,
+       (s.recent / s.window_months) / nullif(s.long_run_monthly, 0) AS lift_over_long_run,
        s.loans_recent, s.e_requests_recent, s.acquisitions_recent, s.reading_lists_recent
 FROM trend_windows s JOIN titles t ON s.work_key = t.work_key
-LEFT JOIN holders h ON s.work_key = h.work_key
-WHERE s.region = $region AND s.window_months = $window
-  AND ($lc_class IS NULL OR t.lc_class = $lc_class)
-  AND ($lc_subclass IS NULL OR t.lc_subclass = $lc_subclass)
-  AND ($any_format OR list_contains($formats, t.format))
-  AND ($year_min IS NULL OR t.pub_year >= $year_min)
-  AND ($year_max IS NULL OR t.pub_year <= $year_max)
-  AND ($language IS NULL OR t.language = $language)
-  AND ($publisher IS NULL OR t.publisher ILIKE '%' || $publisher || '%')
-  AND NOT ($not_held AND t.work_key IN (SELECT work_key FROM held_by_us))
-ORDER BY score DESC, recent DESC, t.work_key
+LEFT JOIN holdings h ON h.work_key = s.work_key AND h.region = s.region AND h.month = $as_of_month
+ORDER BY s.region, s.window_months, score DESC, s.recent DESC, t.work_key
+"""
+
+TITLE_ISBNS = """
+CREATE TABLE title_isbns AS SELECT work_key, unnest(isbns) AS isbn FROM titles
+"""
+
+TRENDING = """
+WITH held_by_us AS (
+    SELECT key AS work_key FROM own_keys
+    UNION
+    SELECT t.work_key FROM title_isbns t JOIN own_isbns o ON t.isbn = o.isbn
+)
+SELECT work_key, title, author, isbns, lc_class, lc_subclass, subject, format, pub_year, language, publisher,
+       institutions_holding, recent, baseline, long_run_monthly, score, lift_over_long_run,
+       loans_recent, e_requests_recent, acquisitions_recent, reading_lists_recent
+FROM trend_rows
+WHERE region = $region AND window_months = $window
+  AND ($lc_class IS NULL OR lc_class = $lc_class)
+  AND ($lc_subclass IS NULL OR lc_subclass = $lc_subclass)
+  AND ($any_format OR list_contains($formats, format))
+  AND ($year_min IS NULL OR pub_year >= $year_min)
+  AND ($year_max IS NULL OR pub_year <= $year_max)
+  AND ($language IS NULL OR language = $language)
+  AND ($publisher IS NULL OR publisher ILIKE '%' || $publisher || '%')
+  AND NOT ($not_held AND work_key IN (SELECT work_key FROM held_by_us))
+ORDER BY score DESC, recent DESC, work_key
 LIMIT $limit
 """
 
@@ -257,6 +269,8 @@ def _prepare_trends(con, manifest: dict) -> None:
         params = {**months, "window": window, "min_support": MIN_SUPPORT,
                   "history_months": _months_between(months["history_start"], months["recent_end"])}
         con.execute(WINDOW_SUMS, _used(WINDOW_SUMS, params))
+    con.execute(TREND_ROWS, {"smoothing": SMOOTHING, "as_of_month": manifest["as_of"][:7]})
+    con.execute(TITLE_ISBNS)
 
 
 def own_identifiers(data_dir: Path, code: str) -> tuple[list[str], list[str]]:
