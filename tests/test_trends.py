@@ -139,3 +139,27 @@ def test_reciprocity_only_sharers_see_community_data(community):
     require_collection_sharing(a_librarian, store, "A")
     with pytest.raises(PermissionDenied):
         require_collection_sharing(a_librarian, store, "B")
+
+
+def test_cli_trending_and_deselection(community, capsys):
+    import json
+
+    from analytics.__main__ import main
+
+    settings, _store, _release = community
+    assert main(["--data-dir", str(settings.data_dir), "trending", "A", "--months", "3", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["title"] for r in records] == ["Sudden Hit", "Steady Seller"]
+    assert {"work_key", "title", "author", "isbns", "subject", "score", "recent", "baseline"} <= set(records[0])
+    assert records[0]["isbns"] == ["9780345806567"]
+    assert main(["--data-dir", str(settings.data_dir), "deselection", "A", "--no-loans-years", "1",
+                 "--min-holders", "3", "--format", "json"]) == 0
+    candidates = json.loads(capsys.readouterr().out)
+    assert [(c["title"], c["holders"]) for c in candidates] == [("Old Idle Book", 3), ("Pair Work", 3)]
+    assert candidates[1]["isbns"] == [PRINT, EBOOK]
+    assert main(["--data-dir", str(settings.data_dir), "deselection", "A", "--retention", "--format", "json"]) == 0
+    assert [c["title"] for c in json.loads(capsys.readouterr().out)] == ["Rare Book"]
+    assert main(["--data-dir", str(settings.data_dir), "trending", "D"]) == 2
+    assert "does not share Selection and Collection Development" in capsys.readouterr().err
+    assert main(["--data-dir", str(settings.data_dir), "trending", "A", "--months", "7"]) == 2
+    assert "choose 3, 6 or 12" in capsys.readouterr().err
