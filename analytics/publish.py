@@ -11,10 +11,8 @@ withdrawn (opt-out) are deleted; the last three releases are kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -29,7 +27,7 @@ from . import contributions as contrib
 from . import identifiers, release_sql
 from .access import Principal
 from .config import Settings
-from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs,
+from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
                       verify_release)
 from .schema import SERVICES
 from .store import Store, SystemJobStore, utcnow
@@ -149,15 +147,10 @@ def _duck_type(kind: str) -> str:
     return {"str": "VARCHAR", "int": "BIGINT", "list": "VARCHAR[]"}[kind]
 
 
-def _used(sql: str, params: dict) -> dict:
-    """DuckDB refuses named parameters that a statement does not use."""
-    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
-
-
 def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
     # Sorted rows make a release byte-for-byte reproducible from the same contributions.
     ordered = f"SELECT * FROM ({sql}) ORDER BY ALL"
-    frame = con.sql(ordered, params=_used(sql, params)).pl()
+    frame = con.sql(ordered, params=release_sql.used_params(sql, params)).pl()
     schema = RELEASE_SCHEMA[name]
     frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,14 +223,6 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
     return counts
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
                    contributors: list[contrib.Contributor], counts: dict[str, int]) -> dict:
     per_service: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
@@ -253,7 +238,7 @@ def write_manifest(building: Path, release_id: str, created_at: datetime, as_of:
         "privacy": {"K_TITLE": settings.k_title, "K_BENCH": settings.k_bench, "DOMINANCE": settings.dominance,
                     "epsilon": None},
         "row_counts": dict(sorted(counts.items())),
-        "sha256": {name: sha256_file(building / name) for name in sorted(counts)},
+        "sha256": {name: sha256(building / name) for name in sorted(counts)},
     }
     (building / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

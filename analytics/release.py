@@ -103,7 +103,7 @@ def read_manifest(path: Path) -> dict:
         raise ReleaseError(f"{path.name}: manifest.json is missing or not valid JSON ({exc}).") from None
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -159,7 +159,7 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
         file = path / name
         if not file.exists():
             problems.append(f"{name}: listed in the manifest but missing")
-        elif _sha256(file) != expected:
+        elif sha256(file) != expected:
             problems.append(f"{name}: checksum does not match the manifest")
     privacy = manifest.get("privacy", {})
     job = SystemJobStore(store, Principal.system_job())

@@ -13,6 +13,13 @@ could single one of them out.
 
 from __future__ import annotations
 
+import re
+
+
+def used_params(sql: str, params: dict) -> dict:
+    """The parameters a statement names: DuckDB refuses named parameters it does not use."""
+    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
+
 # Work keys and months are grouped as integers (wid, yyyymm): grouping tens of millions
 # of rows by strings is several times slower. work_map carries, per local key, the
 # community key, its integer id and whether several local keys merge into it; work_ids

@@ -37,6 +37,7 @@ from . import access
 from .access import Principal
 from .local import table_path
 from .release import read_manifest, release_path
+from .release_sql import used_params
 from .schema import REGIONS
 from .store import Store
 
@@ -260,7 +261,7 @@ def _prepare_trends(con, manifest: dict) -> None:
     history_start = history_start or _month_add(last, -35)
     base = {"w_loans": WEIGHTS["loans"], "w_e": WEIGHTS["e_requests"], "w_acq": WEIGHTS["acquisitions"],
             "w_rl": WEIGHTS["reading_lists"], "history_start": history_start, "last_month": last}
-    con.execute(MONTHLY_SIGNAL, _used(MONTHLY_SIGNAL, base))
+    con.execute(MONTHLY_SIGNAL, used_params(MONTHLY_SIGNAL, base))
     con.execute("CREATE TABLE trend_windows (work_key VARCHAR, region VARCHAR, window_months INTEGER, recent DOUBLE, "
                 "baseline DOUBLE, long_run_monthly DOUBLE, loans_recent BIGINT, e_requests_recent BIGINT, "
                 "acquisitions_recent BIGINT, reading_lists_recent BIGINT)")
@@ -268,7 +269,7 @@ def _prepare_trends(con, manifest: dict) -> None:
         months = _windows(manifest, window)
         params = {**months, "window": window, "min_support": MIN_SUPPORT,
                   "history_months": _months_between(months["history_start"], months["recent_end"])}
-        con.execute(WINDOW_SUMS, _used(WINDOW_SUMS, params))
+        con.execute(WINDOW_SUMS, used_params(WINDOW_SUMS, params))
     con.execute(TREND_ROWS, {"smoothing": SMOOTHING, "as_of_month": manifest["as_of"][:7]})
     con.execute(TITLE_ISBNS)
 
@@ -303,11 +304,11 @@ def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_i
     cur = release.cursor()
     cur.register("own_keys", pl.DataFrame({"key": list(own_keys)}, schema={"key": pl.String}))
     cur.register("own_isbns", pl.DataFrame({"isbn": list(own_isbns)}, schema={"isbn": pl.String}))
-    ranked = cur.sql(TRENDING, params=_used(TRENDING, params)).pl()
+    ranked = cur.sql(TRENDING, params=used_params(TRENDING, params)).pl()
     if ranked.height == 0:
         return ranked.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("sparkline"))
     spark_params = {**params, "keys": ranked["work_key"].to_list()}
-    monthly = cur.sql(SPARKLINES, params=_used(SPARKLINES, spark_params)).pl()
+    monthly = cur.sql(SPARKLINES, params=used_params(SPARKLINES, spark_params)).pl()
     axis = [_month_add(months["baseline_start"], i) for i in range(2 * filters.window)]
     grid = (pl.DataFrame({"work_key": ranked["work_key"]}).join(pl.DataFrame({"month": axis}), how="cross")
             .join(monthly, on=["work_key", "month"], how="left").with_columns(pl.col("signal").fill_null(0.0))
@@ -318,12 +319,6 @@ def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_i
 
 def _months_between(first: str, last: str) -> int:
     return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
-
-
-def _used(sql: str, params: dict) -> dict:
-    import re
-
-    return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 
 def score(recent: float, baseline: float) -> float:
