@@ -124,3 +124,15 @@ def test_deselection_page_tiles_and_lists(codes, published_community):
     retain = [df.value for df in at.dataframe][0]
     assert "institutions_holding" not in retain.columns
     assert len(retain) == int(metrics["Scarce (held by ≤ 2)"].replace(",", "")) or len(retain) == 5000
+
+
+def test_subject_overview_page_switches_level(codes):
+    code, _ = codes
+    at = page(demo_email(code, "manager"), "pages/subjects.py")
+    assert not at.exception
+    by_class = table(at, "lc_class_caption")
+    assert len(by_class) > 5 and by_class["own_holdings_share"].sum() == pytest.approx(1.0)
+    at.segmented_control(key="subjects_level").set_value("Subclass").run()
+    by_subclass = table(at, "lc_subclass_caption")
+    assert len(by_subclass) > len(by_class)
+    assert at.get("plotly_chart")

@@ -163,3 +163,23 @@ def test_cli_trending_and_deselection(community, capsys):
     assert "does not share Selection and Collection Development" in capsys.readouterr().err
     assert main(["--data-dir", str(settings.data_dir), "trending", "A", "--months", "7"]) == 2
     assert "choose 3, 6 or 12" in capsys.readouterr().err
+
+
+def test_subject_overview_counts_and_relative_use(community):
+    from analytics.trends import subject_overview
+
+    settings, _store, release = community
+    overview = subject_overview(release, settings.data_dir, "A", "EU", window=3)
+    ps = overview.filter(pl.col("lc_subclass") == "PS").row(0, named=True)
+    # Steady Seller and Sudden Hit (PS) are held by A, B and C; HV (Old Idle Book) and QL (Pair) too.
+    assert ps["community_holdings"] == 6 and ps["own_holdings"] == 2
+    assert ps["community_loans"] == 3 * (12 * 30 + 9 * 1 + 3 * 20)  # every loan month has three lenders
+    assert ps["own_loans"] == 12 * 30 + 9 + 60
+    assert ps["community_loans_share"] == pytest.approx(1.0)
+    assert ps["community_holdings_share"] == pytest.approx(6 / 12)
+    assert ps["community_relative_use"] == pytest.approx(2.0)
+    assert overview["own_holdings_share"].sum() == pytest.approx(1.0)
+    rare = overview.filter(pl.col("lc_subclass") == "N").row(0, named=True)
+    assert (rare["community_holdings"], rare["own_holdings"]) == (0, 1)  # only A holds it: not released
+    with pytest.raises(FilterError, match="not a data center"):
+        subject_overview(release, settings.data_dir, "A", "XX")
