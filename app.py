@@ -12,6 +12,7 @@ st.set_page_config(page_title="Library Community Analytics", page_icon=":materia
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/trending.py", title="Trending titles", icon=":material/trending_up:"),
+    st.Page("pages/selection.py", title="Selection report", icon=":material/shopping_cart:"),
     st.Page("pages/subjects.py", title="Subject overview", icon=":material/category:"),
     st.Page("pages/deselection.py", title="Deselection and retention", icon=":material/inventory_2:"),
     st.Page("pages/community.py", title="Community data", icon=":material/hub:"),

@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--not-held", action="store_true", help="only works the institution does not hold")
     trend.add_argument("--region", help="default: the institution's own data center")
 
+    sel = with_format(sub.add_parser("selection", help="titles peers acquire or teach that CODE lacks"))
+    sel.add_argument("code")
+    sel.add_argument("--limit", type=int, default=100)
+    sel.add_argument("--peer-group", default="all", help="all, type=TYPE or size=BAND (see the Selection page)")
+    sel.add_argument("--min-percent", type=float, default=20.0, help="acquired by at least this %% of the group")
+    sel.add_argument("--min-lists", type=int, default=3, help="or on reading lists of at least this many")
+
     desel = with_format(sub.add_parser("deselection", help="withdrawal and retention candidates"))
     desel.add_argument("code")
     desel.add_argument("--limit", type=int, default=100)
@@ -366,6 +373,22 @@ def cmd_trending(args, settings) -> int:
     return 0
 
 
+def cmd_selection(args, settings) -> int:
+    from .trends import SelectionFilters, own_identifiers, selection
+
+    _store, institution, release = _collection_context(args, settings)
+    keys, isbns = own_identifiers(settings.data_dir, institution.code)
+    report = selection(release, SelectionFilters(region=institution.region, peer_group=args.peer_group,
+                                                 min_acquired_percent=args.min_percent, min_lists=args.min_lists,
+                                                 limit=args.limit), keys, isbns)
+    records = [{"work_key": r["work_key"], "title": r["title"], "author": r["author"], "isbns": r["isbns"],
+                "subject": r["subject"], "peer_group": r["peer_group"], "group_size": r["group_size"],
+                "acquired_12m": r["institutions_acquired_12m"], "listing": r["institutions_listing"],
+                "holders": r["institutions_holding"]} for r in report.iter_rows(named=True)]
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_deselection(args, settings) -> int:
     from .deselection import DeselectionRules, deselection
 
@@ -405,6 +428,7 @@ COMMANDS = {
     "publish": cmd_publish,
     "release": cmd_release,
     "trending": cmd_trending,
+    "selection": cmd_selection,
     "deselection": cmd_deselection,
     "bench": cmd_bench,
 }

@@ -106,7 +106,8 @@ def _register_contributions(con, contributors: list[contrib.Contributor], servic
         if not present:
             columns = ", ".join(f"NULL::{_duck_type(t)} AS {name}" for name, t in CONTRIBUTION_TYPES[table].items())
             con.execute(f"CREATE TEMP VIEW {table}_c AS SELECT NULL::VARCHAR AS token, NULL::INTEGER AS tid, "
-                        f"NULL::VARCHAR AS region, NULL::INTEGER AS included_from_year, {columns} WHERE false")
+                        f"NULL::VARCHAR AS region, NULL::INTEGER AS included_from_year, NULL::VARCHAR AS type, "
+                        f"NULL::VARCHAR AS size_band, {columns} WHERE false")
             continue
         files = [str(c.path / f"{table}.parquet") for c in present]
         who = pl.DataFrame({
@@ -115,13 +116,16 @@ def _register_contributions(con, contributors: list[contrib.Contributor], servic
             "tid": [position[c.token] for c in present],
             "region": [c.region for c in present],
             "included_from_year": [_included_from_year(c.institution) for c in present],
+            "type": [c.institution.type for c in present],
+            "size_band": [c.institution.size_band for c in present],
         })
         con.register("who_frame", who)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_who AS SELECT * FROM who_frame")
         con.unregister("who_frame")
         con.execute(f"SET VARIABLE {table}_files = $files", {"files": files})
         con.execute(
-            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.tid, w.region, w.included_from_year, "
+            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.tid, w.region, w.included_from_year, w.type, "
+            f"w.size_band, "
             f"t.* EXCLUDE (filename) "
             f"FROM read_parquet(getvariable('{table}_files'), filename = true) t "
             f"JOIN {table}_who w ON t.filename = w.filename"
@@ -164,7 +168,9 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                   progress=lambda _line: None) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts."""
     window_start = _window_start(as_of)
-    params = {"k_title": settings.k_title, "as_of_month": _month_str(as_of), "window_start": window_start,
+    params = {"k_title": settings.k_title, "k_bench": settings.k_bench,
+              "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
+              "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
               "as_of_month_int": as_of.year * 100 + as_of.month,
               "window_start_int": int(window_start.replace("-", ""))}
     counts: dict[str, int] = {}
@@ -181,7 +187,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             if members in done:
                 # The same institutions contribute the same tables to both services: same release rows.
-                for table in (*release_sql.TITLE_LEVEL, "titles"):
+                for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles"):
                     source, name = f"{done[members]}{table}.parquet", f"{prefix}{table}.parquet"
                     (building / name).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(building / source, building / name)
@@ -205,6 +211,12 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_r AS "
                             f"SELECT * FROM read_parquet(getvariable('{table}_released'))")
                 _pause_for_crash_tests(f"{service}:{table}")
+            name = f"{prefix}peer_selection.parquet"
+            counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
+                                        "peer_selection.parquet")
+            con.execute("SET VARIABLE peer_selection_released = $p", {"p": str(building / name)})
+            con.execute("CREATE OR REPLACE TEMP VIEW peer_selection_r AS "
+                        "SELECT * FROM read_parquet(getvariable('peer_selection_released'))")
             name = f"{prefix}titles.parquet"
             counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
             done[members] = prefix

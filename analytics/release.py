@@ -45,18 +45,23 @@ RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
                         "count": pl.Int64, "institutions": pl.Int64},
     "reading_lists.parquet": {"work_key": pl.String, "region": pl.String, "term": pl.String, "lists": pl.Int64,
                               "institutions": pl.Int64},
+    "peer_selection.parquet": {"work_key": pl.String, "region": pl.String, "peer_group": pl.String,
+                               "group_size": pl.Int64, "institutions_holding": pl.Int64,
+                               "institutions_acquired_12m": pl.Int64, "institutions_listing": pl.Int64},
     "benchmarks.parquet": {"region": pl.String, "peer_group": pl.String, "kpi": pl.String, "period": pl.String,
                            "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64, "p75": pl.Float64,
                            "mean": pl.Float64, "method": pl.String},
 }
 
 # The column that counts contributing institutions, and which threshold applies to it.
-THRESHOLD_COLUMN = {
-    "holdings.parquet": ("institutions_holding", "K_TITLE"),
-    "loans.parquet": ("institutions_lending", "K_TITLE"),
-    "e_usage.parquet": ("institutions", "K_TITLE"),
-    "reading_lists.parquet": ("institutions", "K_TITLE"),
-    "benchmarks.parquet": ("n", "K_BENCH"),
+THRESHOLD_COLUMNS = {
+    "holdings.parquet": [("institutions_holding", "K_TITLE")],
+    "loans.parquet": [("institutions_lending", "K_TITLE")],
+    "e_usage.parquet": [("institutions", "K_TITLE")],
+    "reading_lists.parquet": [("institutions", "K_TITLE")],
+    "peer_selection.parquet": [("institutions_holding", "K_TITLE"), ("institutions_acquired_12m", "K_TITLE"),
+                               ("institutions_listing", "K_TITLE")],
+    "benchmarks.parquet": [("n", "K_BENCH")],
 }
 
 
@@ -186,17 +191,27 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
                 problems.append(f"{name}: columns outside the release schema: {', '.join(extra)}")
             if missing:
                 problems.append(f"{name}: missing columns: {', '.join(missing)}")
-            threshold = THRESHOLD_COLUMN.get(Path(name).name)
-            if threshold and threshold[0] in actual:
-                column, key = threshold
+            for column, key in THRESHOLD_COLUMNS.get(Path(name).name, []):
+                if column not in actual:
+                    continue
                 minimum = privacy.get(key)
                 if minimum is None:
                     problems.append(f"manifest: privacy parameter {key} missing")
-                else:
-                    below = con.execute(f'SELECT count(*) FROM read_parquet($f) WHERE "{column}" < $m',
-                                        {"f": str(file), "m": minimum}).fetchone()[0]
-                    if below:
-                        problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+                    continue
+                # A withheld count is null; a shown count must reach the threshold.
+                below = con.execute(f'SELECT count(*) FROM read_parquet($f) WHERE "{column}" < $m',
+                                    {"f": str(file), "m": minimum}).fetchone()[0]
+                if below:
+                    problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+            if Path(name).name == "peer_selection.parquet" and "group_size" in actual:
+                small = con.execute("SELECT count(*) FROM read_parquet($f) WHERE peer_group <> 'all' "
+                                    "AND group_size < $m", {"f": str(file), "m": privacy.get("K_BENCH", 5)}).fetchone()[0]
+                if small:
+                    problems.append(f"{name}: {small} row(s) of a peer group smaller than K_BENCH")
+                empty = con.execute("SELECT count(*) FROM read_parquet($f) WHERE institutions_holding IS NULL "
+                                    "AND institutions_listing IS NULL", {"f": str(file)}).fetchone()[0]
+                if empty:
+                    problems.append(f"{name}: {empty} row(s) that no released count supports")
             for column, dtype in actual.items():
                 if dtype == pl.String and column in schema:
                     con.execute(f'INSERT INTO release_strings SELECT DISTINCT "{column}", $name, $column '

@@ -107,11 +107,61 @@ SELECT k.work_key, r.region, r.term, r.lists, r.institutions
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
+# What peers acquire and teach, per peer group of a region: 'all', 'type=<type>' and
+# 'size=<band>'. A group other than 'all' is used only when it and the rest of the region
+# each have at least K_BENCH members, so comparing a group with 'all' never isolates
+# fewer than K_BENCH institutions. A row is released when at least K_TITLE members hold
+# the work or list it; each count below K_TITLE is withheld (null), never shown.
+PEER_SELECTION = """
+WITH members AS (
+    SELECT DISTINCT tid, region, type, size_band FROM holdings_c
+), groups AS (
+    SELECT tid, region, 'all' AS peer_group FROM members
+    UNION ALL SELECT tid, region, 'type=' || type FROM members
+    UNION ALL SELECT tid, region, 'size=' || size_band FROM members
+), sizes AS (
+    SELECT region, peer_group, count(*) AS group_size FROM groups GROUP BY region, peer_group
+), usable AS (
+    SELECT s.region, s.peer_group, s.group_size FROM sizes s
+    JOIN (SELECT region, count(*) AS n FROM members GROUP BY region) r ON s.region = r.region
+    WHERE s.peer_group = 'all' OR (s.group_size >= $k_bench AND r.n - s.group_size >= $k_bench)
+), held AS (
+    SELECT m.wid, h.tid, min(CAST(replace(h.first_acquired_month, '-', '') AS INTEGER)) AS acquired
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    WHERE h.copies_held > 0
+    GROUP BY m.wid, h.tid
+), listed AS (
+    SELECT DISTINCT m.wid, r.tid
+    FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
+    WHERE substr(r.term, 1, 4) >= $lists_since
+), per_work AS (
+    SELECT coalesce(h.wid, l.wid) AS wid, coalesce(h.tid, l.tid) AS tid,
+           h.wid IS NOT NULL AS holds, h.acquired >= $year_ago_int AS acquired_recently, l.wid IS NOT NULL AS lists
+    FROM held h FULL JOIN listed l ON h.wid = l.wid AND h.tid = l.tid
+), counted AS (
+    SELECT p.wid, g.region, g.peer_group,
+           count(*) FILTER (WHERE p.holds) AS holding,
+           count(*) FILTER (WHERE p.acquired_recently) AS acquired_12m,
+           count(*) FILTER (WHERE p.lists) AS listing
+    FROM per_work p JOIN groups g ON p.tid = g.tid
+    JOIN usable u ON g.region = u.region AND g.peer_group = u.peer_group
+    GROUP BY p.wid, g.region, g.peer_group
+    HAVING count(*) FILTER (WHERE p.holds) >= $k_title OR count(*) FILTER (WHERE p.lists) >= $k_title
+)
+SELECT k.work_key, c.region, c.peer_group, u.group_size,
+       CASE WHEN c.holding >= $k_title THEN c.holding END AS institutions_holding,
+       CASE WHEN c.acquired_12m >= $k_title THEN c.acquired_12m END AS institutions_acquired_12m,
+       CASE WHEN c.listing >= $k_title THEN c.listing END AS institutions_listing
+FROM counted c JOIN work_ids k ON c.wid = k.wid
+JOIN usable u ON c.region = u.region AND c.peer_group = u.peer_group
+"""
+
 # Bibliographic facts of the released works: the description most contributors use.
 TITLES = """
 WITH released AS (
     SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
     UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
+    UNION SELECT work_key FROM peer_selection_r
 ), described AS (
     SELECT m.work_key, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
            h.subject, count(DISTINCT h.tid) AS votes

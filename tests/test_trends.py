@@ -183,3 +183,53 @@ def test_subject_overview_counts_and_relative_use(community):
     assert (rare["community_holdings"], rare["own_holdings"]) == (0, 1)  # only A holds it: not released
     with pytest.raises(FilterError, match="not a data center"):
         subject_overview(release, settings.data_dir, "A", "XX")
+
+
+def _peer_community(tmp_path, research: int, teaching: int):
+    recent, old = "2026-02-01", "2015-01-01"
+    members = []
+    for i in range(research + teaching):
+        code = f"R{i}" if i < research else f"T{i}"
+        rows = [(f"{code}-0",) + STEADY[:4] + (old,)]
+        if i < 3:  # three research institutions bought the new book this year
+            rows.append((f"{code}-1",) + SURGE[:4] + (recent,))
+        members.append(Member(code, type="research" if i < research else "teaching", tables={"items": items_csv(rows)}))
+    members.append(Member("Z", tables={"items": items_csv([("Z-0",) + RARE[:5]])}))  # holds neither
+    settings, store = build(tmp_path / "data", members)
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    return settings, store, open_release(settings.community_dir)
+
+
+def test_selection_by_peer_group_and_complement_rule(tmp_path):
+    from analytics.trends import SelectionFilters, peer_groups, selection
+
+    settings, store, release = _peer_community(tmp_path, research=5, teaching=5)
+    groups = dict(peer_groups(release, "EU").iter_rows())
+    # Z is a research institution too; every member is in one size band, whose complement is empty.
+    assert groups == {"all": 11, "type=research": 6, "type=teaching": 5}
+    keys, isbns = own_identifiers(settings.data_dir, "Z")
+    research = selection(release, SelectionFilters(region="EU", peer_group="type=research",
+                                                   min_acquired_percent=50), keys, isbns)
+    assert research.select("title", "institutions_acquired_12m", "group_size").rows() == [("Sudden Hit", 3, 6)]
+    everyone = selection(release, SelectionFilters(region="EU", min_acquired_percent=50), keys, isbns)
+    assert everyone.height == 0  # 3 of 11 is below half
+    lower = selection(release, SelectionFilters(region="EU", min_acquired_percent=25), keys, isbns)
+    assert lower["title"].to_list() == ["Sudden Hit"]
+    holder_keys, holder_isbns = own_identifiers(settings.data_dir, "R0")
+    assert selection(release, SelectionFilters(region="EU", min_acquired_percent=25), holder_keys,
+                     holder_isbns).height == 0  # R0 holds it already
+    with pytest.raises(FilterError, match="not released for EU"):
+        selection(release, SelectionFilters(region="EU", peer_group="type=public"), keys, isbns)
+    store.dispose()
+
+
+def test_small_peer_groups_and_their_complements_are_not_released(tmp_path):
+    from analytics.trends import peer_groups
+
+    settings, store, release = _peer_community(tmp_path, research=7, teaching=2)
+    # type=teaching has 2 members (< K_BENCH) and type=research's complement has 3: neither is released.
+    assert peer_groups(release, "EU")["peer_group"].to_list() == ["all"]
+    selection_rows = pl.read_parquet(release.path / "peer_selection.parquet")
+    assert set(selection_rows["peer_group"]) == {"all"}
+    assert selection_rows["institutions_acquired_12m"].drop_nulls().min() >= 3
+    store.dispose()

@@ -1,0 +1,70 @@
+"""Selection report: what peers acquire and teach that you do not hold, ready for an order list."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+import ui
+from analytics import trends
+from analytics.schema import REGION_LABELS, REGIONS
+
+actor = ui.require_principal()
+release = ui.require_collection_access(actor, "Selection report")
+settings = ui.settings()
+institution = ui.store().institution(actor, actor.institution_code)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner="Finding what peers acquire…")
+def cached_selection(release_id: str, filters: trends.SelectionFilters, code: str, data_version: str):
+    keys, isbns = trends.own_identifiers(settings.data_dir, code)
+    return trends.selection(ui.current_release_handle(), filters, keys, isbns)
+
+
+st.title("Selection report")
+st.caption(f"Works a peer group in your region acquired in the last 12 months or puts on reading lists, that "
+           f"{institution.name} does not hold (release {release.release_id}, data as of {release.manifest['as_of']}).")
+k_title = release.manifest["privacy"]["K_TITLE"]
+with st.sidebar:
+    st.header("Peers")
+    region = st.selectbox("Region", REGIONS, index=REGIONS.index(institution.region), key="selection_region",
+                          format_func=lambda r: f"{r} — {REGION_LABELS[r]}")
+    groups = trends.peer_groups(release, region)
+    if groups.height == 0:
+        st.info(f"No community data for {region} in this release.")
+        st.stop()
+    sizes = dict(groups.iter_rows())
+    peer_group = st.selectbox("Peer group", list(sizes), key="selection_group",
+                              format_func=lambda g: ("All institutions" if g == "all" else g.replace("=", ": ")
+                                                     .replace("_", " ")) + f" ({sizes[g]} institutions)")
+    percent = st.slider("Acquired by at least (% of the group)", 5, 100, 20, step=5, key="selection_percent")
+    lists = st.number_input("…or on reading lists of at least (institutions)", k_title, 1000, k_title,
+                            key="selection_lists")
+filters = trends.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
+                                  min_lists=int(lists), limit=1000)
+try:
+    report = cached_selection(release.release_id, filters, institution.code, ui.local_data_version(institution.code))
+except trends.FilterError as exc:
+    st.error(str(exc))
+    st.stop()
+st.caption(f"Peer groups other than 'all' are released only when the group and the rest of the region each have "
+           f"at least {release.manifest['privacy']['K_BENCH']} institutions; counts below {k_title} are withheld.")
+if report.height == 0:
+    st.info("No work meets these thresholds. Lower the percentage or the number of reading lists.")
+    st.stop()
+st.write(f"**{report.height:,}** works, best first.")
+st.dataframe(
+    report.select("title", "author", "subject", "acquired_share", "institutions_acquired_12m", "institutions_listing",
+                  "institutions_holding", "group_size", "pub_year", "format",
+                  pl.col("isbns").list.join("; ").alias("isbns")),
+    hide_index=True, width="stretch", key="selection_table",
+    column_config={"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),
+                   "institutions_acquired_12m": "Acquired (12 months)", "institutions_listing": "On reading lists",
+                   "institutions_holding": "Holding", "group_size": "Group size",
+                   "pub_year": st.column_config.NumberColumn("Year", format="%d")},
+)
+left, right = st.columns(2)
+left.download_button("Download order list (CSV)", ui.csv_bytes(report), file_name=f"selection-{region}.csv",
+                     mime="text/csv", key="selection_csv")
+right.download_button("Download order list (Excel)", ui.excel_bytes(report), file_name=f"selection-{region}.xlsx",
+                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="selection_xlsx")
