@@ -224,7 +224,7 @@ def _page_queries(settings: Settings, store) -> dict:
     """Cold (first call after opening the release) and warm (median of 5) page queries, in ms."""
     from .access import Principal
     from .deselection import DeselectionRules, deselection
-    from .trends import Filters, open_release, own_identifiers, trending
+    from .trends import Filters, SelectionFilters, open_release, own_identifiers, selection, trending
 
     code = store.list_institutions(Principal.system_job())[0].code
     timings: dict = {}
@@ -236,6 +236,7 @@ def _page_queries(settings: Settings, store) -> dict:
         "trending": lambda: trending(release, Filters(region="NA", window=6, limit=100)),
         "trending_not_held_subject": lambda: trending(
             release, Filters(region="NA", window=12, lc_class="Q", not_held=True, limit=100), keys, isbns),
+        "selection": lambda: selection(release, SelectionFilters(region="NA", min_acquired_percent=10), keys, isbns),
         "deselection": lambda: deselection(release, settings.data_dir, code,
                                            DeselectionRules(region="NA", no_loans_years=2), settings.k_title),
     }

@@ -99,3 +99,35 @@ def test_deselection_page_lists_and_downloads(published_community, artifacts_dir
         sheet = pl.read_excel(io.BytesIO(Path(retention.value.path()).read_bytes()))
         assert sheet.height > 0 and "institutions_holding" not in sheet.columns
         page.screenshot(path=str(artifacts_dir / "e2e-deselection.png"))
+
+
+def test_selection_and_subject_pages(published_community, artifacts_dir):
+    code, name = _north_american_sharer(published_community)
+    with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
+            browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
+        _sign_in(page, base_url, code, name)
+        page.get_by_role("link", name="Subject overview").first.click()
+        page.get_by_role("heading", name="Subject overview").wait_for(timeout=60_000)
+        page.get_by_text("Community holdings in NA by LC class").wait_for(timeout=60_000)
+        with page.expect_download() as by_class:
+            page.get_by_role("button", name="Download CSV").click()
+        classes = pl.read_csv(by_class.value.path(), infer_schema=False)
+        page.get_by_text("Subclass", exact=True).click()
+        page.wait_for_timeout(2500)
+        with page.expect_download() as by_subclass:
+            page.get_by_role("button", name="Download Excel").click()
+        subclasses = pl.read_excel(io.BytesIO(Path(by_subclass.value.path()).read_bytes()))
+        assert "lc_subclass" in subclasses.columns and subclasses.height > classes.height
+        page.screenshot(path=str(artifacts_dir / "e2e-subjects.png"))
+
+        page.get_by_role("link", name="Selection report").first.click()
+        page.get_by_role("heading", name="Selection report").wait_for(timeout=60_000)
+        page.get_by_text("Peer groups other than").wait_for(timeout=60_000)
+        page.screenshot(path=str(artifacts_dir / "e2e-selection.png"))
+        if page.get_by_role("button", name="Download order list (CSV)").count():
+            with page.expect_download() as order_list:
+                page.get_by_role("button", name="Download order list (CSV)").click()
+            orders = pl.read_csv(order_list.value.path(), infer_schema=False)
+            assert {"title", "isbns", "institutions_acquired_12m", "group_size"} <= set(orders.columns)
+        else:
+            page.get_by_text("No work meets these thresholds").wait_for(timeout=10_000)
