@@ -220,6 +220,8 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             name = f"{prefix}titles.parquet"
             counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
             done[members] = prefix
+            if service == "collection_development":
+                _write_trend_tables(con, building, as_of, counts)
             progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark")
@@ -233,6 +235,23 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
     return counts
+
+
+def _write_trend_tables(con, building: Path, as_of: date, counts: dict[str, int]) -> None:
+    """The trending signal and ranked rows, computed once here from the released rows only,
+    so that pages open a release quickly. Nothing below K_TITLE is in their inputs."""
+    from . import trends
+
+    con.execute("SET VARIABLE titles_released = $p", {"p": str(building / "titles.parquet")})
+    con.execute("CREATE OR REPLACE TEMP VIEW titles AS SELECT * FROM read_parquet(getvariable('titles_released'))")
+    for table in release_sql.TITLE_LEVEL:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_r")
+    for table in ("monthly_signal", "trend_windows", "trend_rows"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    trends.build_trend_tables(con, {"as_of": as_of.isoformat(), "window": {"start": _window_start(as_of)}})
+    for table in ("monthly_signal", "trend_rows"):
+        counts[f"{table}.parquet"] = _write_table(con, f"SELECT * FROM {table}", {}, building / f"{table}.parquet",
+                                                  f"{table}.parquet")
 
 
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,

@@ -118,9 +118,14 @@ def open_release(community_dir: Path, release_id: str | None = None) -> Release:
     # Loaded once into an in-memory database that every cursor shares: a release is
     # immutable, and queries then never touch the files again.
     con = duckdb.connect()
-    for name in ("titles", "holdings", "loans", "e_usage", "reading_lists", "peer_selection", "benchmarks"):
+    precomputed = ("monthly_signal", "trend_rows")
+    names = ["titles", "holdings", "loans", "e_usage", "reading_lists", "peer_selection", "benchmarks"]
+    ready = all((path / f"{name}.parquet").exists() for name in precomputed)
+    for name in names + (list(precomputed) if ready else []):
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(path / f"{name}.parquet")})
-    _prepare_trends(con, manifest)
+    if not ready:
+        build_trend_tables(con, manifest)
+    con.execute(TITLE_ISBNS)
     return Release(manifest["release_id"], path, manifest, con)
 
 
@@ -254,7 +259,10 @@ WHERE region = $region AND month >= $baseline_start AND work_key IN (SELECT unne
 """
 
 
-def _prepare_trends(con, manifest: dict) -> None:
+def build_trend_tables(con, manifest: dict) -> None:
+    """monthly_signal, trend_windows and trend_rows from the tables titles, holdings, loans,
+    e_usage and reading_lists of `con`. Publish runs this once and stores the results in the
+    release; opening an older release without them runs it then."""
     history_start = manifest.get("window", {}).get("start")
     as_of = date.fromisoformat(manifest["as_of"])
     last = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
@@ -271,7 +279,6 @@ def _prepare_trends(con, manifest: dict) -> None:
                   "history_months": _months_between(months["history_start"], months["recent_end"])}
         con.execute(WINDOW_SUMS, used_params(WINDOW_SUMS, params))
     con.execute(TREND_ROWS, {"smoothing": SMOOTHING, "as_of_month": manifest["as_of"][:7]})
-    con.execute(TITLE_ISBNS)
 
 
 def own_identifiers(data_dir: Path, code: str) -> tuple[list[str], list[str]]:

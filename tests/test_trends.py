@@ -233,3 +233,18 @@ def test_small_peer_groups_and_their_complements_are_not_released(tmp_path):
     assert set(selection_rows["peer_group"]) == {"all"}
     assert selection_rows["institutions_acquired_12m"].drop_nulls().min() >= 3
     store.dispose()
+
+
+def test_trend_rows_stored_at_publish_equal_those_computed_on_open(community, tmp_path):
+    import shutil
+
+    _settings, _store, release = community
+    assert (release.path / "trend_rows.parquet").exists()
+    older = tmp_path / "older" / "releases" / release.release_id
+    shutil.copytree(release.path, older)
+    for name in ("trend_rows.parquet", "monthly_signal.parquet"):
+        (older / name).unlink()
+    recomputed = open_release(tmp_path / "older", release.release_id)
+    for window in (3, 6, 12):
+        filters = Filters(region="EU", window=window)
+        assert trending(recomputed, filters).equals(trending(release, filters))
