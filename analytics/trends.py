@@ -118,10 +118,11 @@ def open_release(community_dir: Path, release_id: str | None = None) -> Release:
     # Loaded once into an in-memory database that every cursor shares: a release is
     # immutable, and queries then never touch the files again.
     con = duckdb.connect()
-    precomputed = ("monthly_signal", "trend_rows")
-    names = ["titles", "holdings", "loans", "e_usage", "reading_lists", "peer_selection", "benchmarks"]
+    precomputed = ["monthly_signal", "trend_rows"]
+    names = ["titles", "holdings", "peer_selection", "benchmarks"]
     ready = all((path / f"{name}.parquet").exists() for name in precomputed)
-    for name in names + (list(precomputed) if ready else []):
+    # The raw monthly tables are only needed to compute the trend tables of an older release.
+    for name in names + (precomputed if ready else ["loans", "e_usage", "reading_lists"]):
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(path / f"{name}.parquet")})
     if not ready:
         build_trend_tables(con, manifest)
