@@ -101,7 +101,7 @@ def test_deselection_page_lists_and_downloads(published_community, artifacts_dir
         page.screenshot(path=str(artifacts_dir / "e2e-deselection.png"))
 
 
-def test_selection_and_subject_pages(published_community, artifacts_dir):
+def test_subject_overview_page(published_community, artifacts_dir):
     code, name = _north_american_sharer(published_community)
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
@@ -120,14 +120,36 @@ def test_selection_and_subject_pages(published_community, artifacts_dir):
         assert "lc_subclass" in subclasses.columns and subclasses.height > classes.height
         page.screenshot(path=str(artifacts_dir / "e2e-subjects.png"))
 
+
+
+def test_selection_page_filter_and_order_list(tmp_path, artifacts_dir):
+    """On a community where three of six research institutions bought a new book this year."""
+    from tests.test_trends import _peer_community
+
+    settings, store, _release = _peer_community(tmp_path, research=5, teaching=5)
+    store.dispose()
+    with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(settings.data_dir)}) as base_url, \
+            browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
+        page.goto(base_url, wait_until="networkidle")
+        page.get_by_text("Demo mode").wait_for(timeout=60_000)
+        page.get_by_label("Institution", exact=True).click()
+        page.get_by_role("option", name="(Z)", exact=False).click()
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Institution Z").wait_for(timeout=60_000)
         page.get_by_role("link", name="Selection report").first.click()
         page.get_by_role("heading", name="Selection report").wait_for(timeout=60_000)
-        page.get_by_text("Peer groups other than").wait_for(timeout=60_000)
+        page.get_by_text("1 works, best first").wait_for(timeout=60_000)
+        with page.expect_download() as order_list:
+            page.get_by_role("button", name="Download order list (CSV)").click()
+        orders = pl.read_csv(order_list.value.path(), infer_schema=False)
+        assert orders.select("title", "isbns", "institutions_acquired_12m", "group_size").rows() == [
+            ("Sudden Hit", "9780345806567", "3", "11")]
+        with page.expect_download() as order_sheet:
+            page.get_by_role("button", name="Download order list (Excel)").click()
+        sheet = pl.read_excel(io.BytesIO(Path(order_sheet.value.path()).read_bytes()))
+        assert sheet["title"].to_list() == ["Sudden Hit"]
         page.screenshot(path=str(artifacts_dir / "e2e-selection.png"))
-        if page.get_by_role("button", name="Download order list (CSV)").count():
-            with page.expect_download() as order_list:
-                page.get_by_role("button", name="Download order list (CSV)").click()
-            orders = pl.read_csv(order_list.value.path(), infer_schema=False)
-            assert {"title", "isbns", "institutions_acquired_12m", "group_size"} <= set(orders.columns)
-        else:
-            page.get_by_text("No work meets these thresholds").wait_for(timeout=10_000)
+        # Raise the bar above 3 of 11: the list empties.
+        page.get_by_role("slider").focus()
+        page.keyboard.press("End")
+        page.get_by_text("No work meets these thresholds").wait_for(timeout=30_000)
