@@ -131,25 +131,24 @@ def require_collection_access(actor: Principal, page_name: str):
     return release
 
 
-def excel_bytes(frame) -> bytes:
-    """An .xlsx file of a frame, lists joined with '; ' so ISBNs stay readable in Excel."""
-    import io
-
+def _flat(frame):
+    """Lists joined with '; ' so ISBNs stay readable in a spreadsheet; other nested columns dropped."""
     import polars as pl
 
     flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if t == pl.List(pl.String))
-    flat = flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
+    return flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
+
+
+def excel_bytes(frame) -> bytes:
+    import io
+
     buffer = io.BytesIO()
-    flat.write_excel(buffer, autofit=True)
+    _flat(frame).write_excel(buffer, autofit=True)
     return buffer.getvalue()
 
 
 def csv_bytes(frame) -> bytes:
-    import polars as pl
-
-    flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if t == pl.List(pl.String))
-    flat = flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
-    return flat.write_csv().encode("utf-8")
+    return _flat(frame).write_csv().encode("utf-8")
 
 
 def local_data_version(code: str) -> str:

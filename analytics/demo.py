@@ -16,7 +16,6 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import polars as pl

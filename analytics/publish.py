@@ -17,7 +17,7 @@ import secrets
 import shutil
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb

@@ -10,7 +10,6 @@ import pytest
 
 from analytics.access import Principal
 from analytics.config import load_settings
-from analytics.demo import demo_email
 from analytics.store import Store
 from tests.support.browser import browser_page, streamlit_server
 

@@ -179,6 +179,7 @@ def test_opt_out_leaves_only_releases_computed_without_the_institution(tmp_path)
     settings, store = build(tmp_path / "with" / "data", community(with_x=True))
     first = publish(settings, store, as_of=AS_OF, now=at(1))
     second = publish(settings, store, as_of=AS_OF, now=at(2))
+    assert list_release_dirs(settings.community_dir) == [first, second]
     assert release_table(settings, "loans.parquet", first)["institutions_lending"].to_list() == [4, 4]
     for service in ("collection_development", "recommendations", "benchmark"):
         opt_out(store, "X", service, now=at(3))
