@@ -26,7 +26,8 @@ from sqlalchemy import event as sa_event
 
 from . import access
 from .access import Principal
-from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES, size_band
+from .recommend_catalog import CATALOG, DISMISS_REASONS, GRADES, HOW_IMPLEMENTED, HOW_LABELS, STATUSES
+from .schema import INSTITUTION_TYPES, REGIONS, ROLE_LABELS, ROLES, SERVICES, size_band
 
 
 class StoreError(Exception):
@@ -151,6 +152,60 @@ release_contributors = sa.Table(
     sa.Column("region", sa.String(16), nullable=False),
 )
 
+# Recommendations: each one is offered once per institution (type + target) and keeps its
+# row through its lifecycle new -> implemented / dismissed -> (reopened) new, or expired.
+# ``basis`` holds the evidence as it was when the status last changed, so that the caller
+# can tell whether the evidence has since changed materially.
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # new | implemented | dismissed | expired
+    sa.Column("how", sa.String(16)),  # tool | manual, when implemented
+    sa.Column("reason", sa.String(32)),  # a key of DISMISS_REASONS, when dismissed
+    sa.Column("note", sa.Text),
+    sa.Column("grade", sa.String(16)),  # helpful | not_helpful
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON
+    sa.Column("impact", sa.Text, nullable=False),
+    sa.Column("basis", sa.Text, nullable=False),  # JSON
+    sa.Column("first_release", sa.String(64), nullable=False),
+    sa.Column("last_release", sa.String(64), nullable=False),
+    sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(254)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("institution_code", "type", "target", name="uq_recommendation_inst_type_target"),
+)
+
+recommendation_events = sa.Table(
+    "recommendation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recommendation_id", sa.Integer, sa.ForeignKey("recommendations.id"), nullable=False),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # status | grade
+    sa.Column("value", sa.String(32), nullable=False),  # the new status, the grade, or "cleared"
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("release_id", sa.String(64)),
+    sa.Index("ix_recommendation_events_inst_at", "institution_code", "at"),
+)
+
+# One row per institution and release whose recommendations were synced: the first
+# session to insert it applies the sync, any other one finds it there and does nothing.
+recommendation_runs = sa.Table(
+    "recommendation_runs",
+    metadata,
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), primary_key=True),
+    sa.Column("release_id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 _APPEND_ONLY_SQLITE = [
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
@@ -269,6 +324,38 @@ class User:
 
     def principal(self) -> Principal:
         return Principal(self.email, self.institution_code, frozenset(self.roles), self.name)
+
+
+@dataclass(frozen=True)
+class RecommendationRecord:
+    """One recommendation of an institution as stored; evidence and basis are decoded JSON."""
+
+    id: int
+    institution_code: str
+    type: str
+    target: str
+    status: str
+    how: str | None
+    reason: str | None
+    note: str | None
+    grade: str | None
+    summary: str
+    evidence: object
+    impact: str
+    basis: object
+    first_release: str
+    last_release: str
+    offered_at: datetime
+    updated_at: datetime
+    updated_by: str | None
+    version: int
+
+    @classmethod
+    def from_row(cls, row) -> RecommendationRecord:
+        values = {k: row[k] for k in cls.__dataclass_fields__}
+        values.update(evidence=json.loads(row["evidence"]), basis=json.loads(row["basis"]),
+                      offered_at=_aware(row["offered_at"]), updated_at=_aware(row["updated_at"]))
+        return cls(**values)
 
 
 def validate_profile(values: dict) -> dict:
@@ -638,6 +725,304 @@ class Store:
                 .order_by(import_runs.c.at.desc(), import_runs.c.id.desc()).limit(limit)
             ).mappings().all()
         return [{**row, "at": _aware(row["at"]), "report": json.loads(row["report"])} for row in rows]
+
+
+    # -- recommendations -------------------------------------------------------
+    def recommendation_records(self, actor: Principal, code: str) -> list[RecommendationRecord]:
+        """Every recommendation ever offered to the institution, by type, then id."""
+        access.require_member(actor, code, "the recommendations")
+        with self.engine.connect() as con:
+            self._require_exists(con, code)
+            rows = con.execute(
+                sa.select(recommendations).where(recommendations.c.institution_code == code)
+                .order_by(recommendations.c.type, recommendations.c.id)
+            ).mappings().all()
+        return [RecommendationRecord.from_row(row) for row in rows]
+
+    def recommendations_synced(self, actor: Principal, code: str, release_id: str) -> bool:
+        """Whether the institution's recommendations were synced against the release already."""
+        access.require_member(actor, code, "the recommendations")
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(recommendation_runs.c.at).where(
+                recommendation_runs.c.institution_code == code,
+                recommendation_runs.c.release_id == release_id)).first()
+        return row is not None
+
+    def sync_recommendations(self, actor: Principal, code: str, release_id: str, *, new: list[dict],
+                             refresh: list[tuple[int, dict]], reoffer: list[tuple[int, dict]],
+                             expire: list[int], now: datetime | None = None) -> bool:
+        """Apply the caller's decisions for one release in one transaction.
+
+        ``new`` offers are inserted; ``refresh`` updates the evidence of a recommendation
+        without touching its status; ``reoffer`` sets it back to new (its evidence changed);
+        ``expire`` marks it expired. Returns False, changing nothing, when the release was
+        synced for the institution already (perhaps by another session meanwhile).
+        """
+        access.require_member(actor, code, "the recommendations")
+        release_id = str(release_id or "").strip()
+        if not release_id or len(release_id) > 64:
+            raise StoreError(f"release: {release_id!r} is not a release id.")
+        new = [_clean_offer(offer) for offer in new]
+        refresh = [(int(rec_id), _clean_offer(offer)) for rec_id, offer in refresh]
+        reoffer = [(int(rec_id), _clean_offer(offer)) for rec_id, offer in reoffer]
+        expire = [int(rec_id) for rec_id in expire]
+        ids = [rec_id for rec_id, _ in refresh] + [rec_id for rec_id, _ in reoffer] + expire
+        if len(ids) != len(set(ids)):
+            twice = sorted({rec_id for rec_id in ids if ids.count(rec_id) > 1})
+            raise StoreError(f"Recommendation(s) {', '.join(map(str, twice))} named more than once in one sync.")
+        keys = [(offer["type"], offer["target"]) for offer in new]
+        if len(keys) != len(set(keys)):
+            raise StoreError("The same recommendation (type and target) is offered twice in one sync.")
+        now = now or utcnow()
+        with self.engine.connect() as con:
+            self._require_exists(con, code)
+        try:
+            with self.engine.begin() as con:
+                try:
+                    con.execute(recommendation_runs.insert().values(institution_code=code, release_id=release_id,
+                                                                    at=now))
+                except sa.exc.IntegrityError:
+                    raise _AlreadySynced() from None
+                rows = {row["id"]: row for row in con.execute(
+                    sa.select(recommendations).where(recommendations.c.institution_code == code)).mappings()}
+                missing = sorted(set(ids) - set(rows))
+                if missing:
+                    raise NotFound(f"{code} has no recommendation(s) {', '.join(map(str, missing))}.")
+                offered = {(row["type"], row["target"]): rec_id for rec_id, row in rows.items()}
+                for key in keys:
+                    if key in offered:
+                        raise StoreError(f"{key[0]} recommendation {key[1]!r} was offered to {code} already "
+                                         f"(id {offered[key]}); refresh or reoffer it instead.")
+                for rec_id, offer in refresh + reoffer:
+                    _same_target(rows[rec_id], offer)
+                for offer in new:
+                    rec_id = con.execute(recommendations.insert().values(
+                        institution_code=code, type=offer["type"], target=offer["target"], status="new",
+                        summary=offer["summary"], evidence=offer["evidence"], impact=offer["impact"],
+                        basis=offer["basis"], first_release=release_id, last_release=release_id,
+                        offered_at=now, updated_at=now, updated_by=None, version=1,
+                    )).inserted_primary_key[0]
+                    self._recommendation_event(con, rec_id, code, offer["type"], "status", "new", now, "system",
+                                               release_id)
+                for rec_id, offer in refresh:
+                    con.execute(recommendations.update().where(recommendations.c.id == rec_id).values(
+                        summary=offer["summary"], evidence=offer["evidence"], impact=offer["impact"],
+                        last_release=release_id))
+                for rec_id, offer in reoffer:
+                    row = rows[rec_id]
+                    if row["status"] == "new":
+                        raise StoreError(f"{row['type']} recommendation {row['target']!r} of {code} is new "
+                                         "already; refresh it instead of reoffering it.")
+                    con.execute(recommendations.update().where(recommendations.c.id == rec_id).values(
+                        status="new", how=None, reason=None, note=None, grade=None, summary=offer["summary"],
+                        evidence=offer["evidence"], impact=offer["impact"], basis=offer["basis"],
+                        last_release=release_id, offered_at=now, updated_at=now, updated_by="system",
+                        version=recommendations.c.version + 1))
+                    self._recommendation_event(con, rec_id, code, row["type"], "status", "new", now, "system",
+                                               release_id)
+                    self._audit(con, "system", code, f"recommendation.{row['type']}", row["status"],
+                                f"new (evidence changed: {row['target']})", now)
+                for rec_id in expire:
+                    row = rows[rec_id]
+                    if row["status"] == "expired":
+                        raise StoreError(f"{row['type']} recommendation {row['target']!r} of {code} "
+                                         "has expired already.")
+                    con.execute(recommendations.update().where(recommendations.c.id == rec_id).values(
+                        status="expired", updated_at=now, updated_by="system",
+                        version=recommendations.c.version + 1))
+                    self._recommendation_event(con, rec_id, code, row["type"], "status", "expired", now, "system",
+                                               release_id)
+                    self._audit(con, "system", code, f"recommendation.{row['type']}", row["status"],
+                                f"expired at release {release_id} (target {row['target']})", now)
+        except _AlreadySynced:
+            return False
+        except sa.exc.IntegrityError:
+            # Another session offered the same type and target meanwhile (a sync of another release).
+            raise ChangedMeanwhile(
+                f"The recommendations of {code} were updated by another session meanwhile. Reload the page."
+            ) from None
+        return True
+
+    def set_recommendation_status(self, actor: Principal, code: str, rec_id: int, status: str, *,
+                                  expected_version: int, how: str | None = None, reason: str | None = None,
+                                  note: str | None = "", now: datetime | None = None) -> RecommendationRecord:
+        """Implement, dismiss or reopen a recommendation; the change and its audit row commit together."""
+        access.require_member(actor, code, "the recommendations")
+        note = str(note or "").strip()
+        if status not in STATUSES:
+            raise StoreError(f"status: {status!r} is not one of {', '.join(STATUSES)}.")
+        if status == "expired":
+            raise StoreError("status: recommendations expire by themselves when a release no longer supports them.")
+        if len(note) > 2000:
+            raise StoreError("note: at most 2,000 characters.")
+        if status == "implemented":
+            if how not in HOW_IMPLEMENTED:
+                raise StoreError(f"how: say how it was implemented ({', '.join(HOW_IMPLEMENTED)}), not {how!r}.")
+            if reason is not None:
+                raise StoreError("reason: only a dismissal takes a reason.")
+        elif status == "dismissed":
+            if reason not in DISMISS_REASONS:
+                raise StoreError(f"reason: choose why it is dismissed ({', '.join(DISMISS_REASONS)}), "
+                                 f"not {reason!r}.")
+            if reason == "other" and not note:
+                raise StoreError("note: say why in the note when the reason is “Other”.")
+            if how is not None:
+                raise StoreError("how: only an implementation takes how it was done.")
+        elif how is not None or reason is not None or note:
+            raise StoreError("Reopening takes no how, reason or note; they are cleared.")
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            row = self._recommendation_for_change(con, actor, code, rec_id, expected_version)
+            old, target = row["status"], row["target"]
+            if old == status:
+                raise StoreError(f"This recommendation ({target}) is {status} already; nothing changed.")
+            if old == "expired":
+                raise StoreError(f"This recommendation ({target}) has expired: the current release no longer "
+                                 "supports it, so it cannot be acted on.")
+            if old != "new" and status != "new":
+                raise StoreError(f"This recommendation ({target}) is {old}; reopen it before marking it {status}.")
+            self._bump_recommendation(con, actor, rec_id, expected_version, now, status=status,
+                                      how=how if status == "implemented" else None,
+                                      reason=reason if status == "dismissed" else None,
+                                      note=note if status != "new" and note else None,
+                                      basis=recommendations.c.evidence)
+            self._recommendation_event(con, rec_id, code, row["type"], "status", status, now, actor.email,
+                                       row["last_release"])
+            if status == "implemented":
+                told = f"implemented {HOW_LABELS[how]}"
+            elif status == "dismissed":
+                told = f"dismissed: {DISMISS_REASONS[reason]}"
+            else:
+                told = "new: reopened"
+            if note and status != "new":
+                told += f" — {note}"
+            self._audit(con, actor, code, f"recommendation.{row['type']}", old, f"{told} (target {target})", now)
+            return self._recommendation_in(con, rec_id)
+
+    def grade_recommendation(self, actor: Principal, code: str, rec_id: int, grade: str | None, *,
+                             expected_version: int, now: datetime | None = None) -> RecommendationRecord:
+        """Grade a recommendation helpful or not helpful, or clear the grade (None)."""
+        access.require_member(actor, code, "the recommendations")
+        if grade is not None and grade not in GRADES:
+            raise StoreError(f"grade: {grade!r} is not one of {', '.join(GRADES)} (or none to clear it).")
+        now = now or utcnow()
+        with self.engine.begin() as con:
+            row = self._recommendation_for_change(con, actor, code, rec_id, expected_version)
+            if row["grade"] == grade:
+                raise StoreError(f"This recommendation ({row['target']}) is graded {grade or 'not'} already; "
+                                 "nothing changed.")
+            self._bump_recommendation(con, actor, rec_id, expected_version, now, grade=grade)
+            self._recommendation_event(con, rec_id, code, row["type"], "grade", grade or "cleared", now,
+                                       actor.email, row["last_release"])
+            self._audit(con, actor, code, f"recommendation.{row['type']}.grade", row["grade"],
+                        f"{grade or 'no grade'} (target {row['target']})", now)
+            return self._recommendation_in(con, rec_id)
+
+    def recommendation_events_for(self, actor: Principal, code: str) -> list[dict]:
+        """Every status and grade change of the institution's recommendations, oldest first."""
+        access.require_member(actor, code, "the recommendations")
+        with self.engine.connect() as con:
+            rows = con.execute(
+                sa.select(recommendation_events).where(recommendation_events.c.institution_code == code)
+                .order_by(recommendation_events.c.at, recommendation_events.c.id)
+            ).mappings().all()
+        return [{"recommendation_id": r["recommendation_id"], "type": r["type"], "kind": r["kind"],
+                 "value": r["value"], "at": _aware(r["at"]), "actor": r["actor"], "release_id": r["release_id"]}
+                for r in rows]
+
+    @staticmethod
+    def _recommendation_event(con, rec_id: int, code: str, rtype: str, kind: str, value: str, at: datetime,
+                              actor: str, release_id: str | None) -> None:
+        con.execute(recommendation_events.insert().values(
+            recommendation_id=rec_id, institution_code=code, type=rtype, kind=kind, value=value, at=at,
+            actor=actor, release_id=release_id))
+
+    @staticmethod
+    def _recommendation_in(con, rec_id: int) -> RecommendationRecord:
+        row = con.execute(sa.select(recommendations).where(recommendations.c.id == rec_id)).mappings().one()
+        return RecommendationRecord.from_row(row)
+
+    @staticmethod
+    def _recommendation_for_change(con, actor: Principal, code: str, rec_id: int, expected_version: int):
+        """The row a user acts on, after the role and version checks."""
+        row = con.execute(sa.select(recommendations).where(
+            recommendations.c.id == rec_id, recommendations.c.institution_code == code)).mappings().first()
+        if row is None:
+            raise NotFound(f"{code} has no recommendation {rec_id}.")
+        kind = CATALOG.get(row["type"])
+        if kind is None:
+            raise StoreError(f"Recommendations of type {row['type']!r} are no longer offered; nothing can change.")
+        if not (actor.system or any(role in actor.roles for role in kind.roles)):
+            allowed = " or ".join(ROLE_LABELS[role] for role in kind.roles)
+            raise access.PermissionDenied(
+                f"Only a {allowed} may act on “{kind.title}” recommendations; "
+                f"{actor.email} has the role(s): {', '.join(sorted(actor.roles)) or 'none'}."
+            )
+        if row["version"] != expected_version:
+            raise _recommendation_changed(row, expected_version)
+        return row
+
+    @staticmethod
+    def _bump_recommendation(con, actor: Principal, rec_id: int, expected_version: int, now: datetime,
+                             **values) -> None:
+        """Write a user's change only if nobody changed the recommendation since it was read."""
+        result = con.execute(
+            recommendations.update()
+            .where(recommendations.c.id == rec_id, recommendations.c.version == expected_version)
+            .values(updated_at=now, updated_by=actor.email, version=recommendations.c.version + 1, **values)
+        )
+        if result.rowcount != 1:
+            row = con.execute(sa.select(recommendations).where(recommendations.c.id == rec_id)).mappings().one()
+            raise _recommendation_changed(row, expected_version)
+
+
+class _AlreadySynced(Exception):
+    """The release was synced for the institution already; roll back and report False."""
+
+
+def _recommendation_changed(row, expected_version: int) -> ChangedMeanwhile:
+    who = row["updated_by"]
+    by = f"at release {row['last_release']}" if who in (None, "system") else f"by {who}"
+    return ChangedMeanwhile(
+        f"This recommendation ({row['target']}) was changed meanwhile {by}, after you opened it "
+        f"(your copy is version {expected_version}, now {row['version']}). Reload the page and decide again."
+    )
+
+
+_OFFER_KEYS = ("type", "target", "summary", "evidence", "impact", "basis")
+
+
+def _json_default(value):
+    if hasattr(value, "item"):  # numpy and pandas scalars
+        return value.item()
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _clean_offer(offer: dict) -> dict:
+    """Check an offer of the caller and encode its evidence and basis as JSON."""
+    missing = [k for k in _OFFER_KEYS if k not in offer]
+    if missing:
+        raise StoreError(f"A recommendation offer lacks {', '.join(missing)}.")
+    rtype, target = str(offer["type"]), str(offer["target"] or "").strip()
+    if rtype not in CATALOG:
+        raise StoreError(f"type: {rtype!r} is not a recommendation type ({', '.join(CATALOG)}).")
+    if not target or len(target) > 200:
+        raise StoreError(f"target: {target!r} must be 1-200 characters.")
+    try:
+        evidence = json.dumps(offer["evidence"], sort_keys=True, default=_json_default)
+        basis = json.dumps(offer["basis"], sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"The evidence of {rtype} recommendation {target!r} is not JSON: {exc}.") from None
+    return {"type": rtype, "target": target, "summary": str(offer["summary"] or ""), "evidence": evidence,
+            "impact": str(offer["impact"] or ""), "basis": basis}
+
+
+def _same_target(row, offer: dict) -> None:
+    if (row["type"], row["target"]) != (offer["type"], offer["target"]):
+        raise StoreError(f"Recommendation {row['id']} is {row['type']} {row['target']!r}, "
+                         f"not {offer['type']} {offer['target']!r}.")
 
 
 @dataclass(frozen=True)

@@ -59,3 +59,18 @@ def published_community(demo_community, tmp_path_factory):
     publish(settings, store)
     store.dispose()
     return data_dir
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    """An empty control database, once on SQLite and once on a throwaway PostgreSQL."""
+    from analytics.access import Principal
+    from analytics.store import Store
+
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'control.db'}")
+    else:
+        s = Store(request.getfixturevalue("postgres_url"))
+        s.drop_everything(Principal.system_job())
+    yield s
+    s.dispose()

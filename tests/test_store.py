@@ -14,18 +14,6 @@ from analytics.store import ChangedMeanwhile, NotFound, Store, StoreError, effec
 SYSTEM = Principal.system_job()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'control.db'}")
-    else:
-        url = request.getfixturevalue("postgres_url")
-        s = Store(url)
-        s.drop_everything(SYSTEM)
-    yield s
-    s.dispose()
-
-
 def _institution(store, code="UNI1", **extra):
     values = dict(code=code, name=f"University {code}", type="research", region="EU", country="de",
                   fte_students=12_000, go_live_date="2020-03-01")
