@@ -172,7 +172,9 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
               "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
               "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
               "as_of_month_int": as_of.year * 100 + as_of.month,
-              "window_start_int": int(window_start.replace("-", ""))}
+              "window_start_int": int(window_start.replace("-", "")),
+              "last_complete": _month_str(_previous_month(as_of)),
+              "last12_start": _window_start(_previous_month(as_of), 12)}
     counts: dict[str, int] = {}
     con = duckdb.connect()
     spill = building.parent / f".spill-{building.name}"
@@ -186,13 +188,16 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             started = time.perf_counter()
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             if members in done:
-                # The same institutions contribute the same tables to both services: same release rows.
-                for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles"):
+                # The same institutions contribute the same tables to both services: same release rows
+                # (and the views registered for them hold the same data).
+                for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles", *TREND_TABLES):
                     source, name = f"{done[members]}{table}.parquet", f"{prefix}{table}.parquet"
                     (building / name).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(building / source, building / name)
                     counts[name] = counts[source]
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
+                if service == "recommendations":
+                    _write_recommendation_evidence(con, building, prefix, params, counts, progress)
                 continue
             _register_contributions(con, contributors, service)
             con.register("work_map_frame", global_work_map(con.sql(WORK_KEYS).pl()))
@@ -220,9 +225,10 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             name = f"{prefix}titles.parquet"
             counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
             done[members] = prefix
-            if service == "collection_development":
-                _write_trend_tables(con, building, as_of, counts)
+            _write_trend_tables(con, building, prefix, as_of, counts)
             progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
+            if service == "recommendations":
+                _write_recommendation_evidence(con, building, prefix, params, counts, progress)
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark")
         con.execute("CREATE OR REPLACE TEMP TABLE kpi_values AS " + release_sql.KPI_VALUES,
@@ -237,21 +243,38 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
     return counts
 
 
-def _write_trend_tables(con, building: Path, as_of: date, counts: dict[str, int]) -> None:
+TREND_TABLES = ("monthly_signal", "trend_rows")
+
+
+def _previous_month(day: date) -> date:
+    return date(day.year - 1, 12, 1) if day.month == 1 else date(day.year, day.month - 1, 1)
+
+
+def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: dict[str, int]) -> None:
     """The trending signal and ranked rows, computed once here from the released rows only,
     so that pages open a release quickly. Nothing below K_TITLE is in their inputs."""
     from . import trends
 
-    con.execute("SET VARIABLE titles_released = $p", {"p": str(building / "titles.parquet")})
+    con.execute("SET VARIABLE titles_released = $p", {"p": str(building / f"{prefix}titles.parquet")})
     con.execute("CREATE OR REPLACE TEMP VIEW titles AS SELECT * FROM read_parquet(getvariable('titles_released'))")
     for table in release_sql.TITLE_LEVEL:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_r")
     for table in ("monthly_signal", "trend_windows", "trend_rows"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     trends.build_trend_tables(con, {"as_of": as_of.isoformat(), "window": {"start": _window_start(as_of)}})
-    for table in ("monthly_signal", "trend_rows"):
-        counts[f"{table}.parquet"] = _write_table(con, f"SELECT * FROM {table}", {}, building / f"{table}.parquet",
-                                                  f"{table}.parquet")
+    for table in TREND_TABLES:
+        name = f"{prefix}{table}.parquet"
+        counts[name] = _write_table(con, f"SELECT * FROM {table}", {}, building / name, f"{table}.parquet")
+
+
+def _write_recommendation_evidence(con, building: Path, prefix: str, params: dict, counts: dict[str, int],
+                                   progress) -> None:
+    """Loans per copy, platforms and platform titles: evidence only recommendations use."""
+    started = time.perf_counter()
+    for table, sql in release_sql.RECOMMENDATION_EVIDENCE.items():
+        name = f"{prefix}{table}.parquet"
+        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
+    progress(f"recommendations: evidence tables in {time.perf_counter() - started:.1f} s")
 
 
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,

@@ -60,6 +60,13 @@ RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
                            "lift_over_long_run": pl.Float64, "loans_recent": pl.Int64,
                            "e_requests_recent": pl.Int64, "acquisitions_recent": pl.Int64,
                            "reading_lists_recent": pl.Int64},
+    # Under recommendations/ only: the evidence of recommendation types (recommend.py).
+    "work_use.parquet": {"work_key": pl.String, "region": pl.String, "holders": pl.Int64,
+                         "median_loans_per_copy": pl.Float64},
+    "platform_titles.parquet": {"work_key": pl.String, "region": pl.String, "platform": pl.String,
+                                "institutions": pl.Int64},
+    "platforms.parquet": {"region": pl.String, "platform": pl.String, "institutions_holding": pl.Int64,
+                          "institutions_loading": pl.Int64},
     "benchmarks.parquet": {"region": pl.String, "peer_group": pl.String, "kpi": pl.String, "period": pl.String,
                            "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64, "p75": pl.Float64,
                            "mean": pl.Float64, "method": pl.String},
@@ -74,6 +81,9 @@ THRESHOLD_COLUMNS = {
     "peer_selection.parquet": [("institutions_holding", "K_TITLE"), ("institutions_acquired_12m", "K_TITLE"),
                                ("institutions_listing", "K_TITLE")],
     "benchmarks.parquet": [("n", "K_BENCH")],
+    "work_use.parquet": [("holders", "K_TITLE")],
+    "platform_titles.parquet": [("institutions", "K_TITLE")],
+    "platforms.parquet": [("institutions_holding", "K_TITLE"), ("institutions_loading", "K_TITLE")],
 }
 
 

@@ -213,6 +213,81 @@ FROM stats
 WHERE n >= $k_bench AND (total = 0 OR largest <= $dominance * total)
 """
 
+# Recommendation evidence (released under recommendations/ only, from the institutions that
+# share for recommendations). Loans per print copy over the last 12 complete months, per
+# holder of the work; the median over at least K_TITLE holders is released, never a
+# holder's own figure next to who it is.
+WORK_USE = """
+WITH copies AS (
+    SELECT m.wid, h.region, h.tid, sum(h.copies_held) AS copies
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    WHERE h.copies_held > 0 AND h.format = 'print'
+    GROUP BY m.wid, h.region, h.tid
+), used AS (
+    SELECT m.wid, l.tid, sum(l.loans) AS loans
+    FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
+    WHERE l.month >= $last12_start AND l.month <= $last_complete
+    GROUP BY m.wid, l.tid
+), per_holder AS (
+    SELECT c.wid, c.region, c.tid, CAST(coalesce(u.loans, 0) AS DOUBLE) / c.copies AS loans_per_copy
+    FROM copies c LEFT JOIN used u ON c.wid = u.wid AND c.tid = u.tid
+), released AS (
+    SELECT wid, region, count(*) AS holders, quantile_cont(loans_per_copy, 0.5) AS median_loans_per_copy
+    FROM per_holder GROUP BY wid, region
+    HAVING count(*) >= $k_title
+)
+SELECT k.work_key, r.region, r.holders, r.median_loans_per_copy
+FROM released r JOIN work_ids k ON r.wid = k.wid
+"""
+
+# Which platforms carry which works: a (work, platform) pair is known when at least
+# K_TITLE institutions of the region report COUNTER usage for it in the release window.
+PLATFORM_TITLES = """
+SELECT k.work_key, u.region, u.platform, count(DISTINCT u.tid) AS institutions
+FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key JOIN work_ids k ON m.wid = k.wid
+WHERE u.platform IS NOT NULL AND trim(u.platform) <> '' AND u.count > 0
+  AND u.month >= $window_start AND u.month <= $as_of_month
+GROUP BY k.work_key, u.region, u.platform
+HAVING count(DISTINCT u.tid) >= $k_title
+"""
+
+# Per region and platform: institutions holding e-titles that the community reports on the
+# platform (a platform title pair as above, so a platform only one institution names is never
+# released), and how many of them loaded usage for it in the last 12 complete months. A
+# loading count below K_TITLE is withheld (null).
+PLATFORMS = """
+WITH plat AS (
+    SELECT m.wid, u.region, u.platform
+    FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
+    WHERE u.platform IS NOT NULL AND trim(u.platform) <> '' AND u.count > 0
+      AND u.month >= $window_start AND u.month <= $as_of_month
+    GROUP BY m.wid, u.region, u.platform
+    HAVING count(DISTINCT u.tid) >= $k_title
+), e_held AS (
+    SELECT DISTINCT h.tid, h.region, p.platform
+    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
+    JOIN plat p ON p.wid = m.wid AND p.region = h.region
+    WHERE h.format = 'electronic' AND h.copies_held > 0
+), loading AS (
+    SELECT DISTINCT tid, region, platform FROM e_usage_c
+    WHERE platform IS NOT NULL AND count > 0 AND month >= $last12_start AND month <= $last_complete
+), counted AS (
+    SELECT e.region, e.platform, count(*) AS holding, count(l.tid) AS loading
+    FROM e_held e LEFT JOIN loading l ON e.tid = l.tid AND e.region = l.region AND e.platform = l.platform
+    GROUP BY e.region, e.platform
+    HAVING count(*) >= $k_title
+)
+SELECT region, platform, holding AS institutions_holding,
+       CASE WHEN loading >= $k_title THEN loading END AS institutions_loading
+FROM counted
+"""
+
+RECOMMENDATION_EVIDENCE = {
+    "work_use": WORK_USE,
+    "platform_titles": PLATFORM_TITLES,
+    "platforms": PLATFORMS,
+}
+
 TITLE_LEVEL = {
     "holdings": HOLDINGS,
     "loans": LOANS,
