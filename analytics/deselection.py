@@ -1,7 +1,7 @@
 """Deselection and retention: the institution's own items against community holdings.
 
 Withdrawal candidates are the institution's print items (not withdrawn) with no loan in the
-last N years (or never), published before year Y, whose work at least M institutions of
+last N years (or never, and added before then), published before year Y, whose work at least M institutions of
 the region hold in the current release. Retention candidates are works the institution
 holds that at most two institutions of the region hold: the release withholds every
 holding count below K_TITLE (3), so a work absent from the current holdings snapshot is
@@ -49,7 +49,7 @@ class DeselectionRules:
 def own_items(data_dir: Path, code: str) -> pl.DataFrame:
     """Held items with their last use: the later of last_loan_date and the latest loan event."""
     wanted = {"item_id": pl.String, "title": pl.String, "author": pl.String, "isbn": pl.String,
-              "call_number": pl.String, "pub_year": pl.Int64, "format": pl.String, "withdrawn_date": pl.Date,
+              "call_number": pl.String, "pub_year": pl.Int64, "format": pl.String, "acquired_date": pl.Date, "withdrawn_date": pl.Date,
               "lifetime_loans": pl.Int64, "last_loan_date": pl.Date, "work_key": pl.String}
     path = table_path(data_dir, code, "items")
     present = pl.read_parquet_schema(path)
@@ -70,6 +70,13 @@ def own_items(data_dir: Path, code: str) -> pl.DataFrame:
         pl.max_horizontal("last_loan_date", "last_event").alias("last_use"),
         pl.max_horizontal(pl.col("lifetime_loans").fill_null(0), pl.col("event_loans").fill_null(0)).alias("uses"),
     ).drop("last_event", "event_loans")
+
+
+def idle_since(cutoff: date) -> pl.Expr:
+    """No use since `cutoff`: last used before it, or never used and on the shelf since before it
+    (a copy added last year that nobody borrowed yet is not idle for ten years)."""
+    return (pl.col("last_use") < cutoff) | (
+        pl.col("last_use").is_null() & (pl.col("acquired_date").is_null() | (pl.col("acquired_date") < cutoff)))
 
 
 def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.DataFrame:
@@ -107,7 +114,7 @@ def deselection(release: Release, data_dir: Path, code: str, rules: DeselectionR
     holders = community_holders(release, items, rules.region)
     items = items.join(holders, on="item_id", how="left")
     cutoff = date(as_of.year - rules.no_loans_years, as_of.month, 1)
-    idle = pl.col("last_use").is_null() | (pl.col("last_use") < cutoff)
+    idle = idle_since(cutoff)
     old_enough = pl.lit(True) if rules.published_before is None else (pl.col("pub_year") < rules.published_before)
     widely_held = pl.col("institutions_holding").fill_null(0) >= rules.min_holders
     on_shelf = pl.col("format") == "print"  # withdrawal frees shelves: electronic items are reviewed elsewhere
