@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     desel.add_argument("--min-holders", type=int, default=10)
     desel.add_argument("--retention", action="store_true", help="list retention candidates instead")
 
+    rec = with_format(sub.add_parser("recommend", help="current recommendations with evidence"))
+    rec.add_argument("code")
+    rec.add_argument("--type", dest="types", action="append", help="only this type (repeatable); see the README")
+    rec.add_argument("--all", action="store_true",
+                     help="also implemented, dismissed and expired ones (default: open ones only)")
+
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "contributions", "publish", "verify", "queries"),
@@ -413,6 +419,40 @@ def cmd_deselection(args, settings) -> int:
     return 0
 
 
+def cmd_recommend(args, settings) -> int:
+    from . import recommend
+    from .recommend_catalog import CATALOG
+
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    institution = store.institution(system, args.code)
+    unknown = [t for t in args.types or [] if t not in CATALOG]
+    if unknown:
+        raise Refused(f"--type {', '.join(unknown)}: choose from {', '.join(CATALOG)}.")
+    recommend.require_recommendations(system, store, institution.code)
+    release = recommend.open_part(settings.community_dir)
+    result = recommend.recommendations(system, store, release, settings.data_dir, institution.code)
+    records = []
+    for r in result.records:
+        if (args.types and r.type not in args.types) or (not args.all and r.status != "new"):
+            continue
+        kind = CATALOG[r.type]
+        records.append({
+            "id": r.id, "type": r.type, "category": kind.category, "target": r.target,
+            "summary": r.summary, "evidence": r.evidence.get("items", []), "impact": r.impact,
+            "status": r.status, "how": r.how, "reason": r.reason, "grade": r.grade,
+            "roles": list(kind.roles), "first_release": r.first_release, "last_release": r.last_release,
+        })
+    if args.format == "table":
+        open_count = sum(1 for r in result.records if r.status == "new")
+        print(f"{institution.code}: {open_count} open recommendation(s) on release {result.release_id}")
+        for record in records:
+            record["evidence"] = "; ".join(f"{e['label']}: {e['value']}" for e in record["evidence"])
+        records = [{k: r[k] for k in ("id", "type", "status", "summary", "impact", "evidence")} for r in records]
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_bench
 
@@ -430,6 +470,7 @@ COMMANDS = {
     "trending": cmd_trending,
     "selection": cmd_selection,
     "deselection": cmd_deselection,
+    "recommend": cmd_recommend,
     "bench": cmd_bench,
 }
 
