@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
-    bench.add_argument("--only", choices=("import", "contributions", "publish", "verify", "queries"),
+    bench.add_argument("--only", choices=("import", "contributions", "publish", "verify", "queries", "recommend"),
                        help="run one stage")
     bench.add_argument("--rows", type=int, help="rows of the generated items file (default 1,000,000)")
     return parser

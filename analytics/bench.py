@@ -5,7 +5,10 @@ Stages:
   real canonical import;
 - contributions, publish, verify: a generated community of the chosen scale, built
   straight into the institutions' local stores (the import is measured on its own), then
-  the system job's two halves and release verify.
+  the system job's two halves and release verify;
+- queries: the collection development page queries, cold and warm;
+- recommend: every recommendation for the largest institution, cold, and the
+  Recommendations page rendered warm.
 
 Each stage runs in a child process that reports its own time and peak memory (max RSS),
 so one stage's memory never hides in another's. Results print as a table and are
@@ -36,7 +39,7 @@ SCALES = {
     "m": (200, 300_000, 10_000_000, 40_000_000),
     "l": (500, 1_000_000, 25_000_000, 100_000_000),
 }
-COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries")
+COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend")
 
 
 def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
@@ -207,6 +210,8 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
             extra = {"release": publish(settings, store)}
         elif stage == "queries":
             extra = _page_queries(settings, store)
+        elif stage == "recommend":
+            extra = _recommendations(settings, store)
         elif stage == "verify":
             from .release import verify_release
 
@@ -253,6 +258,59 @@ def _page_queries(settings: Settings, store) -> dict:
     return timings
 
 
+def _recommendations(settings: Settings, store) -> dict:
+    """All recommendations for the largest institution: cold (open the release's recommendations
+    part, generate every type, record them) and the Recommendations page rendered warm (median
+    of 5 reruns of the page in Streamlit's AppTest, which includes the test harness's own cost)."""
+    from collections import Counter
+
+    from . import recommend
+    from .access import Principal
+
+    system = Principal.system_job()
+    institutions = store.list_institutions(system)
+    sizes = {i.code: (settings.institutions_dir / i.code / "items.parquet").stat().st_size for i in institutions
+             if (settings.institutions_dir / i.code / "items.parquet").exists()}
+    code = max(sizes, key=sizes.get)
+    institution = next(i for i in institutions if i.code == code)
+    timings: dict = {"institution": code,
+                     "items": pl.scan_parquet(settings.institutions_dir / code / "items.parquet").select(
+                         pl.len()).collect().item()}
+    started = time.perf_counter()
+    part = recommend.open_part(settings.community_dir)
+    timings["open_ms"] = round((time.perf_counter() - started) * 1000)
+    step = time.perf_counter()
+    candidates = recommend.generate(part, settings.data_dir, code, institution.region)
+    timings["generate_ms"] = round((time.perf_counter() - step) * 1000)
+    step = time.perf_counter()
+    recommend.recommendations(system, store, part, settings.data_dir, code, candidates=candidates)
+    timings["record_ms"] = round((time.perf_counter() - step) * 1000)
+    timings["cold_total_ms"] = round((time.perf_counter() - started) * 1000)
+    timings["by_type"] = "/".join(f"{t}:{n}" for t, n in sorted(Counter(c.type for c in candidates).items()))
+
+    from streamlit.testing.v1 import AppTest
+
+    email = f"manager@{code.lower()}.bench.example.org"
+    if store.user(email) is None:
+        store.add_user(system, email, code, ["manager"])
+    os.environ["ANALYTICS_DATA_DIR"] = str(settings.data_dir)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=600)
+    at.session_state["signed_in_email"] = email
+    at.run()
+    step = time.perf_counter()
+    at.switch_page("pages/recommendations.py").run()
+    timings["page_cold_ms"] = round((time.perf_counter() - step) * 1000)
+    if at.exception:
+        raise SystemExit(f"recommendations page failed: {at.exception[0].value}")
+    warm = []
+    for _ in range(5):
+        step = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - step)
+    timings["page_warm_ms"] = round(sorted(warm)[2] * 1000)
+    return timings
+
+
 def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
     code = f"from analytics.bench import stage_child; stage_child({stage!r}, {str(data_dir)!r}, {arg!r})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -282,7 +340,7 @@ def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
     results = []
     for stage in stages:
         result = _run_stage(stage, data_dir)
-        rows = totals["items"] if stage in ("contributions", "queries") else totals["loan_rows"]
+        rows = totals["items"] if stage in ("contributions", "queries", "recommend") else totals["loan_rows"]
         results.append({"stage": f"{stage} (scale {scale})", "rows": rows, "seconds": round(result["seconds"], 2),
                         "rows_per_second": int(rows / result["seconds"]) if result["seconds"] else 0,
                         "peak_mib": round(result["peak_mib"]),

@@ -46,11 +46,15 @@ class DeselectionRules:
                                 max(self.min_holders, k_title), self.limit)
 
 
-def own_items(data_dir: Path, code: str) -> pl.DataFrame:
-    """Held items with their last use: the later of last_loan_date and the latest loan event."""
+def own_items(data_dir: Path, code: str, loans_between: tuple[date, date] | None = None) -> pl.DataFrame:
+    """Held items with their last use: the later of last_loan_date and the latest loan event.
+
+    With `loans_between` (first day, day after the last) also `loans_window`: the loans of
+    each item in that period, counted in the same pass over the loan events."""
     wanted = {"item_id": pl.String, "title": pl.String, "author": pl.String, "isbn": pl.String,
               "call_number": pl.String, "pub_year": pl.Int64, "format": pl.String, "acquired_date": pl.Date, "withdrawn_date": pl.Date,
-              "lifetime_loans": pl.Int64, "last_loan_date": pl.Date, "work_key": pl.String}
+              "lifetime_loans": pl.Int64, "last_loan_date": pl.Date, "work_key": pl.String,
+              "match_method": pl.String}
     path = table_path(data_dir, code, "items")
     present = pl.read_parquet_schema(path)
     # Other tools may write the local store without the optional columns (DATA_CONTRACT.md §3).
@@ -59,13 +63,21 @@ def own_items(data_dir: Path, code: str) -> pl.DataFrame:
     items = items.filter(pl.col("withdrawn_date").is_null()).drop("withdrawn_date")
     loans_path = table_path(data_dir, code, "loans")
     if loans_path.exists():
+        window = []
+        if loans_between:
+            first, end = loans_between
+            in_window = (pl.col("loan_date") >= first) & (pl.col("loan_date") < end)
+            window = [pl.col("count").filter(in_window).sum().cast(pl.Int64).alias("loans_window")]
         events = (pl.scan_parquet(loans_path).group_by("item_id")
-                  .agg(pl.col("loan_date").max().alias("last_event"), pl.col("count").sum().alias("event_loans"))
+                  .agg(pl.col("loan_date").max().alias("last_event"), pl.col("count").sum().alias("event_loans"),
+                       *window)
                   .collect())
         items = items.join(events, on="item_id", how="left")
     else:
         items = items.with_columns(pl.lit(None, dtype=pl.Date).alias("last_event"),
                                    pl.lit(None, dtype=pl.Int64).alias("event_loans"))
+        if loans_between:
+            items = items.with_columns(pl.lit(None, dtype=pl.Int64).alias("loans_window"))
     return items.with_columns(
         pl.max_horizontal("last_loan_date", "last_event").alias("last_use"),
         pl.max_horizontal(pl.col("lifetime_loans").fill_null(0), pl.col("event_loans").fill_null(0)).alias("uses"),

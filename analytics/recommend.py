@@ -108,11 +108,22 @@ def open_part(community_dir: Path, release_id: str | None = None) -> trends.Rele
 
     from .release import read_manifest
 
+    manifest = read_manifest(path)
+    as_of = date.fromisoformat(manifest["as_of"])
+    last_complete = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
+    # Only the rows the rules read: the current holdings snapshot, the last 12 complete months
+    # of the signal (subject balance, e-title use), the 6-month trend window, the 'all' peer group.
+    only = {"holdings": ("month = $v", as_of.strftime("%Y-%m")),
+            "monthly_signal": ("month >= $v", _month_add(last_complete, -11)),
+            "trend_rows": ("window_months = $v", TRENDING_WINDOW),
+            "peer_selection": ("peer_group = $v", "all")}
     con = duckdb.connect()
     for name in needed:
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(part / f"{name}.parquet")})
+        where, value = only.get(name, ("$v", True))
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f) WHERE {where}",
+                    {"f": str(part / f"{name}.parquet"), "v": value})
     con.execute(trends.TITLE_ISBNS)
-    return trends.Release(path.name, path, read_manifest(path), con)
+    return trends.Release(path.name, path, manifest, con)
 
 
 # -- own data -----------------------------------------------------------------------------
@@ -131,8 +142,8 @@ class Context:
     k_title: int
     release: trends.Release
     items: pl.DataFrame  # held items with subject, uses, loans_12m, community key and holders
-    own_keys: list[str]
-    own_isbns: list[str]
+    own_keys: pl.Series
+    own_isbns: pl.Series
     usage: pl.DataFrame  # own Total_Item_Requests in the last 12 months: work_key, isbn, platform, count
     loaded_usage: bool
     data_dir: Path
@@ -146,7 +157,8 @@ def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame
     present = pl.read_parquet_schema(path)
     scan = pl.scan_parquet(path).with_columns(
         pl.lit(None, dtype=dtype).alias(col) for col, dtype in schema.items() if col not in present)
-    return (scan.filter(pl.col("month").dt.strftime("%Y-%m").is_between(pl.lit(first), pl.lit(last))
+    start, stop = date.fromisoformat(f"{first}-01"), date.fromisoformat(f"{_month_add(last, 1)}-01")
+    return (scan.filter((pl.col("month") >= start) & (pl.col("month") < stop)
                         & (pl.col("metric_type") == "Total_Item_Requests"))
             .select(pl.col("work_key"), pl.col("isbn"), pl.col("platform"), pl.col("count").cast(pl.Int64))
             .collect())
@@ -160,31 +172,20 @@ def build_context(release: trends.Release, data_dir: Path, code: str, region: st
     if not table_path(data_dir, code, "items").exists():
         items = pl.DataFrame(schema={"item_id": pl.String, "title": pl.String, "author": pl.String,
                                      "isbn": pl.String, "call_number": pl.String, "pub_year": pl.Int64,
-                                     "format": pl.String, "acquired_date": pl.Date, "work_key": pl.String, "uses": pl.Int64,
+                                     "format": pl.String, "acquired_date": pl.Date, "work_key": pl.String,
+                                     "uses": pl.Int64,
                                      "last_use": pl.Date, "lc_class": pl.String, "lc_subclass": pl.String,
                                      "community_key": pl.String, "institutions_holding": pl.Int64,
                                      "loans_12m": pl.Int64, "match_method": pl.String})
     else:
-        items = deselection.own_items(data_dir, code)
+        window = (date.fromisoformat(f"{last12_start}-01"), date(as_of.year, as_of.month, 1))
+        items = deselection.own_items(data_dir, code, loans_between=window)
         items = subjects.classify_frame(items, "call_number").drop("subject")
         holders = deselection.community_holders(release, items, region)
-        items = items.join(holders, on="item_id", how="left")
-        loans_path = table_path(data_dir, code, "loans")
-        if loans_path.exists():
-            recent = (pl.scan_parquet(loans_path)
-                      .filter(pl.col("loan_date").dt.strftime("%Y-%m").is_between(pl.lit(last12_start),
-                                                                                   pl.lit(last_complete)))
-                      .group_by("item_id").agg(pl.col("count").sum().cast(pl.Int64).alias("loans_12m")).collect())
-            items = items.join(recent, on="item_id", how="left")
-        else:
-            items = items.with_columns(pl.lit(None, dtype=pl.Int64).alias("loans_12m"))
-        items = items.with_columns(pl.col("loans_12m").fill_null(0))
-        methods = pl.read_parquet(table_path(data_dir, code, "items"), columns=["item_id", "match_method"]) \
-            if "match_method" in pl.read_parquet_schema(table_path(data_dir, code, "items")) else None
-        items = items.join(methods, on="item_id", how="left") if methods is not None else \
-            items.with_columns(pl.lit(None, dtype=pl.String).alias("match_method"))
-    keys = items["work_key"].drop_nulls().unique().sort().to_list()
-    isbns = items["isbn"].drop_nulls().str.split(";").explode().drop_nulls().unique().sort().to_list()
+        items = items.join(holders, on="item_id", how="left").with_columns(
+            pl.col("loans_window").fill_null(0).alias("loans_12m")).drop("loans_window")
+    keys = items["work_key"].drop_nulls().unique()
+    isbns = items["isbn"].drop_nulls().str.split(";").explode().drop_nulls().unique()
     usage = _own_usage(data_dir, code, last12_start, last_complete)
     return Context(code, region, as_of, last_complete, last12_start, k_title, release, items, keys, isbns, usage,
                    usage.height > 0, data_dir)
@@ -200,11 +201,10 @@ def _subject_label(subclass: str | None) -> str:
 
 def _held_by_us(ctx: Context, frame: pl.DataFrame) -> pl.Series:
     """Whether each work of `frame` (work_key, isbns) is held by the institution in any edition."""
-    keys, isbns = set(ctx.own_keys), set(ctx.own_isbns)
-    return pl.Series([
-        (k in keys) or any(i in isbns for i in (ib or []))
-        for k, ib in zip(frame["work_key"].to_list(), frame["isbns"].to_list())
-    ], dtype=pl.Boolean)
+    rows = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "work_key", "isbns")
+    by_isbn = rows.explode("isbns").join(ctx.own_isbns.to_frame("isbns"), on="isbns", how="semi")["row"]
+    by_key = rows.join(ctx.own_keys.to_frame("work_key"), on="work_key", how="semi")["row"]
+    return rows["row"].is_in(pl.concat([by_isbn, by_key]).unique().implode())
 
 
 def _top(candidates: list[Candidate]) -> list[Candidate]:
@@ -310,14 +310,16 @@ def add_copies(ctx: Context) -> list[Candidate]:
         "WHERE u.region = $region AND u.work_key IN (SELECT community_key FROM own_works)",
         params={"region": ctx.region}).pl()
     own_e = set(ctx.items.filter(pl.col("format") == "electronic")["community_key"].drop_nulls().to_list())
-    joined = per_work.join(peers, on="community_key").with_columns(
-        (pl.col("loans") / pl.col("copies")).alias("per_copy"))
+    joined = (per_work.join(peers, on="community_key")
+              .with_columns((pl.col("loans") / pl.col("copies")).alias("per_copy"))
+              # A peer median below one loan per copy is taken as one: "far above" needs real use.
+              .with_columns((pl.col("per_copy") / pl.max_horizontal("median_loans_per_copy", pl.lit(1.0)))
+                            .alias("ratio"))
+              .filter(pl.col("ratio") >= COPIES_MIN_RATIO)
+              .sort(["ratio", "community_key"], descending=[True, False]).head(MAX_PER_TYPE))
     out = []
     for row in joined.iter_rows(named=True):
-        reference = max(row["median_loans_per_copy"], 1.0)
-        ratio = row["per_copy"] / reference
-        if ratio < COPIES_MIN_RATIO:
-            continue
+        ratio = row["ratio"]
         e_exists = row["community_format"] in ("electronic", "both") and row["community_key"] not in own_e
         what = "an e-version" if e_exists else "a copy"
         gained = row["loans"] / (row["copies"] + 1)
@@ -380,7 +382,9 @@ def acquire_teaching(ctx: Context) -> list[Candidate]:
     rows = rows.join(taught, on="lc_subclass")
     if rows.height == 0:
         return []
-    rows = rows.filter(~_held_by_us(ctx, rows))
+    rows = (rows.filter(~_held_by_us(ctx, rows))
+            .sort(["institutions_listing", "institutions_holding", "work_key"], descending=[True, True, False],
+                  nulls_last=True).head(MAX_PER_TYPE))
     out = []
     for row in rows.iter_rows(named=True):
         label = _subject_label(row["lc_subclass"])
@@ -425,7 +429,8 @@ def acquire_trending(ctx: Context) -> list[Candidate]:
                 "subjects": strongest}).pl()
     if rows.height == 0:
         return []
-    rows = rows.filter(~_held_by_us(ctx, rows))
+    rows = (rows.filter(~_held_by_us(ctx, rows)).sort(["score", "work_key"], descending=[True, False])
+            .head(MAX_PER_TYPE))
     out = []
     for row in rows.iter_rows(named=True):
         rank = strongest.index(row["lc_subclass"]) + 1
@@ -558,44 +563,49 @@ def print_e_duplication(ctx: Context) -> list[Candidate]:
     cutoff = date(ctx.as_of.year - DUPLICATION_IDLE_YEARS, ctx.as_of.month, 1)
     items = ctx.items.filter(pl.col("work_key").is_not_null())
     e = items.filter(pl.col("format") == "electronic")
-    if e.height == 0:
+    if e.height == 0 or ctx.usage.height == 0:
         return []
-    requests_by_key = dict(ctx.usage.group_by("work_key").agg(pl.col("count").sum()).drop_nulls().iter_rows())
-    isbn_requests = (ctx.usage.with_columns(pl.col("isbn").str.split(";")).explode("isbn").drop_nulls("isbn")
-                     .group_by("isbn").agg(pl.col("count").sum()))
-    requests_by_isbn = dict(isbn_requests.iter_rows())
-    print_items = items.filter(pl.col("format").fill_null("print") == "print")
+    # E-requests per work: by the usage row's work key, else by any ISBN of the e-version.
+    by_key = ctx.usage.group_by("work_key").agg(pl.col("count").sum().alias("by_key")).drop_nulls("work_key")
+    by_isbn = (ctx.usage.with_columns(pl.col("isbn").str.split(";")).explode("isbn").drop_nulls("isbn")
+               .group_by("isbn").agg(pl.col("count").sum().alias("by_isbn")))
+    e_isbns = (e.select("work_key", pl.col("isbn").str.split(";")).explode("isbn")
+               .join(by_isbn, on="isbn").group_by("work_key").agg(pl.col("by_isbn").max()))
+    requests = (e.select("work_key").unique().join(by_key, on="work_key", how="left")
+                .join(e_isbns, on="work_key", how="left")
+                .select("work_key", pl.when(pl.col("by_key") > 0).then("by_key").otherwise("by_isbn")
+                        .fill_null(0).alias("requests"))
+                .filter(pl.col("requests") >= DUPLICATION_MIN_REQUESTS))
+    print_items = items.filter(pl.col("format").fill_null("print") == "print").join(requests, on="work_key")
+    works = (print_items.group_by("work_key")
+             .agg(pl.len().alias("copies"), deselection.idle_since(cutoff).all().alias("idle"),
+                  pl.col("last_use").max(), pl.col("title").first(), pl.col("requests").first())
+             .filter(pl.col("idle"))
+             .sort(["requests", "work_key"], descending=[True, False]).head(MAX_PER_TYPE))
     out = []
-    e_by_work = e.group_by("work_key").agg(pl.col("isbn").drop_nulls().str.split(";").explode().unique())
-    for row in e_by_work.iter_rows(named=True):
-        requests = requests_by_key.get(row["work_key"], 0) or max(
-            [requests_by_isbn.get(i, 0) for i in (row["isbn"] or [])] or [0])
-        if requests < DUPLICATION_MIN_REQUESTS:
-            continue
-        copies = print_items.filter(pl.col("work_key") == row["work_key"])
-        if copies.height == 0:
-            continue
-        if copies.filter(~deselection.idle_since(cutoff)).height:
-            continue
-        last = copies["last_use"].drop_nulls().max()
-        title = copies["title"][0]
+    for row in works.iter_rows(named=True):
+        copies, last, title = row["copies"], row["last_use"], row["title"]
         out.append(Candidate(
             "print_e_duplication", row["work_key"], title or row["work_key"],
-            f"“{title}”: {copies.height} print {'copy' if copies.height == 1 else 'copies'} unused for "
-            f"{DUPLICATION_IDLE_YEARS} years while the e-version had {requests} requests in 12 months.",
-            [_ev("Your print copies", copies.height, "yours"),
+            f"“{title}”: {copies} print {'copy' if copies == 1 else 'copies'} unused for "
+            f"{DUPLICATION_IDLE_YEARS} years while the e-version had {row['requests']} requests in 12 months.",
+            [_ev("Your print copies", copies, "yours"),
              _ev("Last print loan", last.isoformat() if last else "never", "yours"),
-             _ev("E-version requests in the last 12 months (COUNTER Total_Item_Requests)", int(requests), "yours")],
-            f"{copies.height} {'item' if copies.height == 1 else 'items'} of shelf space freed", float(copies.height),
-            float(requests),
-            {"print_copies": copies.height},
-            copies.select("item_id", "title", "author", "isbn", "call_number", "uses", "last_use"),
+             _ev("E-version requests in the last 12 months (COUNTER Total_Item_Requests)", int(row["requests"]),
+                 "yours")],
+            f"{copies} {'item' if copies == 1 else 'items'} of shelf space freed", float(copies),
+            float(row["requests"]), {"print_copies": copies},
+            print_items.filter(pl.col("work_key") == row["work_key"]).select(
+                "item_id", "title", "author", "isbn", "call_number", "uses", "last_use"),
         ))
     return _top(out)
 
 
 def subject_balance(ctx: Context) -> list[Candidate]:
-    overview = trends.subject_overview(ctx.release, ctx.data_dir, ctx.code, ctx.region)
+    own = (ctx.items.filter(pl.col("lc_class").is_not_null()).group_by("lc_class", "lc_subclass")
+           .agg(pl.len().cast(pl.Int64).alias("own_holdings"), pl.col("loans_12m").sum().cast(pl.Int64)
+                .alias("own_loans")))
+    overview = trends.subject_overview(ctx.release, ctx.data_dir, ctx.code, ctx.region, TRENDING_WINDOW, own=own)
     rows = overview.filter(
         (pl.col("own_holdings") >= BALANCE_MIN_ITEMS) & (pl.col("own_loans") >= BALANCE_MIN_LOANS)
         & (pl.col("community_relative_use") > 0) & pl.col("own_relative_use").is_not_null()

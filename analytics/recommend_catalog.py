@@ -91,7 +91,7 @@ CATALOG: dict[str, RecommendationType] = {t.id: t for t in (
                     "in short supply: readers wait or go without.",
         rule="Works you lent at least 10 times in the last 12 months whose loans per print copy are at least "
              "3 times the median loans per copy of the institutions of your region that hold the work (a median "
-             "released only over at least 3 holders). The highest ratios come first.",
+             "released only over at least 3 holders; a median below 1 counts as 1). The highest ratios come first.",
         evidence="Your copies, loans in 12 months and loans per copy; the peer median loans per copy and the "
                  "number of holders; whether peers hold an e-version.",
         impact="Loans a year one more copy (or an e-version) would carry.",

@@ -357,9 +357,13 @@ FROM held h FULL JOIN used u ON h.lc_class = u.lc_class AND h.lc_subclass = u.lc
 """
 
 
-def subject_overview(release: Release, data_dir: Path, code: str, region: str, window: int = 6) -> pl.DataFrame:
+def subject_overview(release: Release, data_dir: Path, code: str, region: str, window: int = 6,
+                     own: pl.DataFrame | None = None) -> pl.DataFrame:
     """Holdings and use by LC class and subclass: the community of the region next to the
-    institution's own, with relative use (share of loans / share of holdings) and growth."""
+    institution's own, with relative use (share of loans / share of holdings) and growth.
+
+    `own` (lc_class, lc_subclass, own_holdings, own_loans over the last 12 complete months)
+    saves reading the local store again when the caller has it."""
     from . import subjects
 
     if region not in REGIONS:
@@ -368,7 +372,8 @@ def subject_overview(release: Release, data_dir: Path, code: str, region: str, w
     year_start = _month_add(months["recent_end"], -11)
     params = {"region": region, "as_of_month": release.manifest["as_of"][:7], "year_start": year_start, **months}
     community = release.cursor().sql(SUBJECT_COMMUNITY, params=used_params(SUBJECT_COMMUNITY, params)).pl()
-    own = _own_by_subject(data_dir, code, year_start, months["recent_end"])
+    if own is None:
+        own = _own_by_subject(data_dir, code, year_start, months["recent_end"])
     joined = community.join(own, on=["lc_class", "lc_subclass"], how="full", coalesce=True).fill_null(0)
     captions = subjects.outline().select("lc_subclass", "lc_subclass_caption", "lc_class_caption").unique("lc_subclass")
     totals = joined.select(pl.col("community_holdings", "community_loans", "own_holdings", "own_loans").sum())

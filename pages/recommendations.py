@@ -126,7 +126,9 @@ def card(record) -> None:
         link = record.evidence.get("link")
         with st.container(horizontal=True):
             if candidate is not None and candidate.rows is not None and candidate.rows.height:
-                st.download_button(f"Download list ({candidate.rows.height:,} rows, CSV)", ui.csv_bytes(candidate.rows),
+                # Deferred: the CSV is made only when the button is clicked, not on every rerun.
+                st.download_button(f"Download list ({candidate.rows.height:,} rows, CSV)",
+                                   lambda rows=candidate.rows: ui.csv_bytes(rows),
                                    file_name=f"{code}-{record.type}-{record.target}.csv".replace("/", "-"),
                                    mime="text/csv", key=f"recommend_csv_{record.id}")
             if link:
@@ -146,11 +148,13 @@ def card(record) -> None:
                                      help="Required when the reason is Other.")
                 st.button("Dismiss", key=f"recommend_dismiss_go_{record.id}", on_click=act,
                           args=(record, "dismissed"), kwargs={"reason": reason, "note": note})
-            grades = {"helpful": "👍 Helpful", "not_helpful": "👎 Not helpful"}
-            for value, label in grades.items():
+            grades = {"helpful": ("Helpful", ":material/thumb_up:"), "not_helpful": ("Not helpful",
+                                                                               ":material/thumb_down:")}
+            for value, (label, icon) in grades.items():
                 chosen = record.grade == value
-                st.button(label + (" ✓" if chosen else ""), key=f"recommend_grade_{value}_{record.id}", on_click=grade,
-                          args=(record, None if chosen else value), type="primary" if chosen else "secondary")
+                st.button(label, icon=icon, key=f"recommend_grade_{value}_{record.id}", on_click=grade,
+                          args=(record, None if chosen else value), type="primary" if chosen else "secondary",
+                          help="Graded; click again to clear" if chosen else "Grade this recommendation")
 
 
 tab_open, tab_handled, tab_usage, tab_about = st.tabs(["Open", "Handled", "How recommendations were used",

@@ -84,6 +84,14 @@ def test_manager_sees_cards_with_evidence_and_dismisses_one(community):
     assert list(handled["Status"]) == ["Dismissed"]
     # The usage overview counts the offer and the dismissal.
     assert at.get("plotly_chart")
+    # Grading another one: helpful, then cleared by a second click.
+    other = next(r for r in records if r.type in shown_types and r.id != target.id
+                 and f"recommend_grade_helpful_{r.id}" in {b.key for b in at.button})
+    at.button(key=f"recommend_grade_helpful_{other.id}").click().run()
+    graded = next(r for r in store.recommendation_records(manager, code) if r.id == other.id)
+    assert graded.grade == "helpful"
+    at.button(key=f"recommend_grade_helpful_{other.id}").click().run()
+    assert next(r for r in store.recommendation_records(manager, code) if r.id == other.id).grade is None
 
 
 def test_librarian_cannot_act_on_manager_only_cards(community):

@@ -1,0 +1,72 @@
+"""Browser test of the Recommendations page: a manager reads a card, downloads its list and dismisses it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from playwright.sync_api import expect
+
+from analytics.access import Principal
+from analytics.config import load_settings
+from analytics.store import Store
+from tests.support.browser import browser_page, streamlit_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM = Principal.system_job()
+
+pytestmark = pytest.mark.browser
+
+
+def test_manager_dismisses_a_recommendation_with_a_reason(published_community, tmp_path, artifacts_dir):
+    data_dir = tmp_path / "data"
+    shutil.copytree(published_community, data_dir, symlinks=True)
+    store = Store(load_settings(data_dir).database_url)
+    code, name = next((i.code, i.name) for i in store.list_institutions(SYSTEM)
+                      if i.region == "NA" and store.sharing_state(SYSTEM, i.code)["recommendations"].in_effect)
+    try:
+        with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(data_dir)}) as base_url, \
+                browser_page(viewport={"width": 1500, "height": 1200}, accept_downloads=True) as page:
+            page.goto(base_url, wait_until="networkidle")
+            page.get_by_text("Demo mode").wait_for(timeout=60_000)
+            page.get_by_label("Institution", exact=True).click()
+            page.get_by_role("option", name=f"({code})", exact=False).click()
+            # Wait until the user list shows this institution's people: a click on the list drawn
+            # before the institution changed is lost when the page reruns.
+            manager_radio = page.get_by_role("radio", name=re.compile(rf"Max Manager.*\({code}\)"))
+            manager_radio.wait_for(state="attached", timeout=30_000)
+            page.get_by_text(re.compile(rf"Max Manager.*\({code}\)")).click()
+            expect(manager_radio).to_be_checked(timeout=10_000)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("heading", name=name).wait_for(timeout=60_000)
+            page.get_by_role("link", name="Recommendations").first.click()
+            page.get_by_role("heading", name="Recommendations").first.wait_for(timeout=60_000)
+            page.get_by_role("button", name="Implemented by hand").first.wait_for(timeout=90_000)
+            manager = store.user(f"manager@{code.lower()}.demo.example.org").principal()
+            open_before = [r for r in store.recommendation_records(manager, code) if r.status == "new"]
+
+            download = page.get_by_role("button", name="Download list").first
+            with page.expect_download() as listed:
+                download.click()
+            rows = pl.read_csv(listed.value.path(), infer_schema=False)
+            assert rows.height > 0
+
+            page.get_by_role("button", name="Dismiss…").first.click()
+            page.get_by_label("Reason").first.click()
+            page.get_by_role("option", name="Not relevant to our collection policy").click()
+            page.get_by_role("button", name="Dismiss", exact=True).first.click()
+            page.get_by_text("is now dismissed").wait_for(timeout=30_000)
+            page.screenshot(path=str(artifacts_dir / "e2e-recommendations.png"), full_page=False)
+
+            records = store.recommendation_records(manager, code)
+            dismissed = [r for r in records if r.status == "dismissed"]
+            assert len(dismissed) == 1 and dismissed[0].reason == "not_relevant"
+            assert dismissed[0].updated_by == manager.email
+            assert sum(r.status == "new" for r in records) == len(open_before) - 1
+            page.get_by_role("tab", name="Handled").click()
+            page.get_by_role("button", name="Reopen").wait_for(timeout=30_000)
+    finally:
+        store.dispose()
