@@ -58,7 +58,7 @@ def size_band(fte_students: int | None) -> str:
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # str | int | year | date | month_or_date
+    kind: str  # str | int | number | year | fiscal_year | date | month_or_date
     required: bool = False
     default: object = None
     description: str = ""
@@ -110,6 +110,37 @@ CANONICAL: dict[str, tuple[Column, ...]] = {
         Column("enrolment", "int"),
         Column("citation_type", "str"),
     ),
+    # Survey-style yearly figures of one institution (ACRL/IPEDS/IMLS-like), for benchmarks.
+    # One row per year; every measure is a "number" (Float64: staff FTE is fractional).
+    "annual-stats": (
+        Column("year", "fiscal_year", True,
+               description="the year the reporting period ends in: 2020, FY2020, 2019-20, 2019/2020 or an "
+                           "end date such as 06/30/2020 or 2020-06-30 all give 2020; one row per year"),
+        Column("fte_students", "number", description="full-time-equivalent students served"),
+        Column("teaching_faculty", "number", description="teaching faculty (headcount or FTE)"),
+        Column("titles_held", "number", description="titles held at the end of the year"),
+        Column("volumes_held", "number", description="physical volumes held at the end of the year"),
+        Column("ebooks_held", "number", description="e-books held or licensed at the end of the year"),
+        Column("volumes_added", "number", description="volumes added during the year (gross)"),
+        Column("volumes_withdrawn", "number", description="volumes withdrawn during the year"),
+        Column("current_serials", "number", description="current serial subscriptions, print and electronic"),
+        Column("initial_circulation", "number", description="initial loans, renewals excluded"),
+        Column("total_circulation", "number", description="all loans, renewals included"),
+        Column("reserve_circulation", "number", description="loans from course reserves"),
+        Column("ill_lending", "number", description="interlibrary loan requests filled for other libraries"),
+        Column("ill_borrowing", "number", description="interlibrary loan requests filled by other libraries"),
+        Column("gate_count", "number", description="visits (entrances) in the year"),
+        Column("reference_queries", "number", description="reference transactions"),
+        Column("presentations", "number", description="presentations and instruction sessions given"),
+        Column("presentation_participants", "number", description="attendees of those presentations"),
+        Column("staff_fte", "number", description="total library staff, full-time equivalent (fractional)"),
+        Column("full_text_requests", "number", description="e-content full-text requests (COUNTER)"),
+        Column("database_searches", "number", description="database searches (COUNTER)"),
+        Column("service_hours", "number", description="hours open for public service, as the source survey counts them"),
+        Column("population_served", "number",
+               description="population of the legal service area; public libraries report it (IMLS "
+                           "POPU_LSA) and it serves per-capita ratios"),
+    ),
 }
 
 TABLE_FILES = {
@@ -143,13 +174,30 @@ PERSONAL_NAMES = frozenset({"name", "first_name", "last_name", "patron_name", "u
 # Words that mark a column as financial.
 MONEY_TOKENS = frozenset(
     {
-        "fund", "funds", "price", "prices", "cost", "costs", "amount", "fee", "fees",
-        "fine", "fines", "invoice", "invoices", "order", "orders", "budget",
+        "fund", "funds", "funding", "price", "prices", "cost", "costs", "amount", "fee", "fees",
+        "fine", "fines", "invoice", "invoices", "order", "orders", "budget", "budgets",
         "expenditure", "expenditures", "expense", "expenses", "salary", "salaries",
-        "wage", "wages", "currency", "paid", "payment", "vat", "tax", "usd", "eur",
-        "gbp", "spend", "spending", "ledger", "encumbrance", "po",
+        "wage", "wages", "currency", "paid", "pay", "payment", "payments", "payroll", "vat", "tax",
+        "usd", "eur", "gbp", "spend", "spending", "ledger", "encumbrance", "po",
+        "income", "incomes", "revenue", "revenues", "benefit", "benefits", "fringe",
+        "capital", "endowment", "dollar", "dollars", "money", "compensation", "grant", "grants",
     }
 )
+# Survey files abbreviate money columns into one token (IMLS: TOTOPEXP, PRMATEXP, OTHMATEX,
+# TOTEXPCO, TOTINCM, LOCGVT; IPEDS: LSALWAGES, LFRNGBEN), so tokens are also matched against
+# these patterns, the whole name against MONEY_NAME_PATTERNS (IMLS capital revenue CAP_REV,
+# LCAP_REV, ...) and the name without underscores against the longer words.
+MONEY_TOKEN_PATTERNS = re.compile(
+    r"[a-z]*exp"            # ...EXP: expenditure (TOTOPEXP, PRMATEXP, ELMATEXP, STAFFEXP, OTHOPEXP)
+    r"|totexp[a-z]*"        # TOTEXPCO, TOTEXPLIB
+    r"|[a-z]*matex"         # OTHMATEX (8-character truncation of OTHMATEXP)
+    r"|[a-z]*incm"          # TOTINCM, OTHINCM: income
+    r"|(loc|st|fed|oth)gvt" # LOCGVT, STGVT, FEDGVT: government income
+    r"|[a-z]*frngben"       # LFRNGBEN: fringe benefits
+)
+MONEY_NAME_PATTERNS = re.compile(r"(^|_)[lsfo]?cap_rev(_|$)")
+MONEY_SUBSTRINGS = ("expenditure", "expense", "salar", "wages", "budget", "income", "revenue", "payroll",
+                    "invoice", "price", "currency", "endowment", "fringe")
 
 
 def normalize_column_name(name: str) -> str:
@@ -163,6 +211,17 @@ def classify_sensitive(name: str) -> str | None:
     tokens = set(name.split("_"))
     if name in PERSONAL_NAMES or tokens & PERSONAL_TOKENS:
         return "personal"
-    if tokens & MONEY_TOKENS:
+    if is_financial(name):
         return "financial"
     return None
+
+
+def is_financial(name: str) -> bool:
+    """True for a normalized column name that looks like it carries money."""
+    tokens = [t for t in name.split("_") if t]
+    if set(tokens) & MONEY_TOKENS:
+        return True
+    if any(MONEY_TOKEN_PATTERNS.fullmatch(t) for t in tokens) or MONEY_NAME_PATTERNS.search(name):
+        return True
+    joined = "".join(tokens)
+    return any(word in joined for word in MONEY_SUBSTRINGS)

@@ -1,4 +1,4 @@
-"""Import of the canonical tabular kinds: items, loans, e-usage, reading-lists.
+"""Import of the canonical tabular kinds: items, loans, e-usage, reading-lists, annual-stats.
 
 The import turns a file into the canonical table of DATA_CONTRACT.md §1 in the
 institution's private store, or fails with a message that names the file, the row and
@@ -6,8 +6,13 @@ the column, and then changes nothing: the new table is written to a temporary fi
 beside the old one and swapped in with one atomic rename only after it validated.
 
 Personal and financial columns are dropped before anything is stored and are named in
-the report. Rows whose required values are blank are rejected and counted; no row is
-lost silently (read = kept + rejected).
+the report; a financial column mapped onto a canonical name with --map is refused. Rows
+whose required values are blank are rejected and counted; no row is lost silently
+(read = kept + rejected).
+
+annual-stats holds survey figures, one row per year: negative numbers are the surveys'
+codes for "not reported" (IMLS: -1 not reported, -3 closed, -9 suppressed) and are stored
+as null, counted per column in the report's warnings.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ import polars as pl
 
 from .. import access, identifiers
 from ..access import Principal
-from ..schema import ACCEPTED_VALUES, CANONICAL, TABLE_FILES, Column, classify_sensitive, normalize_column_name
+from ..schema import (
+    ACCEPTED_VALUES,
+    CANONICAL,
+    TABLE_FILES,
+    Column,
+    classify_sensitive,
+    is_financial,
+    normalize_column_name,
+)
 from .reader import InputError, RawTable, read_table
 
 KINDS = tuple(CANONICAL)
@@ -127,6 +140,8 @@ def canonicalize(raw: RawTable, kind: str, mapping: dict[str, str], null_dates: 
     frame = _reject_blank_required(frame, raw, columns, report)
     if kind == "items":
         frame = frame.with_columns(pl.col("pub_year").alias("_pub_year_raw"))
+    if kind == "annual-stats":
+        frame = frame.select("_row", *(c.name for c in columns), pl.col("year").alias("_year_raw"))
     typed = []
     for column in columns:
         typed.append(_parse_column(frame, raw, kind, column, null_dates))
@@ -155,6 +170,11 @@ def _select_columns(raw: RawTable, kind: str, mapping: dict[str, str], report: I
         original = by_normalized.get(normalize_column_name(source))
         if original is None:
             raise InputError(f"--map {canonical}={source}: {raw.file_name} has no column {source!r}.")
+        if is_financial(normalize_column_name(original)):
+            raise InputError(
+                f"--map {canonical}={source}: column {original!r} of {raw.file_name} carries money; financial "
+                f"values are never stored or shared, so it cannot be imported as {canonical}. Nothing was imported."
+            )
         rename[original] = canonical
         report.mapped_columns[canonical] = original
     mapped_sources = set(rename)
@@ -241,6 +261,56 @@ def parse_month_or_date(col: pl.Expr) -> pl.Expr:
     return pl.coalesce((month + "-01").str.to_date("%Y-%m-%d", strict=False), parse_dates(col))
 
 
+# Cells that mean "not reported" in a measure (compared lower-cased; blank cells too).
+MISSING_MARKERS = ("n/a", "na", "-", ".")
+NUMBER_EXPECTED = ("a number (e.g. 7502, 7502.0, 7,502 or 1.5e3; leave the cell blank or write N/A when "
+                   "not reported)")
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_GROUPED_NUMBER = (r"^[+-]?[0-9]{1,3}(?:(?:,[0-9]{3})+|(?:[ \x{a0}\x{202f}][0-9]{3})+)(?:\.[0-9]*)?$")
+
+
+def parse_number(col: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(value, missing): the Float64 value of a measure cell, null where none fits; and
+    whether the cell says "not reported" (blank, N/A, NA, - or .).
+
+    Accepted: 7502, 7502.0, -1, 1.5e3, and thousands grouped by commas or spaces in
+    groups of three (7,502 and 1 234 567.5). A comma in any other place (1,5) is not a
+    number, so a decimal comma is never misread as a thousands separator.
+    """
+    missing = col.is_null() | col.str.to_lowercase().is_in(MISSING_MARKERS)
+    grouped = col.str.contains(_GROUPED_NUMBER)
+    cleaned = pl.when(grouped).then(col.str.replace_all(r"[, \x{a0}\x{202f}]", "")).otherwise(col)
+    value = pl.when(cleaned.str.contains(_PLAIN_NUMBER)).then(cleaned.cast(pl.Float64, strict=False))
+    value = pl.when(~missing & value.is_finite()).then(value)
+    return value, missing
+
+
+YEAR_EXPECTED = "a year (e.g. 2020, FY2020, 2019-20, 2019/2020 or the period's end date, 06/30/2020)"
+YEAR_RANGE = (1900, 2100)
+
+
+def parse_fiscal_year(col: pl.Expr) -> pl.Expr:
+    """The year a reporting period ends in, null where the cell holds none.
+
+    2020, 2020.0 (a number cell), FY2020 and FY 2020 give 2020; a period "2019-20",
+    "2019/20", "2019-2020" or "FY2019/2020" gives its second year, 2020 ("1999-00" gives
+    2000), and must span at most one year; a date (YYYY-MM-DD, M/D/YYYY, M/D/YY, as the
+    period's end date) gives its year: 06/30/2020 gives 2020.
+    """
+    text = col.str.replace(r"^(?i:fy)[\s_-]*", "")
+    single = text.str.extract(r"^([0-9]{4})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
+    period = r"^([0-9]{4})\s*[-/\x{2013}\x{2014}]\s*([0-9]{2}|[0-9]{4})$"
+    start = text.str.extract(period, 1).cast(pl.Int64, strict=False)
+    end_text = text.str.extract(period, 2)
+    end = (pl.when(end_text.str.len_chars() == 4)
+           .then(end_text.cast(pl.Int64, strict=False))
+           .otherwise(start // 100 * 100 + end_text.cast(pl.Int64, strict=False)))
+    end = pl.when(end < start).then(end + 100).otherwise(end)
+    ended = pl.when((end - start).is_between(0, 1)).then(end)
+    dated = parse_dates(text).dt.year().cast(pl.Int64)
+    return pl.coalesce(single, ended, dated)
+
+
 def _parse_column(frame: pl.DataFrame, raw: RawTable, kind: str, column: Column, null_dates: list[str]) -> pl.Expr:
     name = column.name
     col = pl.col(name)
@@ -262,6 +332,16 @@ def _parse_column(frame: pl.DataFrame, raw: RawTable, kind: str, column: Column,
         # Catalogue years come decorated ("c2009.", "[2015]", "2009-2012"): take the first
         # plausible 4-digit year. A value without one is left empty and counted, not fatal.
         return col.str.extract(r"(1[0-9]{3}|20[0-9]{2}|2100)", 1).cast(pl.Int64).alias(name)
+    if column.kind == "fiscal_year":
+        year = parse_fiscal_year(col)
+        _fail_on(frame, col.is_not_null() & year.is_null(), raw, name, YEAR_EXPECTED)
+        low, high = YEAR_RANGE
+        _fail_on(frame, ~year.is_between(low, high), raw, name, f"a year between {low} and {high}")
+        return year.alias(name)
+    if column.kind == "number":
+        value, missing = parse_number(col)
+        _fail_on(frame, ~missing & value.is_null(), raw, name, NUMBER_EXPECTED)
+        return value.alias(name)
     if column.kind in ("date", "month_or_date"):
         source = col
         if null_dates:
@@ -301,7 +381,40 @@ def _kind_rules(frame: pl.DataFrame, raw: RawTable, kind: str, report: ImportRep
         frame = _accepted(frame, raw, kind, "citation_type", CITATION_SYNONYMS)
         _fail_on(frame, pl.col("enrolment") < 0, raw, "enrolment", "zero or more")
         frame = _identifiers(frame, report)
+    elif kind == "annual-stats":
+        frame = _annual_stats_rules(frame, raw, report)
     return frame
+
+
+def _annual_stats_rules(frame: pl.DataFrame, raw: RawTable, report: ImportReport) -> pl.DataFrame:
+    """One row per year; negative survey codes read as not reported; sorted by year."""
+    if frame.height == 0:
+        first = report.rejected_rows[0]["reason"] if report.rejected_rows else "no data rows"
+        raise InputError(f"{raw.file_name}: no row has a year; all {report.rejected} row(s) were rejected "
+                         f"(first: {first}). Nothing was imported.")
+    repeated = frame.filter(~pl.col("year").is_first_distinct()).sort("_row")
+    if repeated.height:
+        again = repeated.row(0, named=True)
+        first = frame.filter(pl.col("year") == again["year"]).sort("_row").row(0, named=True)
+        more = f" {repeated.height - 1} more row(s) repeat a year." if repeated.height > 1 else ""
+        raise InputError(
+            f"{raw.file_name}, {raw.where(again['_row'])}, column year: {again['_year_raw']!r} is the year "
+            f"{again['year']} again; {raw.where(first['_row'])} already has it ({first['_year_raw']!r}). "
+            f"One row per year.{more} Nothing was imported."
+        )
+    measures = [c.name for c in CANONICAL["annual-stats"] if c.kind == "number"]
+    for name in measures:
+        negative = frame.filter(pl.col(name) < 0)[name]
+        if negative.len():
+            codes = sorted(negative.unique().to_list(), reverse=True)
+            shown = ", ".join(str(int(v)) if v.is_integer() else repr(v) for v in codes[:5])
+            shown += ", ..." if len(codes) > 5 else ""
+            noun = "negative survey code" if negative.len() == 1 else "negative survey codes"
+            report.warnings.append(f"{name}: {negative.len()} {noun} ({shown}) read as not reported.")
+    # abs() only turns -0.0 into 0.0: every negative value is null by then.
+    frame = frame.with_columns(pl.when(pl.col(n) < 0).then(None).otherwise(pl.col(n).abs()).alias(n)
+                               for n in measures)
+    return frame.drop("_year_raw").sort("year")
 
 
 def _count_unreadable_years(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
