@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/subjects.py", title="Subject overview", icon=":material/category:"),
     st.Page("pages/deselection.py", title="Deselection and retention", icon=":material/inventory_2:"),
     st.Page("pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
+    st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
     st.Page("pages/community.py", title="Community data", icon=":material/hub:"),
     st.Page("pages/my_data.py", title="My data", icon=":material/database:"),
     st.Page("pages/profile.py", title="Data sharing profile", icon=":material/shield_lock:"),

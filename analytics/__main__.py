@@ -92,9 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     sharing.add_argument("--recommendations", type=_on_off)
     sharing.add_argument("--benchmark", type=_on_off)
     sharing.add_argument("--actor")
+    sharing.add_argument("--agreed-on", metavar="YYYY-MM-DD",
+                         help="record an opt-in agreed on an earlier date (onboarding): the effective date follows "
+                              "from it; audited as recorded later")
 
     pub = sub.add_parser("publish", help="build a new community release (the system job)")
     pub.add_argument("--as-of", help="YYYY-MM-DD (default today)")
+    pub.add_argument("--epsilon", type=float,
+                     help="release benchmark statistics with differential privacy, total budget per institution")
 
     rel = sub.add_parser("release", help="show or verify a release")
     rel_sub = rel.add_subparsers(dest="action", required=True)
@@ -131,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--type", dest="types", action="append", help="only this type (repeatable); see the README")
     rec.add_argument("--all", action="store_true",
                      help="also implemented, dismissed and expired ones (default: open ones only)")
+
+    bm = with_format(sub.add_parser("benchmark", help="your KPIs against the peer distribution (benchmarks)"))
+    bm.add_argument("code")
+    bm.add_argument("--kpi", action="append", help="one KPI (repeatable); default all, see the README")
+    bm.add_argument("--peers", help="peer group: all (default), type=T, size=BAND, country=CC or type=T,size=BAND")
+    bm.add_argument("--period", help="YYYY, or YYYY-MM for the monthly KPIs; default every period")
+    bm.add_argument("--trimmed", action="store_true", help="the outlier-trimmed variant (10%% at each end)")
 
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
@@ -260,7 +272,8 @@ def cmd_sharing(args, settings) -> int:
         if state.requested == enabled:
             print(f"{service}: already {'on' if enabled else 'off'}; unchanged.")
             continue
-        new = store.set_sharing(actor, code, service, enabled, version)
+        new = store.set_sharing(actor, code, service, enabled, version,
+                                agreed_on=_date_arg("--agreed-on", args.agreed_on))
         print(f"{service}: {'on' if enabled else 'off'}, takes effect {_takes_effect(service, new.effective_from)}.")
     return 0
 
@@ -290,12 +303,16 @@ def _sharing_show(store: Store, code: str, fmt: str) -> int:
 
 
 def _as_of(value: str | None) -> date | None:
+    return _date_arg("--as-of", value)
+
+
+def _date_arg(option: str, value: str | None) -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise Refused(f"--as-of {value!r}: use YYYY-MM-DD") from None
+        raise Refused(f"{option} {value!r}: use YYYY-MM-DD") from None
 
 
 def cmd_publish(args, settings) -> int:
@@ -303,7 +320,7 @@ def cmd_publish(args, settings) -> int:
 
     started = time.perf_counter()
     store = Store.from_settings(settings)
-    release_id = publish(settings, store, as_of=_as_of(args.as_of),
+    release_id = publish(settings, store, as_of=_as_of(args.as_of), epsilon=args.epsilon,
                          progress=lambda line: print(f"[{time.perf_counter() - started:6.1f}s] {line}",
                                                      file=sys.stderr, flush=True))
     print(release_id)
@@ -453,6 +470,34 @@ def cmd_recommend(args, settings) -> int:
     return 0
 
 
+def cmd_benchmark(args, settings) -> int:
+    from . import benchmark
+    from .trends import open_release
+
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    institution = store.institution(system, args.code)
+    benchmark.require_benchmark_view(system, store, institution.code)
+    group = benchmark.parse_peers(args.peers)
+    release = open_release(settings.community_dir)
+    own = benchmark.own_counted(settings.data_dir, institution, date.fromisoformat(release.manifest["as_of"]))
+    rows = benchmark.report(release, institution, own, peer_group=group, kpis=args.kpi, period=args.period,
+                            variant="trim10" if args.trimmed else "none",
+                            monthly=bool(args.period and len(args.period) == 7))
+    known = benchmark.released_groups(release, institution.region)["peer_group"].to_list()
+    if group not in known and group != "all":
+        print(f"note: peer group {group!r} has no released cell in {institution.region}; released groups: "
+              f"{', '.join(known) or 'none'}", file=sys.stderr)
+    records = rows.to_dicts()
+    if args.format == "table":
+        print(f"{institution.code} ({institution.region}), peer group {group}, release {release.release_id}")
+        records = [{k: r[k] for k in ("kpi", "period", "n", "p25", "median", "p75", "mean", "own_value", "band")}
+                   | {"note": r["reason"] or (f"noisy (mean ±{r['mean_noise_sd']:.3g})" if r["method"] == "dp"
+                                              else "")} for r in records]
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_bench
 
@@ -471,6 +516,7 @@ COMMANDS = {
     "selection": cmd_selection,
     "deselection": cmd_deselection,
     "recommend": cmd_recommend,
+    "benchmark": cmd_benchmark,
     "bench": cmd_bench,
 }
 

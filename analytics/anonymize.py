@@ -21,6 +21,8 @@ from .local import institution_dir
 from .schema import SERVICES, TABLE_FILES
 from .store import Institution
 
+FORMAT_VERSION = 2  # raise when a contribution table changes shape (2: benchmark base measures, long form)
+
 # Exactly the columns each contribution table may carry (the allow-list).
 CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "holdings": ("work_key", "isbns", "title", "author", "publisher", "pub_year", "language",
@@ -29,8 +31,7 @@ CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "loans": ("work_key", "month", "loans", "renewals"),
     "e_usage": ("work_key", "isbns", "title", "platform", "month", "metric_type", "count"),
     "reading_lists": ("work_key", "term", "lists", "citations", "required_citations"),
-    "kpis": ("year", "titles_held", "items_held", "items_added", "items_withdrawn", "loans",
-             "renewals", "e_usage_requests", "reading_list_titles"),
+    "kpis": ("period", "measure", "value"),
 }
 
 SERVICE_TABLES: dict[str, tuple[str, ...]] = {
@@ -50,8 +51,10 @@ SERVICE_DESCRIPTIONS = {
         "for you and, anonymously, for other participating institutions."
     ),
     "benchmark": (
-        "Yearly figures of your collection and its use (titles, items, additions, loans, e-usage), "
-        "pooled into statistics only where at least 5 institutions contribute."
+        "Yearly (and for loans, additions and e-usage monthly) figures of your collection and its use: titles "
+        "and items held, additions, loans, items that circulated, e-usage, reading-list titles held, median "
+        "age, and your annual statistics (money columns are never imported). Pooled into statistics only "
+        "where at least 5 institutions contribute; your FTE students from the profile are used for ratios."
     ),
 }
 
@@ -161,70 +164,12 @@ def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | No
 
 
 def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
-    """Yearly figures of the institution's own data, the input of benchmark statistics."""
-    items = owned_items(inst_dir, institution)
-    if items is None:
-        return None
-    items = items.collect()
-    years = _years(inst_dir, items)
-    if not years:
-        return None
-    rows = []
-    loan_events = _local(inst_dir, "loans")
-    loans_by_year = {}
-    if loan_events is not None:
-        owned = loan_events.join(items.lazy().select("item_id"), on="item_id", how="semi")
-        loans_by_year = {
-            r["year"]: r for r in owned.group_by(pl.col("loan_date").dt.year().alias("year"))
-            .agg(pl.col("count").sum().alias("loans"), pl.col("renewals").sum().alias("renewals"))
-            .collect().iter_rows(named=True)
-        }
-    usage_by_year = {}
-    usage = _local(inst_dir, "e-usage")
-    if usage is not None:
-        usage_by_year = {
-            r["year"]: r["requests"] for r in usage.filter(pl.col("metric_type") == "Total_Item_Requests")
-            .group_by(pl.col("month").dt.year().alias("year")).agg(pl.col("count").sum().alias("requests"))
-            .collect().iter_rows(named=True)
-        }
-    lists_by_year = {}
-    lists = _local(inst_dir, "reading-lists")
-    if lists is not None:
-        lists_by_year = {
-            r["year"]: r["titles"] for r in lists
-            .with_columns(pl.col("term").str.extract(r"(\d{4})", 1).cast(pl.Int32, strict=False).alias("year"))
-            .group_by("year").agg(pl.col("work_key").n_unique().alias("titles")).collect().iter_rows(named=True)
-        }
-    for year in years:
-        end = pl.date(year, 12, 31)
-        acquired_by_end = pl.col("acquired_date").is_null() | (pl.col("acquired_date") <= end)
-        not_withdrawn = pl.col("withdrawn_date").is_null() | (pl.col("withdrawn_date") > end)
-        held = items.filter(acquired_by_end & not_withdrawn)
-        rows.append({
-            "year": year,
-            "titles_held": held["work_key"].n_unique(),
-            "items_held": held.height,
-            "items_added": items.filter(pl.col("acquired_date").dt.year() == year).height,
-            "items_withdrawn": items.filter(pl.col("withdrawn_date").dt.year() == year).height,
-            "loans": int(loans_by_year.get(year, {}).get("loans") or 0),
-            "renewals": int(loans_by_year.get(year, {}).get("renewals") or 0),
-            "e_usage_requests": int(usage_by_year.get(year) or 0),
-            "reading_list_titles": int(lists_by_year.get(year) or 0),
-        })
-    return pl.DataFrame(rows).select(CONTRIBUTION_COLUMNS["kpis"])
+    """Base measures per period for benchmarks (benchmark.py defines them): only the
+    institution's own items in a consortium export."""
+    from . import benchmark
 
-
-def _years(inst_dir: Path, items: pl.DataFrame) -> list[int]:
-    """Complete calendar years covered by the institution's loan data (or acquisitions)."""
-    events = _local(inst_dir, "loans")
-    if events is not None:
-        span = events.select(pl.col("loan_date").min().alias("lo"), pl.col("loan_date").max().alias("hi")).collect()
-    else:
-        span = items.select(pl.col("acquired_date").min().alias("lo"), pl.col("acquired_date").max().alias("hi"))
-    lo, hi = span.row(0)
-    if lo is None or hi is None:
-        return []
-    return list(range(lo.year, hi.year + 1))
+    frame = benchmark.measures(inst_dir, institution.code)
+    return frame.select(CONTRIBUTION_COLUMNS["kpis"]) if frame.height else None
 
 
 BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis}

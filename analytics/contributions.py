@@ -50,7 +50,9 @@ def eligible(institution: Institution, service: str, in_effect: bool, as_of: dat
 
 
 def _source_version(settings: Settings, institution: Institution) -> str:
-    profile = f"{institution.region}|{institution.consortium}|{institution.code}"
+    # The contribution format is part of the version: an upgrade that changes what a table
+    # holds rebuilds every contribution once.
+    profile = f"format{anonymize.FORMAT_VERSION}|{institution.region}|{institution.consortium}|{institution.code}"
     return f"{profile}|{local.data_version(settings.data_dir, institution.code)}"
 
 

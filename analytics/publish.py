@@ -141,20 +141,21 @@ CONTRIBUTION_TYPES = {
                 "metric_type": "str", "count": "int"},
     "reading_lists": {"work_key": "str", "term": "str", "lists": "int", "citations": "int",
                       "required_citations": "int"},
-    "kpis": {"year": "int", "titles_held": "int", "items_held": "int", "items_added": "int",
-             "items_withdrawn": "int", "loans": "int", "renewals": "int", "e_usage_requests": "int",
-             "reading_list_titles": "int"},
+    "kpis": {"period": "str", "measure": "str", "value": "float"},
 }
 
 
 def _duck_type(kind: str) -> str:
-    return {"str": "VARCHAR", "int": "BIGINT", "list": "VARCHAR[]"}[kind]
+    return {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "list": "VARCHAR[]"}[kind]
 
 
 def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
     # Sorted rows make a release byte-for-byte reproducible from the same contributions.
     ordered = f"SELECT * FROM ({sql}) ORDER BY ALL"
-    frame = con.sql(ordered, params=release_sql.used_params(sql, params)).pl()
+    return _write_frame(con.sql(ordered, params=release_sql.used_params(sql, params)).pl(), path, name)
+
+
+def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
     schema = RELEASE_SCHEMA[name]
     frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +166,11 @@ def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
 
 
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
-                  progress=lambda _line: None) -> dict:
-    """Aggregate the contributions into release files under `building`. Returns row counts."""
+                  progress=lambda _line: None, epsilon: float | None = None,
+                  privacy_notes: dict | None = None) -> dict:
+    """Aggregate the contributions into release files under `building`. Returns row counts;
+    `privacy_notes` receives what the manifest records about the benchmark privacy."""
+    privacy_notes = {} if privacy_notes is None else privacy_notes
     window_start = _window_start(as_of)
     params = {"k_title": settings.k_title, "k_bench": settings.k_bench,
               "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
@@ -231,12 +235,10 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                 _write_recommendation_evidence(con, building, prefix, params, counts, progress)
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark")
-        con.execute("CREATE OR REPLACE TEMP TABLE kpi_values AS " + release_sql.KPI_VALUES,
-                    {"as_of_year": as_of.year})
-        counts["benchmarks.parquet"] = _write_table(
-            con, release_sql.BENCHMARKS, {"k_bench": settings.k_bench, "dominance": settings.dominance},
-            building / "benchmarks.parquet", "benchmarks.parquet")
-        progress(f"benchmark: statistics in {time.perf_counter() - started:.1f} s")
+        frame, privacy_note = _benchmark_rows(con, settings, contributors, as_of, epsilon)
+        counts["benchmarks.parquet"] = _write_frame(frame, building / "benchmarks.parquet", "benchmarks.parquet")
+        privacy_notes["benchmark"] = privacy_note
+        progress(f"benchmark: {frame.height:,} cells in {time.perf_counter() - started:.1f} s")
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -277,8 +279,39 @@ def _write_recommendation_evidence(con, building: Path, prefix: str, params: dic
     progress(f"recommendations: evidence tables in {time.perf_counter() - started:.1f} s")
 
 
+def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contributor], as_of: date,
+                    epsilon: float | None) -> tuple[pl.DataFrame, dict]:
+    """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
+    suppressed with its reason (benchmark.py states the rules)."""
+    from . import benchmark
+
+    chosen = [c for c in contributors if c.service == "benchmark"]
+    position = {c.token: i for i, c in enumerate(contributors)}
+    base = con.sql("SELECT tid, period, measure, value FROM kpis_c").pl().rename({"tid": "unit"})
+    values = []
+    for c in chosen:
+        tid = position[c.token]
+        own = benchmark.derive(base.filter(pl.col("unit") == tid), {tid: c.institution.fte_students})
+        values.append(benchmark.counted_periods(own, as_of, c.institution.first_anniversary))
+    schema = {"unit": pl.Int64, "period": pl.String, "kpi": pl.String, "value": pl.Float64}
+    kpi_values = (pl.concat([v.with_columns(pl.col("unit").cast(pl.Int64)) for v in values]) if values
+                  else pl.DataFrame(schema=schema)).rename({"unit": "tid"})
+    groups = pl.DataFrame(
+        [(position[c.token], c.region, name) for c in chosen
+         for name in benchmark.group_names(c.institution.type, c.institution.size_band, c.institution.country)],
+        schema={"tid": pl.Int64, "region": pl.String, "peer_group": pl.String}, orient="row")
+    con.register("kpi_values", kpi_values)
+    con.register("peer_groups", groups)
+    cells = con.sql(release_sql.BENCHMARK_CELLS).pl().to_dicts()
+    con.unregister("kpi_values")
+    con.unregister("peer_groups")
+    benchmark.select_cells(cells, settings.k_bench, settings.dominance)
+    return benchmark.release_rows(cells, settings.k_bench, epsilon)
+
+
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
-                   contributors: list[contrib.Contributor], counts: dict[str, int]) -> dict:
+                   contributors: list[contrib.Contributor], counts: dict[str, int],
+                   privacy_notes: dict | None = None, epsilon: float | None = None) -> dict:
     per_service: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
     for c in contributors:
         per_service[c.service][c.region] = per_service[c.service].get(c.region, 0) + 1
@@ -290,7 +323,7 @@ def write_manifest(building: Path, release_id: str, created_at: datetime, as_of:
         "window": {"start": _window_start(as_of), "end": _month_str(as_of)},
         "contributors": per_service,
         "privacy": {"K_TITLE": settings.k_title, "K_BENCH": settings.k_bench, "DOMINANCE": settings.dominance,
-                    "epsilon": None},
+                    "epsilon": epsilon, **(privacy_notes or {})},
         "row_counts": dict(sorted(counts.items())),
         "sha256": {name: sha256(building / name) for name in sorted(counts)},
     }
@@ -326,8 +359,11 @@ def _delete_release(settings: Settings, job: SystemJobStore, release_id: str, re
 
 
 def publish(settings: Settings, store: Store, as_of: date | None = None, progress=lambda _line: None,
-            now: datetime | None = None) -> str:
-    """Build a new release from the contributions in effect on `as_of`; return its id."""
+            now: datetime | None = None, epsilon: float | None = None) -> str:
+    """Build a new release from the contributions in effect on `as_of`; return its id.
+    With `epsilon`, benchmark statistics are released with differential privacy (privacy.py)."""
+    if epsilon is not None and not (epsilon > 0 and epsilon < float("inf")):
+        raise ReleaseError(f"--epsilon {epsilon}: give a positive privacy budget such as 1.0.")
     system = Principal.system_job()
     job = SystemJobStore(store, system)
     now = now or utcnow()
@@ -350,8 +386,9 @@ def publish(settings: Settings, store: Store, as_of: date | None = None, progres
     building.mkdir()
     try:
         started = time.perf_counter()
-        counts = build_release(settings, building, contributors, as_of, progress)
-        write_manifest(building, release_id, now, as_of, settings, contributors, counts)
+        notes: dict = {}
+        counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes)
+        write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon)
         _pause_for_crash_tests("manifest")
         progress(f"release files written in {time.perf_counter() - started:.1f} s")
         job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors])

@@ -68,8 +68,10 @@ RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
     "platforms.parquet": {"region": pl.String, "platform": pl.String, "institutions_holding": pl.Int64,
                           "institutions_loading": pl.Int64},
     "benchmarks.parquet": {"region": pl.String, "peer_group": pl.String, "kpi": pl.String, "period": pl.String,
-                           "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64, "p75": pl.Float64,
-                           "mean": pl.Float64, "method": pl.String},
+                           "variant": pl.String, "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64,
+                           "p75": pl.Float64, "mean": pl.Float64, "method": pl.String,
+                           "mean_noise_sd": pl.Float64, "quantile_step": pl.Float64, "suppressed": pl.Boolean,
+                           "reason": pl.String},
 }
 
 # The column that counts contributing institutions, and which threshold applies to it.
@@ -225,6 +227,17 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
                                     {"f": str(file), "m": minimum}).fetchone()[0]
                 if below:
                     problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+            if Path(name).name == "benchmarks.parquet" and "suppressed" in actual:
+                shown = con.execute("SELECT count(*) FROM read_parquet($f) WHERE suppressed AND (n IS NOT NULL OR "
+                                    "median IS NOT NULL OR mean IS NOT NULL OR p25 IS NOT NULL OR p75 IS NOT NULL)",
+                                    {"f": str(file)}).fetchone()[0]
+                if shown:
+                    problems.append(f"{name}: {shown} suppressed row(s) that still carry numbers")
+                unexplained = con.execute("SELECT count(*) FROM read_parquet($f) WHERE (suppressed AND reason IS NULL)"
+                                          " OR (NOT suppressed AND n IS NULL)", {"f": str(file)}).fetchone()[0]
+                if unexplained:
+                    problems.append(f"{name}: {unexplained} row(s) neither released with n nor suppressed with a "
+                                    f"reason")
             if Path(name).name == "peer_selection.parquet" and "group_size" in actual:
                 small = con.execute("SELECT count(*) FROM read_parquet($f) WHERE peer_group <> 'all' "
                                     "AND group_size < $m", {"f": str(file), "m": privacy.get("K_BENCH", 5)}).fetchone()[0]

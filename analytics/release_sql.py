@@ -186,31 +186,19 @@ FROM ranked r JOIN formats f ON r.work_key = f.work_key
 WHERE r.pick = 1
 """
 
-# Yearly KPI values per contributor, one row per (contributor, kpi, year); complete
-# years only, and only years that start at least a year after the institution went live.
-KPI_VALUES = """
-SELECT token, region, year AS period, kpi, value
-FROM kpis_c
-UNPIVOT (value FOR kpi IN (titles_held, items_held, items_added, items_withdrawn, loans, renewals,
-                           e_usage_requests, reading_list_titles))
-WHERE year < $as_of_year AND year >= included_from_year
-"""
-
-BENCHMARKS = """
-WITH v AS (SELECT * FROM kpi_values), stats AS (
-    SELECT region, 'all' AS peer_group, kpi, CAST(period AS VARCHAR) AS period,
-           count(DISTINCT token) AS n,
-           quantile_cont(value, 0.25) AS p25,
-           quantile_cont(value, 0.5) AS median,
-           quantile_cont(value, 0.75) AS p75,
-           avg(value) AS mean,
-           max(value) AS largest,
-           sum(value) AS total
-    FROM v GROUP BY region, kpi, period
-)
-SELECT region, peer_group, kpi, period, n, p25, median, p75, mean, 'exact' AS method
-FROM stats
-WHERE n >= $k_bench AND (total = 0 OR largest <= $dominance * total)
+# Benchmark statistics per region, peer group, KPI and period over the derived KPI values of
+# the benchmark contributors (kpi_values: tid, period, kpi, value; peer_groups: tid, region,
+# peer_group). Quantiles are linear between order statistics. Which cells are released is
+# decided afterwards (benchmark.select_cells) from the member lists.
+BENCHMARK_CELLS = """
+SELECT g.region, g.peer_group, v.kpi, v.period, count(*) AS n,
+       quantile_cont(v.value, 0.25) AS p25, quantile_cont(v.value, 0.5) AS median,
+       quantile_cont(v.value, 0.75) AS p75, avg(v.value) AS mean,
+       max(v.value) AS largest, sum(v.value) AS total,
+       list(v.tid ORDER BY v.tid) AS members, list(v.value ORDER BY v.value) AS "values"
+FROM kpi_values v JOIN peer_groups g ON v.tid = g.tid
+GROUP BY g.region, g.peer_group, v.kpi, v.period
+ORDER BY g.region, g.peer_group, v.kpi, v.period
 """
 
 # Recommendation evidence (released under recommendations/ only, from the institutions that

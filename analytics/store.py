@@ -570,12 +570,25 @@ class Store:
 
     # -- sharing switches ------------------------------------------------------
     def set_sharing(self, actor: Principal, code: str, service: str, enabled: bool,
-                    expected_version: int, now: datetime | None = None) -> SwitchState:
-        """Turn one service on or off; the change and its audit row commit together."""
+                    expected_version: int, now: datetime | None = None,
+                    agreed_on: date | None = None) -> SwitchState:
+        """Turn one service on or off; the change and its audit row commit together.
+
+        `agreed_on` records an opt-in the institution agreed to earlier (onboarding, or annual
+        statistics of past years): the switch counts as requested on that day, so its effective
+        date follows from it; the audit row keeps the real time and says so. Only for turning
+        sharing on, never before the service's last recorded change, never in the future."""
         if service not in SERVICES:
             raise StoreError(f"service: {service!r} is not one of {', '.join(SERVICES)}.")
         access.require_admin(actor, code, "the sharing switches")
         now = now or utcnow()
+        requested = now
+        if agreed_on is not None:
+            if not enabled:
+                raise StoreError("agreed on: only turning sharing on can be recorded with an earlier date.")
+            if agreed_on > now.date():
+                raise StoreError(f"agreed on {agreed_on.isoformat()}: the date is in the future.")
+            requested = datetime(agreed_on.year, agreed_on.month, agreed_on.day, tzinfo=timezone.utc)
         with self.engine.begin() as con:
             self._lock_version(con, code, expected_version)
             before = self._requested(con, code, service)
@@ -583,15 +596,22 @@ class Store:
                 raise StoreError(
                     f"{service} sharing of {code} is already {'on' if enabled else 'off'}; nothing changed."
                 )
-            starts = effective_from(service, now)
+            if agreed_on is not None:
+                last = con.execute(sa.select(sa.func.max(sharing_events.c.requested_at)).where(
+                    sharing_events.c.institution_code == code, sharing_events.c.service == service)).scalar()
+                if last is not None and _aware(last) > requested:
+                    raise StoreError(f"agreed on {agreed_on.isoformat()}: {service} sharing of {code} last changed "
+                                     f"on {_aware(last).date().isoformat()}, after that date.")
+            starts = effective_from(service, requested)
             con.execute(
                 sharing_events.insert().values(
-                    institution_code=code, service=service, enabled=enabled, requested_at=now,
+                    institution_code=code, service=service, enabled=enabled, requested_at=requested,
                     effective_from=starts, actor=actor.email,
                 )
             )
+            note = f" (agreed on {agreed_on.isoformat()}, recorded later)" if agreed_on else ""
             self._audit(con, actor, code, f"sharing.{service}", _display(before),
-                        f"{_display(enabled)} (effective {starts.isoformat()})", now)
+                        f"{_display(enabled)} (effective {starts.isoformat()}){note}", now)
         return self.sharing_state(actor, code, on=now.date())[service]
 
     @staticmethod

@@ -90,7 +90,8 @@ def test_manifest_and_verify(small):
     assert manifest["as_of"] == "2026-06-15"
     assert manifest["contributors"] == {"collection_development": {"EU": 3}, "recommendations": {"EU": 3},
                                         "benchmark": {"EU": 3}}
-    assert manifest["privacy"] == {"K_TITLE": 3, "K_BENCH": 5, "DOMINANCE": 0.5, "epsilon": None}
+    assert manifest["privacy"] == {"K_TITLE": 3, "K_BENCH": 5, "DOMINANCE": 0.5, "epsilon": None,
+                                   "benchmark": {"method": "exact"}}
     assert manifest["row_counts"]["loans.parquet"] == 1
     assert set(manifest["sha256"]) == set(manifest["row_counts"])
     assert verify_release(settings, store) == []

@@ -1,0 +1,591 @@
+"""Benchmark analytics: the KPI catalog, each institution's own values, and the released statistics.
+
+Every KPI is computed by one definition for everybody: `measures()` reads an institution's
+local store into base measures per period (year ``YYYY``, and month ``YYYY-MM`` for the
+counts that have a monthly view), and `derive()` turns base measures and the profile's
+FTE students into KPI values. The system job runs both for each benchmark contributor
+(anonymize.py sends the base measures; publish.py derives and aggregates them), and the
+page runs them on the institution's own data for "your value".
+
+Released statistics (publish.py, release_sql.BENCHMARK_CELLS and `select_cells`): per
+region, peer group, KPI and period: n, p25, median, p75 and mean (quantiles linear
+between order statistics: the median of an even n is the mean of the two middle values).
+A cell is released only when n >= K_BENCH, no institution makes up more than DOMINANCE of
+the summed figure, and it cannot be differenced against another released group of the
+same region, KPI and period (each side of the two member sets differs by 0 or at least
+K_BENCH institutions). Otherwise the release states why it is suppressed, never 0 or blank.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from . import access
+from .access import Principal
+from .schema import TABLE_FILES
+
+# -- the KPI catalog ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KPI:
+    id: str
+    name: str
+    formula: str
+    unit: str
+    periods: str  # "year" or "year, month"
+    direction: str  # "higher is better", "lower is better" or "neither"
+    source: str  # "transactional" or "annual statistics"
+    bounds: tuple[float, float]  # public clamping bounds for differential privacy (never from the data)
+
+
+TRANSACTIONAL = "transactional"
+ANNUAL = "annual statistics"
+HIGHER, NEITHER = "higher is better", "neither"
+
+CATALOG: dict[str, KPI] = {k.id: k for k in (
+    KPI("titles_held", "Titles held", "distinct works with a copy held at the end of the period", "titles",
+        "year", NEITHER, TRANSACTIONAL, (0, 5_000_000)),
+    KPI("items_held", "Items held", "items held at the end of the period (acquired by then, not withdrawn)",
+        "items", "year", NEITHER, TRANSACTIONAL, (0, 20_000_000)),
+    KPI("items_added", "Items added", "items with an acquisition date in the period", "items", "year, month",
+        NEITHER, TRANSACTIONAL, (0, 1_000_000)),
+    KPI("loans", "Loans", "loans (checkouts) in the period", "loans", "year, month", HIGHER, TRANSACTIONAL,
+        (0, 10_000_000)),
+    KPI("turnover_rate", "Turnover rate", "loans in the year / items held", "loans per item", "year", HIGHER,
+        TRANSACTIONAL, (0, 20)),
+    KPI("pct_circulated", "Collection circulated", "items with at least one loan in the year / items held × 100",
+        "%", "year", HIGHER, TRANSACTIONAL, (0, 100)),
+    KPI("loans_per_fte", "Loans per FTE student", "loans in the year / FTE students (profile)", "loans per FTE",
+        "year", HIGHER, TRANSACTIONAL, (0, 500)),
+    KPI("e_usage_requests", "E-usage", "COUNTER Total_Item_Requests in the period", "requests", "year, month",
+        HIGHER, TRANSACTIONAL, (0, 50_000_000)),
+    KPI("e_usage_per_fte", "E-usage per FTE student", "COUNTER Total_Item_Requests in the year / FTE students",
+        "requests per FTE", "year", HIGHER, TRANSACTIONAL, (0, 5_000)),
+    KPI("e_usage_per_etitle", "E-usage per e-title", "COUNTER Total_Item_Requests in the year / e-titles held",
+        "requests per e-title", "year", HIGHER, TRANSACTIONAL, (0, 1_000)),
+    KPI("concentration_of_use", "Concentration of use",
+        "fewest titles that produce 80% of the year's loans / titles held × 100", "%", "year", NEITHER,
+        TRANSACTIONAL, (0, 100)),
+    KPI("reading_list_held_pct", "Reading-list titles held",
+        "titles on the year's reading lists that you hold / titles on them × 100", "%", "year", HIGHER,
+        TRANSACTIONAL, (0, 100)),
+    KPI("median_age", "Median age of the collection", "median of (year − publication year) over items held",
+        "years", "year", NEITHER, TRANSACTIONAL, (0, 200)),
+    KPI("volumes_held", "Volumes held", "reported volumes held", "volumes", "year", NEITHER, ANNUAL,
+        (0, 20_000_000)),
+    KPI("titles_held_reported", "Titles held (reported)", "reported titles held", "titles", "year", NEITHER,
+        ANNUAL, (0, 20_000_000)),
+    KPI("ebooks_held", "E-books held", "reported e-books held", "e-books", "year", NEITHER, ANNUAL,
+        (0, 5_000_000)),
+    KPI("initial_circulation", "Initial circulation", "reported checkouts without renewals", "loans", "year",
+        HIGHER, ANNUAL, (0, 20_000_000)),
+    KPI("total_circulation", "Total circulation", "reported checkouts including renewals", "loans", "year",
+        HIGHER, ANNUAL, (0, 50_000_000)),
+    KPI("ill_lending", "Interlibrary loans lent", "reported ILL requests filled for other libraries", "loans",
+        "year", NEITHER, ANNUAL, (0, 1_000_000)),
+    KPI("ill_borrowing", "Interlibrary loans borrowed", "reported ILL requests received from other libraries",
+        "loans", "year", NEITHER, ANNUAL, (0, 1_000_000)),
+    KPI("gate_count", "Gate count", "reported visits", "visits", "year", HIGHER, ANNUAL, (0, 50_000_000)),
+    KPI("staff_fte", "Staff FTE", "reported staff in full-time equivalents", "FTE", "year", NEITHER, ANNUAL,
+        (0, 5_000)),
+    KPI("full_text_requests", "Full-text requests", "reported full-text article requests", "requests", "year",
+        HIGHER, ANNUAL, (0, 100_000_000)),
+    KPI("circulation_per_fte", "Circulation per FTE student",
+        "reported total circulation / FTE students (reported, else the profile's)", "loans per FTE", "year",
+        HIGHER, ANNUAL, (0, 500)),
+    KPI("visits_per_fte", "Visits per FTE student", "reported gate count / FTE students (reported, else the "
+        "profile's)", "visits per FTE", "year", HIGHER, ANNUAL, (0, 2_000)),
+    KPI("circulation_per_capita", "Circulation per capita", "reported total circulation / population served",
+        "loans per person", "year", HIGHER, ANNUAL, (0, 200)),
+)}
+
+ANNUAL_MEASURES = {  # annual-stats column -> KPI id (direct figures)
+    "volumes_held": "volumes_held", "titles_held": "titles_held_reported", "ebooks_held": "ebooks_held",
+    "initial_circulation": "initial_circulation", "total_circulation": "total_circulation",
+    "ill_lending": "ill_lending", "ill_borrowing": "ill_borrowing", "gate_count": "gate_count",
+    "staff_fte": "staff_fte", "full_text_requests": "full_text_requests",
+}
+ANNUAL_INPUTS = (*ANNUAL_MEASURES, "fte_students", "population_served")
+MONTHLY = tuple(k.id for k in CATALOG.values() if "month" in k.periods)
+MONTHLY_HISTORY = 24  # months of the monthly view
+TRIM = 0.10  # the outlier-trimmed variant drops this share at each end
+
+# -- base measures from the local store --------------------------------------------------------
+
+
+def _scan(inst_dir: Path, kind: str) -> pl.LazyFrame | None:
+    path = Path(inst_dir) / TABLE_FILES[kind]
+    return pl.scan_parquet(path) if path.exists() else None
+
+
+def _years(lo: date | None, hi: date | None) -> list[int]:
+    return list(range(lo.year, hi.year + 1)) if lo and hi else []
+
+
+def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
+    """Base measures of one institution: period, measure, value (Float64).
+
+    `owner` keeps only the items of that member in a consortium export (and items without
+    an owner). Periods are every calendar year (and month, for the monthly measures)
+    covered by the data; the system job and the page choose which periods count.
+    """
+    rows: list[pl.DataFrame] = []
+    items_scan = _scan(inst_dir, "items")
+    items = None
+    if items_scan is not None:
+        present = items_scan.collect_schema().names()
+        wanted = ["item_id", "work_key", "isbn", "format", "pub_year", "acquired_date", "withdrawn_date", "owner"]
+        items = items_scan.select([c for c in wanted if c in present]).collect()
+        for column, dtype in (("owner", pl.String), ("format", pl.String), ("pub_year", pl.Int64),
+                              ("isbn", pl.String), ("acquired_date", pl.Date), ("withdrawn_date", pl.Date)):
+            if column not in items.columns:
+                items = items.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        if owner is not None:
+            items = items.filter(pl.col("owner").is_null() | (pl.col("owner") == owner))
+        items = items.with_columns(pl.coalesce("work_key", "item_id").alias("work"))
+    loans = None
+    loans_scan = _scan(inst_dir, "loans")
+    if loans_scan is not None and items is not None:
+        loans = (loans_scan.select("item_id", "loan_date", "count").join(items.lazy().select("item_id", "work"),
+                                                                          on="item_id", how="inner").collect())
+    usage = None
+    usage_scan = _scan(inst_dir, "e-usage")
+    if usage_scan is not None:
+        usage = usage_scan.filter(pl.col("metric_type") == "Total_Item_Requests").select("month", "count").collect()
+
+    span = []
+    for frame, column in ((loans, "loan_date"), (usage, "month")):
+        if frame is not None and frame.height:
+            span += [frame[column].min(), frame[column].max()]
+    if items is not None and items["acquired_date"].drop_nulls().len():
+        span += [items["acquired_date"].drop_nulls().max()]
+        if not span[:-1]:
+            span += [items["acquired_date"].drop_nulls().min()]
+    years = _years(min(span), max(span)) if span else []
+
+    def add(period: str, measure: str, value) -> None:
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            rows.append(pl.DataFrame({"period": [period], "measure": [measure], "value": [float(value)]}))
+
+    lists = _reading_list_titles(inst_dir)
+    for year in years:
+        end = date(year, 12, 31)
+        if items is not None:
+            held = items.filter((pl.col("acquired_date").is_null() | (pl.col("acquired_date") <= end))
+                                & (pl.col("withdrawn_date").is_null() | (pl.col("withdrawn_date") > end)))
+            add(str(year), "items_held", held.height)
+            add(str(year), "titles_held", held["work"].n_unique())
+            add(str(year), "e_titles_held", held.filter(pl.col("format") == "electronic")["work"].n_unique())
+            ages = held.select((pl.lit(year) - pl.col("pub_year")).alias("age")).filter(pl.col("age") >= 0)["age"]
+            if ages.len():
+                add(str(year), "median_age", ages.median())
+            if lists is not None:
+                listed = lists.filter(pl.col("year") == year)
+                if listed.height:
+                    held_isbns = set(held["isbn"].drop_nulls().str.split(";").explode().to_list())
+                    held_works = set(held["work"].to_list())
+                    on_shelf = sum(1 for w, i in zip(listed["work"].to_list(), listed["isbns"].to_list())
+                                   if w in held_works or any(x in held_isbns for x in (i or [])))
+                    add(str(year), "reading_list_titles", listed.height)
+                    add(str(year), "reading_list_titles_held", on_shelf)
+            if loans is not None:
+                in_year = loans.filter(pl.col("loan_date").dt.year() == year)
+                add(str(year), "loans", in_year["count"].sum())
+                add(str(year), "items_circulated", in_year.filter(pl.col("count") > 0)["item_id"].n_unique())
+                per_work = in_year.group_by("work").agg(pl.col("count").sum()).sort("count", descending=True)
+                total = per_work["count"].sum()
+                if total > 0:
+                    needed = int((per_work["count"].cum_sum() < 0.8 * total).sum()) + 1
+                    add(str(year), "titles_for_80pct", needed)
+            add(str(year), "items_added", items.filter(pl.col("acquired_date").dt.year() == year).height)
+        if usage is not None:
+            add(str(year), "e_usage_requests", usage.filter(pl.col("month").dt.year() == year)["count"].sum())
+    monthly = []
+    if loans is not None and loans.height:
+        monthly.append(loans.group_by(pl.col("loan_date").dt.strftime("%Y-%m").alias("period"))
+                       .agg(pl.col("count").sum().cast(pl.Float64).alias("value"))
+                       .with_columns(pl.lit("loans").alias("measure")))
+    if usage is not None and usage.height:
+        monthly.append(usage.group_by(pl.col("month").dt.strftime("%Y-%m").alias("period"))
+                       .agg(pl.col("count").sum().cast(pl.Float64).alias("value"))
+                       .with_columns(pl.lit("e_usage_requests").alias("measure")))
+    if items is not None and items["acquired_date"].drop_nulls().len():
+        monthly.append(items.drop_nulls("acquired_date")
+                       .group_by(pl.col("acquired_date").dt.strftime("%Y-%m").alias("period"))
+                       .agg(pl.len().cast(pl.Float64).alias("value"))
+                       .with_columns(pl.lit("items_added").alias("measure")))
+    annual = _scan(inst_dir, "annual-stats")
+    if annual is not None:
+        frame = annual.collect()
+        columns = [c for c in ANNUAL_INPUTS if c in frame.columns]
+        if columns:
+            monthly.append(frame.select(pl.col("year").cast(pl.String).alias("period"),
+                                        *[pl.col(c).cast(pl.Float64) for c in columns])
+                           .unpivot(index="period", variable_name="measure", value_name="value")
+                           .drop_nulls("value")
+                           .with_columns(("annual." + pl.col("measure")).alias("measure")))
+    out = pl.concat([*rows, *[m.select("period", "measure", "value") for m in monthly]]) if rows or monthly \
+        else pl.DataFrame(schema={"period": pl.String, "measure": pl.String, "value": pl.Float64})
+    return out.sort("period", "measure")
+
+
+def _reading_list_titles(inst_dir: Path) -> pl.DataFrame | None:
+    scan = _scan(inst_dir, "reading-lists")
+    if scan is None:
+        return None
+    lists = scan.select("work_key", "isbn", "term", "title").collect()
+    return (lists.with_columns(pl.col("term").str.extract(r"(\d{4})", 1).cast(pl.Int32, strict=False).alias("year"),
+                               pl.coalesce("work_key", "title").alias("work"))
+            .drop_nulls("year")
+            .group_by("year", "work").agg(pl.col("isbn").drop_nulls().str.split(";").explode().unique()
+                                          .alias("isbns")))
+
+
+# -- KPI values from base measures ---------------------------------------------------------------
+
+def _ratio(num: str, den: str, scale: float = 1.0) -> pl.Expr:
+    return pl.when(pl.col(den) > 0).then(pl.col(num) * scale / pl.col(den))
+
+
+def derive(base: pl.DataFrame, fte: dict | None = None) -> pl.DataFrame:
+    """KPI values from base measures. `base` has columns [unit,] period, measure, value, where
+    `unit` identifies an institution (absent: one institution); `fte` maps unit -> FTE students
+    from the profile (or is a plain number for one institution). Returns unit, period, kpi, value."""
+    if "unit" not in base.columns:
+        base = base.with_columns(pl.lit(0).alias("unit"))
+        fte = {0: fte} if not isinstance(fte, dict) else fte
+    fte = fte or {}
+    schema = {"unit": base.schema["unit"], "period": pl.String, "kpi": pl.String, "value": pl.Float64}
+    if base.height == 0:
+        return pl.DataFrame(schema=schema)
+    wide = base.pivot(on="measure", index=["unit", "period"], values="value", aggregate_function="first")
+    needed = ["items_held", "titles_held", "e_titles_held", "median_age", "reading_list_titles",
+              "reading_list_titles_held", "loans", "items_circulated", "titles_for_80pct", "items_added",
+              "e_usage_requests", *[f"annual.{c}" for c in ANNUAL_INPUTS]]
+    wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in needed if c not in wide.columns)
+    units = pl.DataFrame({"unit": list(fte), "profile_fte": [float(v) if v else None for v in fte.values()]},
+                         schema={"unit": base.schema["unit"], "profile_fte": pl.Float64})
+    wide = (wide.join(units, on="unit", how="left")
+            .with_columns(pl.coalesce("annual.fte_students", "profile_fte").alias("annual_fte")))
+    yearly = pl.col("period").str.len_chars() == 4
+    values = wide.select(
+        "unit", "period",
+        pl.col("titles_held"), pl.col("items_held"), pl.col("items_added"), pl.col("loans"),
+        _ratio("loans", "items_held").alias("turnover_rate"),
+        _ratio("items_circulated", "items_held", 100).alias("pct_circulated"),
+        _ratio("loans", "profile_fte").alias("loans_per_fte"),
+        pl.col("e_usage_requests"),
+        _ratio("e_usage_requests", "profile_fte").alias("e_usage_per_fte"),
+        _ratio("e_usage_requests", "e_titles_held").alias("e_usage_per_etitle"),
+        _ratio("titles_for_80pct", "titles_held", 100).alias("concentration_of_use"),
+        _ratio("reading_list_titles_held", "reading_list_titles", 100).alias("reading_list_held_pct"),
+        pl.col("median_age"),
+        *[pl.col(f"annual.{column}").alias(kpi) for column, kpi in ANNUAL_MEASURES.items()],
+        _ratio("annual.total_circulation", "annual_fte").alias("circulation_per_fte"),
+        _ratio("annual.gate_count", "annual_fte").alias("visits_per_fte"),
+        _ratio("annual.total_circulation", "annual.population_served").alias("circulation_per_capita"),
+    )
+    long = values.unpivot(index=["unit", "period"], variable_name="kpi", value_name="value").drop_nulls("value")
+    # Monthly periods carry only the monthly KPIs.
+    monthly_ok = yearly | pl.col("kpi").is_in(list(MONTHLY))
+    return long.filter(monthly_ok & pl.col("value").is_finite()).select(list(schema)).sort("unit", "kpi", "period")
+
+
+def counted_periods(values: pl.DataFrame, as_of: date, included_from: date) -> pl.DataFrame:
+    """Only complete periods that start on or after `included_from` (a year after go-live);
+    months only for the last MONTHLY_HISTORY complete months."""
+    this_month = f"{as_of.year:04d}-{as_of.month:02d}"
+    first_month = _month_add(this_month, -MONTHLY_HISTORY)
+    start_month = f"{included_from.year:04d}-{included_from.month:02d}"
+    first_year = included_from.year if (included_from.month, included_from.day) == (1, 1) else included_from.year + 1
+    yearly = pl.col("period").str.len_chars() == 4
+    year_ok = yearly & (pl.col("period").cast(pl.Int32, strict=False) < as_of.year) & (
+        pl.col("period").cast(pl.Int32, strict=False) >= first_year)
+    month_ok = ~yearly & (pl.col("period") < this_month) & (pl.col("period") >= first_month) & (
+        pl.col("period") >= start_month)
+    return values.filter(year_ok | month_ok)
+
+
+def _month_add(month: str, delta: int) -> str:
+    y, m = int(month[:4]), int(month[5:7]) + delta
+    while m <= 0:
+        y, m = y - 1, m + 12
+    while m > 12:
+        y, m = y + 1, m - 12
+    return f"{y:04d}-{m:02d}"
+
+
+# -- peer groups ---------------------------------------------------------------------------------
+
+def group_names(type_: str, size_band: str, country: str | None) -> list[str]:
+    """The peer groups an institution belongs to within its region, broadest first."""
+    names = ["all", f"type={type_}", f"size={size_band}"]
+    if country:
+        names.append(f"country={country}")
+    names.append(f"type={type_}&size={size_band}")
+    return names
+
+
+def group_rank(name: str) -> tuple[int, str]:
+    order = {"all": 0, "type": 1, "size": 2, "country": 3}
+    if "&" in name:
+        return 4, name
+    return order.get(name.split("=", 1)[0], 5), name
+
+
+def parse_peers(text: str | None) -> str:
+    """`--peers type=research,size=5,000-14,999` -> the group name 'type=research&size=5,000-14,999'."""
+    if not text or text.strip().lower() == "all":
+        return "all"
+    parts = [p.strip() for p in re.split(r",(?=\s*(?:type|size|country)\s*=)", text.strip()) if p.strip()]
+    pairs = {}
+    for part in parts:
+        key, _, value = part.partition("=")
+        key = key.strip().lower()
+        if key not in ("type", "size", "country") or not value.strip():
+            raise ValueError(f"--peers {text!r}: give ATTR=VALUE pairs with ATTR type, size or country, "
+                             f"e.g. type=research,size=5,000-14,999.")
+        pairs[key] = value.strip().upper() if key == "country" else value.strip()
+    if set(pairs) == {"type", "size"}:
+        return f"type={pairs['type']}&size={pairs['size']}"
+    if len(pairs) != 1:
+        raise ValueError(f"--peers {text!r}: released groups are all, type, size, country, or type with size.")
+    key, value = next(iter(pairs.items()))
+    return f"{key}={value}"
+
+
+# -- choosing the cells to release ----------------------------------------------------------------
+
+def select_cells(cells: list[dict], k_bench: int, dominance: float) -> list[dict]:
+    """Decide, per region, KPI and period, which peer-group cells may be released.
+
+    `cells` hold region, peer_group, kpi, period, members (sorted ids), values, n, largest and
+    total. A cell is released when n >= k_bench, its largest value is at most `dominance` of
+    its total (when the total is positive), and for every cell already released in the same
+    region, KPI and period (broadest groups first) each side of the two member sets differs by
+    0 or at least k_bench institutions: subtracting one released statistic from another can
+    then never isolate fewer than k_bench institutions. Each cell gets `released` and `reason`.
+    """
+    by_key: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        by_key.setdefault((cell["region"], cell["kpi"], cell["period"]), []).append(cell)
+    for group in by_key.values():
+        accepted: list[tuple[frozenset, str]] = []
+        for cell in sorted(group, key=lambda c: group_rank(c["peer_group"])):
+            members = frozenset(cell["members"])
+            reason = None
+            if cell["n"] < k_bench:
+                reason = f"suppressed: fewer than {k_bench} institutions"
+            elif cell["total"] and cell["total"] > 0 and cell["largest"] > dominance * cell["total"]:
+                reason = f"suppressed: one institution makes up more than {dominance:.0%} of the total"
+            else:
+                for other, name in accepted:
+                    gaps = (len(members - other), len(other - members))
+                    if any(0 < gap < k_bench for gap in gaps):
+                        reason = (f"suppressed: differs from the released group {name!r} by fewer than "
+                                  f"{k_bench} institutions")
+                        break
+            cell["released"] = reason is None
+            cell["reason"] = reason
+            if reason is None:
+                accepted.append((members, cell["peer_group"]))
+    return cells
+
+
+def trimmed(values: list[float], k_bench: int) -> tuple[list[float], str | None]:
+    """The values with TRIM of them dropped at each end, or a reason why trimming is withheld:
+    the exact and trimmed means together reveal the sum of the dropped values, so at least
+    k_bench institutions must be dropped in all."""
+    cut = math.floor(TRIM * len(values))
+    if 2 * cut < k_bench:
+        return [], (f"suppressed: too few institutions to trim {TRIM:.0%} at each end without singling one out "
+                    f"(needs {math.ceil(k_bench / 2 / TRIM)} or more)")
+    ordered = sorted(values)
+    return ordered[cut:len(ordered) - cut], None
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between order statistics (DuckDB quantile_cont, numpy 'linear')."""
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+# -- reading the released statistics with your own values ------------------------------------------
+
+
+def require_benchmark_view(actor: Principal, store, code: str) -> None:
+    """Only institutions with benchmark sharing in effect see benchmark data (live for under a
+    year: they see it although their own data is not yet included)."""
+    access.require_member(actor, code, "benchmarks")
+    state = store.sharing_state(actor, code)["benchmark"]
+    if not state.in_effect:
+        pending = (f" Sharing was turned on and takes effect on {state.effective_from.isoformat()} (benchmark "
+                   f"changes take effect at the next monthly cycle)." if state.pending and state.requested else "")
+        raise access.PermissionDenied(
+            f"{code} does not share Benchmark Analytics data, so it does not see the community's benchmarks.{pending}"
+            f" A General System Administrator can turn sharing on in the data sharing profile.")
+
+
+def own_values(data_dir: Path, institution) -> pl.DataFrame:
+    """The institution's own KPI values for every period of its data (period, kpi, value)."""
+    from .local import institution_dir
+
+    base = measures(institution_dir(data_dir, institution.code), institution.code)
+    return derive(base, institution.fte_students).drop("unit")
+
+
+def percentile_band(value: float | None, p25: float | None, median: float | None, p75: float | None) -> str | None:
+    if value is None or p25 is None or median is None or p75 is None:
+        return None
+    if value < p25:
+        return "below p25"
+    if value < median:
+        return "p25–median"
+    if value <= p75:
+        return "median–p75"
+    return "above p75"
+
+
+# -- the rows of benchmarks.parquet -------------------------------------------------------------
+
+VARIANTS = ("none", "trim10")
+VARIANT_LABELS = {"none": "all values", "trim10": f"outliers trimmed ({TRIM:.0%} at each end)"}
+
+
+def release_rows(cells: list[dict], k_bench: int, epsilon: float | None) -> tuple[pl.DataFrame, dict]:
+    """Released and suppressed rows for every cell and variant, after select_cells(); with
+    `epsilon`, the released statistics are drawn once here through privacy.py."""
+    from .release import RELEASE_SCHEMA
+
+    schema = RELEASE_SCHEMA["benchmarks.parquet"]
+    rows: list[dict] = []
+    note: dict = {"method": "exact"}
+    per_statistic = None
+    if epsilon is not None:
+        from . import privacy
+
+        released = [c for c in cells if c["released"]]
+        load: dict[int, int] = {}
+        for cell in released:
+            for member in cell["members"]:
+                load[member] = load.get(member, 0) + 1
+        cells_per_institution = max(load.values(), default=1)
+        per_statistic = privacy.split_budget(epsilon, cells_per_institution, 4)
+        note = {"method": "differential privacy",
+                **privacy.privacy_summary(epsilon, cells_per_institution, 4, per_statistic)}
+
+    def row(cell: dict, variant: str, **values) -> dict:
+        base = {name: None for name in schema}
+        base.update(region=cell["region"], peer_group=cell["peer_group"], kpi=cell["kpi"], period=cell["period"],
+                    variant=variant, suppressed=False, reason=None)
+        base.update(values)
+        return base
+
+    for cell in cells:
+        if not cell["released"]:
+            for variant in VARIANTS:
+                rows.append(row(cell, variant, suppressed=True, reason=cell["reason"]))
+            continue
+        values = list(cell["values"])
+        if per_statistic is None:
+            rows.append(row(cell, "none", n=cell["n"], p25=cell["p25"], median=cell["median"], p75=cell["p75"],
+                            mean=cell["mean"], method="exact"))
+            kept, reason = trimmed(values, k_bench)
+            if reason:
+                rows.append(row(cell, "trim10", suppressed=True, reason=reason))
+            else:
+                rows.append(row(cell, "trim10", n=len(kept), p25=quantile(kept, 0.25), median=quantile(kept, 0.5),
+                                p75=quantile(kept, 0.75), mean=sum(kept) / len(kept), method="exact"))
+        else:
+            from . import privacy
+
+            low, high = CATALOG[cell["kpi"]].bounds
+            noisy = privacy.private_cell(values, privacy.Bounds(low, high), per_statistic, n=cell["n"])
+            rows.append(row(cell, "none", n=cell["n"], p25=noisy["p25"], median=noisy["median"], p75=noisy["p75"],
+                            mean=noisy["mean"], method="dp", mean_noise_sd=noisy["noise"]["mean"]["std"],
+                            quantile_step=noisy["noise"]["quantiles"]["spacing"]))
+            rows.append(row(cell, "trim10", suppressed=True,
+                            reason="suppressed: the trimmed variant is not released with differential privacy"))
+    frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    return frame.sort("region", "peer_group", "kpi", "period", "variant"), note
+
+
+# -- the institution's view: released statistics next to its own values --------------------------
+
+REPORT_COLUMNS = ("kpi", "name", "unit", "direction", "period", "peer_group", "variant", "n", "p25", "median",
+                  "p75", "mean", "method", "mean_noise_sd", "quantile_step", "suppressed", "reason", "own_value",
+                  "band", "own_previous", "own_change")
+
+
+def released_groups(release, region: str) -> pl.DataFrame:
+    """Peer groups with at least one released cell in the region, and their largest n."""
+    return release.cursor().sql(
+        "SELECT peer_group, max(n) AS institutions FROM benchmarks WHERE region = $region AND NOT suppressed "
+        "GROUP BY peer_group ORDER BY peer_group", params={"region": region}).pl()
+
+
+def own_counted(data_dir: Path, institution, as_of: date) -> pl.DataFrame:
+    """Own KPI values for complete periods before the release's as-of date."""
+    return counted_periods(own_values(data_dir, institution).with_columns(pl.lit(0).alias("unit")), as_of,
+                           date(1900, 1, 1)).drop("unit")
+
+
+def report(release, institution, own: pl.DataFrame, *, peer_group: str = "all", kpis: list[str] | None = None,
+           period: str | None = None, variant: str = "none", monthly: bool = False) -> pl.DataFrame:
+    """One row per KPI and period: the released statistics of the peer group in the institution's
+    region (or why they are suppressed) with the institution's own value, its band and change."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant {variant!r}: choose {' or '.join(VARIANTS)}.")
+    unknown = [k for k in kpis or [] if k not in CATALOG]
+    if unknown:
+        raise ValueError(f"KPI {', '.join(unknown)}: choose from {', '.join(CATALOG)}.")
+    if period is not None and not re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2]))?", period):
+        raise ValueError(f"period {period!r}: give a year (2025) or a month (2025-03).")
+    monthly = monthly or (period is not None and len(period) == 7)
+    released = release.cursor().sql(
+        "SELECT kpi, period, n, p25, median, p75, mean, method, mean_noise_sd, quantile_step, suppressed, reason "
+        "FROM benchmarks WHERE region = $region AND peer_group = $group AND variant = $variant",
+        params={"region": institution.region, "group": peer_group, "variant": variant}).pl()
+    monthly_expr = pl.col("period").str.len_chars() == 7
+    released = released.filter(monthly_expr if monthly else ~monthly_expr)
+    own = own.filter(monthly_expr if monthly else ~monthly_expr).rename({"value": "own_value"})
+    own = own.sort("kpi", "period").with_columns(pl.col("own_value").shift(1).over("kpi").alias("own_previous"))
+    rows = released.join(own, on=["kpi", "period"], how="full", coalesce=True)
+    if kpis:
+        rows = rows.filter(pl.col("kpi").is_in(kpis))
+    if period:
+        rows = rows.filter(pl.col("period") == period)
+    catalog = pl.DataFrame([{"kpi": k.id, "name": k.name, "unit": k.unit, "direction": k.direction}
+                            for k in CATALOG.values()])
+    rows = rows.join(catalog, on="kpi", how="inner").with_columns(
+        pl.lit(peer_group).alias("peer_group"), pl.lit(variant).alias("variant"),
+        # A cell the release does not list at all has fewer than K_BENCH institutions with data.
+        pl.col("suppressed").fill_null(True),
+        pl.when(pl.col("suppressed").is_null())
+        .then(pl.lit(f"suppressed: fewer than {release.manifest['privacy']['K_BENCH']} institutions"))
+        .otherwise(pl.col("reason")).alias("reason"),
+        (pl.col("own_value") - pl.col("own_previous")).alias("own_change"),
+    )
+    bands = [percentile_band(v, a, m, b) for v, a, m, b in
+             zip(rows["own_value"], rows["p25"], rows["median"], rows["p75"])]
+    order = {k: i for i, k in enumerate(CATALOG)}
+    return (rows.with_columns(pl.Series("band", bands, dtype=pl.String),
+                              pl.col("kpi").replace_strict(order, return_dtype=pl.Int32).alias("_order"))
+            .sort("_order", "period").select(REPORT_COLUMNS))
+
+
+def watchlist(report_rows: pl.DataFrame) -> pl.DataFrame:
+    """The latest period of each KPI that has a released statistic or an own value."""
+    usable = report_rows.filter(~pl.col("suppressed") | pl.col("own_value").is_not_null())
+    return usable.sort("period").group_by("kpi", maintain_order=True).last().join(
+        pl.DataFrame({"kpi": list(CATALOG), "_order": list(range(len(CATALOG)))}), on="kpi").sort("_order").drop(
+        "_order")

@@ -1,0 +1,168 @@
+"""Benchmarks: your KPIs against the distribution of similar institutions in your region."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+import ui
+from analytics import benchmark
+from analytics.access import PermissionDenied
+
+actor = ui.require_principal()
+store = ui.store()
+settings = ui.settings()
+code = actor.institution_code
+institution = store.institution(actor, code)
+
+st.title("Benchmarks")
+try:
+    benchmark.require_benchmark_view(actor, store, code)
+except PermissionDenied as exc:
+    st.info(str(exc), icon=":material/lock:")
+    st.write("Benchmarks pool what participating institutions share; institutions that do not share do not see "
+             "them.")
+    if actor.is_admin_of(code):
+        st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
+    st.stop()
+release = ui.current_release_handle()
+if release is None:
+    st.info("No community release has been published yet. The system job (`python -m analytics publish`) builds one.")
+    st.stop()
+as_of = date.fromisoformat(release.manifest["as_of"])
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner="Computing your own KPIs…")
+def own_values(code: str, release_id: str, data_version: str) -> pl.DataFrame:
+    return benchmark.own_counted(settings.data_dir, store.institution(actor, code), as_of)
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
+def report_rows(code: str, release_id: str, data_version: str, group: str, variant: str, monthly: bool):
+    return benchmark.report(release, store.institution(actor, code), own_values(code, release_id, data_version),
+                            peer_group=group, variant=variant, monthly=monthly)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def groups_of(release_id: str, region: str) -> pl.DataFrame:
+    return benchmark.released_groups(release, region)
+
+
+version = ui.local_data_version(code)
+privacy = release.manifest.get("privacy", {})
+noisy = privacy.get("epsilon") is not None
+st.caption(f"{institution.name} against institutions of {institution.region} that share benchmark data "
+           f"(release {release.release_id}, data as of {release.manifest['as_of']}). Only complete periods are "
+           f"compared; a peer statistic is shown only when at least {privacy.get('K_BENCH', 5)} institutions "
+           f"contribute and none makes up more than {privacy.get('DOMINANCE', 0.5):.0%} of a total.")
+if not institution.live_for_a_year(as_of):
+    st.info(f"{institution.code} has been live for less than a year: you see the benchmarks, but your own data "
+            f"joins them only from {institution.first_anniversary.isoformat()} on.")
+if noisy:
+    st.warning(f"Peer statistics in this release are noisy on purpose (differential privacy, ε = "
+               f"{privacy['epsilon']} per institution). Each row says by how much.", icon=":material/blur_on:")
+
+groups = groups_of(release.release_id, institution.region)
+mine = benchmark.group_names(institution.type, institution.size_band, institution.country)
+available = sorted(set(groups["peer_group"].to_list()) | {"all"}, key=benchmark.group_rank)
+sizes = dict(zip(groups["peer_group"], groups["institutions"]))
+with st.sidebar:
+    st.header("Compare with")
+    group = st.selectbox(
+        "Peer group", available, key="benchmark_group",
+        format_func=lambda g: f"{g}{' (yours)' if g in mine else ''} — up to {sizes.get(g, 0)} institutions",
+        help="Groups are built from the profile (type, size band from FTE students, country) within your region.")
+    view = st.segmented_control("Periods", ["Yearly", "Monthly"], default="Yearly", key="benchmark_view")
+    trim = st.toggle("Trim outliers (10% at each end)", key="benchmark_trim", disabled=noisy,
+                     help="A released variant of the statistics without the top and bottom 10% of institutions; "
+                          "withheld for groups too small to trim without singling one out.")
+monthly = view == "Monthly"
+rows = report_rows(code, release.release_id, version, group, "trim10" if trim else "none", monthly)
+if rows.height == 0:
+    st.info("No KPI values yet: import your items and loans (and annual statistics) first.")
+    st.stop()
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+st.subheader("KPI watchlist")
+watch = benchmark.watchlist(rows)
+table = watch.select(
+    pl.col("name").alias("KPI"), pl.col("period").alias("Period"),
+    pl.struct("own_value", "unit").map_elements(lambda r: fmt(r["own_value"], r["unit"]), return_dtype=pl.String)
+    .alias("Your value"),
+    pl.struct("median", "unit", "suppressed", "reason").map_elements(
+        lambda r: r["reason"] if r["suppressed"] else fmt(r["median"], r["unit"]), return_dtype=pl.String)
+    .alias("Peer median"),
+    pl.col("band").fill_null("—").alias("Your position"),
+    pl.col("n").alias("Institutions"),
+    pl.struct("own_change", "unit").map_elements(
+        lambda r: "—" if r["own_change"] is None else ("+" if r["own_change"] >= 0 else "") + fmt(r["own_change"],
+                                                                                                  r["unit"]),
+        return_dtype=pl.String).alias("Change since last period"),
+    pl.col("unit").alias("Unit"), pl.col("direction").alias("Better"),
+    pl.when(pl.col("method") == "dp").then(
+        pl.format("noisy: mean ± {} (1 sd), quantiles to {}", pl.col("mean_noise_sd").round(3),
+                  pl.col("quantile_step").round(3))).otherwise(pl.lit("exact")).alias("Precision"),
+)
+st.dataframe(table, hide_index=True, width="stretch", key="benchmark_watchlist")
+st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
+                   key="benchmark_csv")
+
+names = {k: kpi.name for k, kpi in benchmark.CATALOG.items() if k in set(rows["kpi"])}
+kpi = st.selectbox("KPI", list(names), format_func=names.get, key="benchmark_kpi")
+spec = benchmark.CATALOG[kpi]
+series = rows.filter(pl.col("kpi") == kpi).sort("period")
+latest = series.filter(~pl.col("suppressed")).tail(1)
+left, right = st.columns(2)
+with left:
+    if latest.height:
+        r = latest.row(0, named=True)
+        chart = go.Figure()
+        chart.add_trace(go.Box(
+            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]], mean=[r["mean"]],
+            lowerfence=[r["p25"]], upperfence=[r["p75"]], name=f"{group} (n={r['n']})", boxmean=True,
+            orientation="h", hoverinfo="x"))
+        if r["own_value"] is not None:
+            chart.add_trace(go.Scatter(x=[r["own_value"]], y=[f"{group} (n={r['n']})"], mode="markers",
+                                       marker={"size": 14, "symbol": "diamond", "color": "#d62728"},
+                                       name=f"You ({fmt(r['own_value'], spec.unit)})"))
+        chart.update_layout(title=f"{spec.name}, {r['period']}: peer distribution and your position",
+                            xaxis_title=f"{spec.name} ({spec.unit})", yaxis_title="Peer group", height=320,
+                            legend={"orientation": "h"})
+        st.plotly_chart(chart, key="benchmark_distribution")
+        st.caption("Box: 25th to 75th percentile with the median (line) and mean (dashed) of the peer group.")
+    else:
+        st.info(f"No released peer statistics for {spec.name}: " + (series["reason"].drop_nulls().first()
+                                                                    or "no data."))
+with right:
+    trend = go.Figure()
+    released = series.filter(~pl.col("suppressed"))
+    if released.height:
+        trend.add_trace(go.Scatter(x=released["period"], y=released["p75"], mode="lines", line={"width": 0},
+                                   showlegend=False, hoverinfo="skip"))
+        trend.add_trace(go.Scatter(x=released["period"], y=released["p25"], mode="lines", line={"width": 0},
+                                   fill="tonexty", fillcolor="rgba(31,119,180,0.2)", name="Peer p25–p75"))
+        trend.add_trace(go.Scatter(x=released["period"], y=released["median"], mode="lines+markers",
+                                   name="Peer median", line={"color": "#1f77b4"}))
+    own_series = series.filter(pl.col("own_value").is_not_null())
+    trend.add_trace(go.Scatter(x=own_series["period"], y=own_series["own_value"], mode="lines+markers",
+                               name="You", line={"color": "#d62728"}))
+    trend.update_layout(title=f"{spec.name} over time: you against the peer median and interquartile band",
+                        xaxis_title="Month" if monthly else "Year", yaxis_title=f"{spec.name} ({spec.unit})",
+                        height=320, legend={"orientation": "h"}, xaxis={"type": "category"})
+    st.plotly_chart(trend, key="benchmark_trend")
+
+with st.expander("About the KPIs", expanded=False):
+    st.markdown("\n".join(
+        f"- **{k.name}** (`{k.id}`): {k.formula}. Unit: {k.unit}. Periods: {k.periods}. Better: {k.direction}. "
+        f"Source: {k.source}." for k in benchmark.CATALOG.values()))
