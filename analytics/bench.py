@@ -8,7 +8,9 @@ Stages:
   the system job's two halves and release verify;
 - queries: the collection development page queries, cold and warm;
 - recommend: every recommendation for the largest institution, cold, and the
-  Recommendations page rendered warm.
+  Recommendations page rendered warm;
+- benchmark: the largest institution's own KPI values and benchmark report, and the
+  Benchmarks page, cold and warm.
 
 Each stage runs in a child process that reports its own time and peak memory (max RSS),
 so one stage's memory never hides in another's. Results print as a table and are
@@ -39,7 +41,7 @@ SCALES = {
     "m": (200, 300_000, 10_000_000, 40_000_000),
     "l": (500, 1_000_000, 25_000_000, 100_000_000),
 }
-COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend")
+COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend", "benchmark")
 
 
 def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
@@ -207,11 +209,16 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
         elif stage == "publish":
             from .publish import publish
 
-            extra = {"release": publish(settings, store)}
+            lines: list[str] = []
+            extra = {"release": publish(settings, store, progress=lines.append)}
+            extra.update({line.split(":")[0].replace(" ", "_"): line.split(":", 1)[1].strip()
+                          for line in lines if line.startswith(("benchmark:", "recommendations: evidence"))})
         elif stage == "queries":
             extra = _page_queries(settings, store)
         elif stage == "recommend":
             extra = _recommendations(settings, store)
+        elif stage == "benchmark":
+            extra = _benchmarks(settings, store)
         elif stage == "verify":
             from .release import verify_release
 
@@ -268,11 +275,8 @@ def _recommendations(settings: Settings, store) -> dict:
     from .access import Principal
 
     system = Principal.system_job()
-    institutions = store.list_institutions(system)
-    sizes = {i.code: (settings.institutions_dir / i.code / "items.parquet").stat().st_size for i in institutions
-             if (settings.institutions_dir / i.code / "items.parquet").exists()}
-    code = max(sizes, key=sizes.get)
-    institution = next(i for i in institutions if i.code == code)
+    institution = _largest_institution(settings, store)
+    code = institution.code
     timings: dict = {"institution": code,
                      "items": pl.scan_parquet(settings.institutions_dir / code / "items.parquet").select(
                          pl.len()).collect().item()}
@@ -288,16 +292,62 @@ def _recommendations(settings: Settings, store) -> dict:
     timings["cold_total_ms"] = round((time.perf_counter() - started) * 1000)
     timings["by_type"] = "/".join(f"{t}:{n}" for t, n in sorted(Counter(c.type for c in candidates).items()))
 
+    # The page is measured by a script beside the app: analytics/ never imports Streamlit.
+    timings.update(_page_timings(settings, store, code, "pages/recommendations.py"))
+    return timings
+
+
+def _largest_institution(settings: Settings, store):
+    from .access import Principal
+
+    institutions = store.list_institutions(Principal.system_job())
+    sizes = {i.code: (settings.institutions_dir / i.code / "items.parquet").stat().st_size for i in institutions
+             if (settings.institutions_dir / i.code / "items.parquet").exists()}
+    code = max(sizes, key=sizes.get)
+    return next(i for i in institutions if i.code == code)
+
+
+def _page_timings(settings: Settings, store, code: str, page: str) -> dict:
+    """Cold and warm render of one page by scripts/bench_page.py, as a manager of `code`."""
+    from .access import Principal
+
     email = f"manager@{code.lower()}.bench.example.org"
     if store.user(email) is None:
-        store.add_user(system, email, code, ["manager"])
-    # The page is measured by a script beside the app: analytics/ never imports Streamlit.
+        store.add_user(Principal.system_job(), email, code, ["manager"])
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(root / "scripts" / "bench_page.py"), str(settings.data_dir), email,
-                           "pages/recommendations.py"], capture_output=True, text=True, check=False, cwd=root)
+                           page], capture_output=True, text=True, check=False, cwd=root)
     if done.returncode != 0:
-        raise SystemExit(f"recommendations page failed:\n{done.stderr[-2000:]}")
-    timings.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        raise SystemExit(f"{page} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _benchmarks(settings: Settings, store) -> dict:
+    """Benchmark queries for the largest institution: own KPI values and the report, cold and
+    warm (median of 5), then the Benchmarks page rendered cold and warm."""
+    from . import benchmark
+    from .trends import open_release
+
+    institution = _largest_institution(settings, store)
+    timings: dict = {"institution": institution.code}
+    started = time.perf_counter()
+    release = open_release(settings.community_dir)
+    timings["open_release_ms"] = round((time.perf_counter() - started) * 1000)
+    as_of = date.fromisoformat(release.manifest["as_of"])
+    step = time.perf_counter()
+    own = benchmark.own_counted(settings.data_dir, institution, as_of)
+    timings["own_values_ms"] = round((time.perf_counter() - step) * 1000)
+    runs = []
+    for _ in range(6):
+        step = time.perf_counter()
+        rows = benchmark.report(release, institution, own)
+        runs.append(time.perf_counter() - step)
+    timings["report_cold_ms"] = round(runs[0] * 1000)
+    timings["report_warm_ms"] = round(sorted(runs[1:])[2] * 1000)
+    timings["released_cells"] = int(release.cursor().sql(
+        "SELECT count(*) AS c FROM benchmarks WHERE NOT suppressed").pl()["c"][0])
+    timings["kpis_with_own_value"] = rows.filter(rows["own_value"].is_not_null())["kpi"].n_unique()
+    timings.update(_page_timings(settings, store, institution.code, "pages/benchmarks.py"))
     return timings
 
 
@@ -330,7 +380,8 @@ def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
     results = []
     for stage in stages:
         result = _run_stage(stage, data_dir)
-        rows = totals["items"] if stage in ("contributions", "queries", "recommend") else totals["loan_rows"]
+        rows = totals["items"] if stage in ("contributions", "queries", "recommend", "benchmark") \
+            else totals["loan_rows"]
         results.append({"stage": f"{stage} (scale {scale})", "rows": rows, "seconds": round(result["seconds"], 2),
                         "rows_per_second": int(rows / result["seconds"]) if result["seconds"] else 0,
                         "peak_mib": round(result["peak_mib"]),
