@@ -481,7 +481,8 @@ def cmd_benchmark(args, settings) -> int:
     benchmark.require_benchmark_view(system, store, institution.code)
     group = benchmark.parse_peers(args.peers)
     release = open_release(settings.community_dir)
-    own = benchmark.own_counted(settings.data_dir, institution, date.fromisoformat(release.manifest["as_of"]))
+    own = benchmark.own_counted(settings.data_dir, institution, date.fromisoformat(release.manifest["as_of"]),
+                                store.own_kpi_values(system, institution.code, release.release_id))
     rows = benchmark.report(release, institution, own, peer_group=group, kpis=args.kpi, period=args.period,
                             variant="trim10" if args.trimmed else "none",
                             monthly=bool(args.period and len(args.period) == 7))

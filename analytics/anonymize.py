@@ -21,7 +21,7 @@ from .local import institution_dir
 from .schema import SERVICES, TABLE_FILES
 from .store import Institution
 
-FORMAT_VERSION = 2  # raise when a contribution table changes shape (2: benchmark base measures, long form)
+FORMAT_VERSION = 3  # raise when a contribution table changes shape (2: benchmark base measures; 3: held works)
 
 # Exactly the columns each contribution table may carry (the allow-list).
 CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -32,12 +32,13 @@ CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "e_usage": ("work_key", "isbns", "title", "platform", "month", "metric_type", "count"),
     "reading_lists": ("work_key", "term", "lists", "citations", "required_citations"),
     "kpis": ("period", "measure", "value"),
+    "held_works": ("work_key", "isbns"),
 }
 
 SERVICE_TABLES: dict[str, tuple[str, ...]] = {
     "collection_development": ("holdings", "loans", "e_usage", "reading_lists"),
     "recommendations": ("holdings", "loans", "e_usage", "reading_lists"),
-    "benchmark": ("kpis",),
+    "benchmark": ("kpis", "held_works"),
 }
 
 SERVICE_DESCRIPTIONS = {
@@ -54,7 +55,9 @@ SERVICE_DESCRIPTIONS = {
         "Yearly (and for loans, additions and e-usage monthly) figures of your collection and its use: titles "
         "and items held, additions, loans, items that circulated, e-usage, reading-list titles held, median "
         "age, and your annual statistics (money columns are never imported). Pooled into statistics only "
-        "where at least 5 institutions contribute; your FTE students from the profile are used for ratios."
+        "where at least 5 institutions contribute; your FTE students from the profile are used for ratios. "
+        "The works you hold (work key and ISBNs, no copies or ids) are used only to compute each "
+        "institution's share of holdings unique in the region."
     ),
 }
 
@@ -172,7 +175,21 @@ def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
     return frame.select(CONTRIBUTION_COLUMNS["kpis"]) if frame.height else None
 
 
-BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis}
+def held_works(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
+    """The works the institution holds now (key and ISBNs only): the input of the benchmark
+    KPI "share of holdings unique in the region"."""
+    items = owned_items(inst_dir, institution)
+    if items is None:
+        return None
+    return (items.filter(pl.col("withdrawn_date").is_null() & pl.col("work_key").is_not_null())
+            .group_by("work_key")
+            .agg(pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False)
+                 .unique().sort().alias("isbns"))
+            .sort("work_key").collect().select(CONTRIBUTION_COLUMNS["held_works"]))
+
+
+BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis,
+            "held_works": held_works}
 
 
 def build_contribution(inst_dir: Path, institution: Institution, service: str,

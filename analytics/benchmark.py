@@ -73,6 +73,10 @@ CATALOG: dict[str, KPI] = {k.id: k for k in (
     KPI("concentration_of_use", "Concentration of use",
         "fewest titles that produce 80% of the year's loans / titles held × 100", "%", "year", NEITHER,
         TRANSACTIONAL, (0, 100)),
+    KPI("unique_share", "Holdings unique in the region",
+        "works you hold that no other benchmark institution of your region holds / works you hold × 100 "
+        "(holdings at publication, reported with the last complete year; your value is computed by the system "
+        "job and kept private to you)", "%", "year", NEITHER, TRANSACTIONAL, (0, 100)),
     KPI("reading_list_held_pct", "Reading-list titles held",
         "titles on the year's reading lists that you hold / titles on them × 100", "%", "year", HIGHER,
         TRANSACTIONAL, (0, 100)),
@@ -533,10 +537,16 @@ def released_groups(release, region: str) -> pl.DataFrame:
         "GROUP BY peer_group ORDER BY peer_group", params={"region": region}).pl()
 
 
-def own_counted(data_dir: Path, institution, as_of: date) -> pl.DataFrame:
-    """Own KPI values for complete periods before the release's as-of date."""
-    return counted_periods(own_values(data_dir, institution).with_columns(pl.lit(0).alias("unit")), as_of,
-                           date(1900, 1, 1)).drop("unit")
+def own_counted(data_dir: Path, institution, as_of: date, computed: list[dict] = ()) -> pl.DataFrame:
+    """Own KPI values for complete periods before the release's as-of date, plus the values only
+    the system job can compute (`computed`: Store.own_kpi_values of the release)."""
+    own = counted_periods(own_values(data_dir, institution).with_columns(pl.lit(0).alias("unit")), as_of,
+                          date(1900, 1, 1)).drop("unit")
+    if computed:
+        extra = pl.DataFrame(list(computed), schema={"period": pl.String, "kpi": pl.String, "value": pl.Float64})
+        own = pl.concat([own.filter(~pl.col("kpi").is_in(extra["kpi"].unique().implode())),
+                         extra.select(own.columns)])
+    return own
 
 
 def report(release, institution, own: pl.DataFrame, *, peer_group: str = "all", kpis: list[str] | None = None,

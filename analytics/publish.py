@@ -99,7 +99,7 @@ def _register_contributions(con, contributors: list[contrib.Contributor], servic
     """
     chosen = [c for c in contributors if c.service == service]
     position = {c.token: i for i, c in enumerate(contributors)}
-    tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis",)
+    tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis", "held_works")
     for table in tables:
         present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
         con.execute(f"DROP VIEW IF EXISTS {table}_c")
@@ -142,6 +142,7 @@ CONTRIBUTION_TYPES = {
     "reading_lists": {"work_key": "str", "term": "str", "lists": "int", "citations": "int",
                       "required_citations": "int"},
     "kpis": {"period": "str", "measure": "str", "value": "float"},
+    "held_works": {"work_key": "str", "isbns": "list"},
 }
 
 
@@ -167,10 +168,12 @@ def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
 
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
                   progress=lambda _line: None, epsilon: float | None = None,
-                  privacy_notes: dict | None = None) -> dict:
+                  privacy_notes: dict | None = None, own_values: list | None = None) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts;
-    `privacy_notes` receives what the manifest records about the benchmark privacy."""
+    `privacy_notes` receives what the manifest records about the benchmark privacy and
+    `own_values` the private per-institution values (code, kpi, period, value)."""
     privacy_notes = {} if privacy_notes is None else privacy_notes
+    own_values = [] if own_values is None else own_values
     window_start = _window_start(as_of)
     params = {"k_title": settings.k_title, "k_bench": settings.k_bench,
               "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
@@ -235,9 +238,10 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                 _write_recommendation_evidence(con, building, prefix, params, counts, progress)
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark")
-        frame, privacy_note = _benchmark_rows(con, settings, contributors, as_of, epsilon)
+        frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon)
         counts["benchmarks.parquet"] = _write_frame(frame, building / "benchmarks.parquet", "benchmarks.parquet")
         privacy_notes["benchmark"] = privacy_note
+        own_values.extend(own)
         progress(f"benchmark: {frame.height:,} cells in {time.perf_counter() - started:.1f} s")
     finally:
         con.close()
@@ -279,8 +283,31 @@ def _write_recommendation_evidence(con, building: Path, prefix: str, params: dic
     progress(f"recommendations: evidence tables in {time.perf_counter() - started:.1f} s")
 
 
+def _unique_shares(con, as_of: date) -> pl.DataFrame:
+    """Per benchmark contributor: % of the works it holds that no other contributor of its region
+    holds (works matched across institutions by ISBN clusters, as for title-level data).
+    Reported with the last complete year; tid, period, kpi, value."""
+    keys = con.sql("SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list "
+                   "FROM held_works_c GROUP BY work_key").pl()
+    con.register("unique_map_frame", global_work_map(keys))
+    shares = con.sql("""
+        WITH held AS (
+            SELECT DISTINCT m.work_key AS wk, h.tid, h.region
+            FROM held_works_c h JOIN unique_map_frame m ON h.work_key = m.local_key
+        ), holders AS (
+            SELECT wk, region, count(*) AS holders FROM held GROUP BY wk, region
+        )
+        SELECT h.tid, 100.0 * count(*) FILTER (WHERE o.holders = 1) / count(*) AS value
+        FROM held h JOIN holders o ON h.wk = o.wk AND h.region = o.region
+        GROUP BY h.tid ORDER BY h.tid
+    """).pl()
+    con.unregister("unique_map_frame")
+    return shares.select(pl.col("tid").cast(pl.Int64), pl.lit(str(as_of.year - 1)).alias("period"),
+                         pl.lit("unique_share").alias("kpi"), pl.col("value").cast(pl.Float64))
+
+
 def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contributor], as_of: date,
-                    epsilon: float | None) -> tuple[pl.DataFrame, dict]:
+                    epsilon: float | None) -> tuple[pl.DataFrame, dict, list]:
     """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
     suppressed with its reason (benchmark.py states the rules)."""
     from . import benchmark
@@ -294,6 +321,8 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
         own = benchmark.derive(base.filter(pl.col("unit") == tid), {tid: c.institution.fte_students})
         values.append(benchmark.counted_periods(own, as_of, c.institution.first_anniversary))
     schema = {"unit": pl.Int64, "period": pl.String, "kpi": pl.String, "value": pl.Float64}
+    unique = _unique_shares(con, as_of)
+    values.append(unique.rename({"tid": "unit"}))
     kpi_values = (pl.concat([v.with_columns(pl.col("unit").cast(pl.Int64)) for v in values]) if values
                   else pl.DataFrame(schema=schema)).rename({"unit": "tid"})
     groups = pl.DataFrame(
@@ -306,7 +335,15 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     con.unregister("kpi_values")
     con.unregister("peer_groups")
     benchmark.select_cells(cells, settings.k_bench, settings.dominance)
-    return benchmark.release_rows(cells, settings.k_bench, epsilon)
+    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon)
+    # Each institution's own unique share, kept private in the control database, and only where
+    # its region's 'all' cell is released (so it never describes fewer than K_BENCH others).
+    released_regions = {c["region"] for c in cells if c["kpi"] == "unique_share" and c["peer_group"] == "all"
+                        and c["released"]}
+    code_of = {position[c.token]: (c.institution.code, c.region) for c in chosen}
+    own = [(code_of[r["tid"]][0], "unique_share", r["period"], r["value"]) for r in unique.to_dicts()
+           if code_of[r["tid"]][1] in released_regions]
+    return frame, note, own
 
 
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
@@ -387,11 +424,13 @@ def publish(settings: Settings, store: Store, as_of: date | None = None, progres
     try:
         started = time.perf_counter()
         notes: dict = {}
-        counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes)
+        own_values: list = []
+        counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values)
         write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon)
         _pause_for_crash_tests("manifest")
         progress(f"release files written in {time.perf_counter() - started:.1f} s")
-        job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors])
+        job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors],
+                           own_values)
         problems = verify_release(settings, store, release_id, directory=building)
         if problems:
             job.mark_release_deleted(release_id, "failed verification")

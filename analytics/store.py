@@ -198,6 +198,19 @@ recommendation_events = sa.Table(
 
 # One row per institution and release whose recommendations were synced: the first
 # session to insert it applies the sync, any other one finds it there and does nothing.
+# Values the system job computes for one institution from the whole community (e.g. the
+# share of its holdings no other institution of its region holds). Private to the
+# institution: never in a release; read only through Store.own_kpi_values.
+own_kpi_values = sa.Table(
+    "own_kpi_values",
+    metadata,
+    sa.Column("release_id", sa.String(64), sa.ForeignKey("releases.release_id"), primary_key=True),
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), primary_key=True),
+    sa.Column("kpi", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
 recommendation_runs = sa.Table(
     "recommendation_runs",
     metadata,
@@ -737,6 +750,16 @@ class Store:
             self._audit(con, actor, code, f"import.{kind}.{status}", None, file_name, now)
             return int(result.inserted_primary_key[0])
 
+    def own_kpi_values(self, actor: Principal, code: str, release_id: str) -> list[dict]:
+        """The institution's own values that only the system job can compute (period, kpi, value)."""
+        access.require_member(actor, code, "the institution's benchmark values")
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(own_kpi_values.c.period, own_kpi_values.c.kpi, own_kpi_values.c.value)
+                               .where(own_kpi_values.c.release_id == release_id,
+                                      own_kpi_values.c.institution_code == code)
+                               .order_by(own_kpi_values.c.kpi, own_kpi_values.c.period)).mappings().all()
+        return [dict(r) for r in rows]
+
     def import_history(self, actor: Principal, code: str, limit: int = 50) -> list[dict]:
         access.require_member(actor, code, "the import history")
         with self.engine.connect() as con:
@@ -1100,13 +1123,20 @@ class SystemJobStore:
                          "contribution", reason, now)
 
     def record_release(self, release_id: str, created_at: datetime, as_of: date,
-                       contributors: list[tuple[str, str, str]]) -> None:
+                       contributors: list[tuple[str, str, str]],
+                       own_values: list[tuple[str, str, str, float]] = ()) -> None:
+        """The release, the tokens it was built from, and each institution's private own values
+        (code, kpi, period, value) computed with it."""
         with self.engine.begin() as con:
             con.execute(releases.insert().values(release_id=release_id, created_at=created_at, as_of=as_of,
                                                  status="retained"))
             if contributors:
                 con.execute(release_contributors.insert(), [
                     {"release_id": release_id, "token": t, "service": s, "region": r} for t, s, r in contributors])
+            if own_values:
+                con.execute(own_kpi_values.insert(), [
+                    {"release_id": release_id, "institution_code": c, "kpi": k, "period": p, "value": float(v)}
+                    for c, k, p, v in own_values])
 
     def release_contributors(self, release_id: str) -> list[tuple[str, str, str]]:
         with self.engine.connect() as con:
@@ -1116,6 +1146,7 @@ class SystemJobStore:
 
     def mark_release_deleted(self, release_id: str, reason: str) -> None:
         with self.engine.begin() as con:
+            con.execute(own_kpi_values.delete().where(own_kpi_values.c.release_id == release_id))
             con.execute(releases.update().where(releases.c.release_id == release_id)
                         .values(status="deleted", deleted_reason=reason))
 

@@ -156,7 +156,8 @@ def test_what_will_be_shared_lists_exactly_the_allowed_columns(app, code):
         assert "item_id" not in frame.columns and "title_id" not in frame.columns
     at.segmented_control(key="profile_preview_service").set_value("benchmark").run()
     captions = [c.value for c in at.caption if c.value.startswith("Columns: ")]
-    assert captions == ["Columns: " + ", ".join(anonymize.CONTRIBUTION_COLUMNS["kpis"])]
+    assert captions == ["Columns: " + ", ".join(anonymize.CONTRIBUTION_COLUMNS[t])
+                        for t in anonymize.SERVICE_TABLES["benchmark"]]
 
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,

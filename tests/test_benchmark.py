@@ -251,3 +251,34 @@ def test_survey_medians_match_the_published_table(tmp_path, capsys):
     assert released["total_circulation"]["own_value"] == 6662.0
     store_text = "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "data" / "community").rglob("*.parquet"))
     assert "581305" not in store_text  # no money value anywhere in the release
+
+
+def test_unique_share_released_and_own_value_private(tmp_path, capsys):
+    # Six institutions hold the shared works S0..S3; some also hold works nobody else has.
+    def holder(code: str, extra: int) -> Member:
+        rows = ["item_id,title,isbn,call_number,acquired_date,pub_year"]
+        rows += [f"{code}-S{i},Shared {i},97800000000{i}{i},QA{i},2019-01-01,2000" for i in range(4)]
+        rows += [f"{code}-U{i},Only {code} {i},,QB{i},2019-01-01,2000" for i in range(extra)]
+        return Member(code, services=("benchmark",), tables={"items": "\n".join(rows) + "\n"})
+
+    members = [holder("U0", 2), holder("U1", 1), holder("U2", 1)] + [holder(f"U{i}", 0) for i in range(3, 6)]
+    settings, store = build(tmp_path / "data", members)
+    release_id = publish(settings, store, as_of=AS_OF, now=NOW)
+    [row] = cells_of(settings, "unique_share", "2025").filter(pl.col("peer_group") == "all").to_dicts()
+    # U0: 2 of its 6 works are unique (33.3%); U1, U2: 1 of 5 (20%); the others 0%.
+    assert (row["n"], row["median"]) == (6, 10.0) and row["mean"] == pytest.approx((100 / 3 + 40) / 6)
+    from analytics.access import Principal
+
+    own = store.own_kpi_values(Principal.system_job(), "U0", release_id)
+    assert own == [{"period": "2025", "kpi": "unique_share", "value": pytest.approx(100 / 3)}]
+    assert main(["--data-dir", str(settings.data_dir), "benchmark", "U0", "--kpi", "unique_share",
+                 "--format", "json"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["own_value"] == pytest.approx(100 / 3) and record["band"] == "above p75"
+    # Another institution cannot read U0's private value.
+    other = store.user("admin@u1.example.org").principal()
+    from analytics.access import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        store.own_kpi_values(other, "U0", release_id)
+    store.dispose()

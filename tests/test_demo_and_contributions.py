@@ -130,4 +130,4 @@ def test_preview_is_for_members_only(canary_institution):
     with pytest.raises(PermissionDenied):
         anonymize.preview(outsider, data_dir, inst, "collection_development")
     member = Principal("lib@canary.example.org", inst.code, frozenset({"librarian"}))
-    assert set(anonymize.preview(member, data_dir, inst, "benchmark")) == {"kpis"}
+    assert set(anonymize.preview(member, data_dir, inst, "benchmark")) == {"kpis", "held_works"}
