@@ -285,23 +285,9 @@ def _write_recommendation_evidence(con, building: Path, prefix: str, params: dic
 
 def _unique_shares(con, as_of: date) -> pl.DataFrame:
     """Per benchmark contributor: % of the works it holds that no other contributor of its region
-    holds (works matched across institutions by ISBN clusters, as for title-level data).
+    holds, where another holds it when it has the same work key or shares an ISBN with it.
     Reported with the last complete year; tid, period, kpi, value."""
-    keys = con.sql("SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list "
-                   "FROM held_works_c GROUP BY work_key").pl()
-    con.register("unique_map_frame", global_work_map(keys))
-    shares = con.sql("""
-        WITH held AS (
-            SELECT DISTINCT m.work_key AS wk, h.tid, h.region
-            FROM held_works_c h JOIN unique_map_frame m ON h.work_key = m.local_key
-        ), holders AS (
-            SELECT wk, region, count(*) AS holders FROM held GROUP BY wk, region
-        )
-        SELECT h.tid, 100.0 * count(*) FILTER (WHERE o.holders = 1) / count(*) AS value
-        FROM held h JOIN holders o ON h.wk = o.wk AND h.region = o.region
-        GROUP BY h.tid ORDER BY h.tid
-    """).pl()
-    con.unregister("unique_map_frame")
+    shares = con.sql(release_sql.UNIQUE_SHARES).pl()
     return shares.select(pl.col("tid").cast(pl.Int64), pl.lit(str(as_of.year - 1)).alias("period"),
                          pl.lit("unique_share").alias("kpi"), pl.col("value").cast(pl.Float64))
 

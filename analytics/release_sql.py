@@ -201,6 +201,25 @@ GROUP BY g.region, g.peer_group, v.kpi, v.period
 ORDER BY g.region, g.peer_group, v.kpi, v.period
 """
 
+# Holdings unique in the region, per benchmark contributor: a held work counts as held by
+# another institution when that one has the same work key or any ISBN of it.
+UNIQUE_SHARES = """
+WITH ids AS (
+    SELECT DISTINCT tid, region, work_key, 'k:' || work_key AS ident FROM held_works_c
+    UNION
+    SELECT DISTINCT tid, region, work_key, 'i:' || isbn AS ident
+    FROM (SELECT tid, region, work_key, unnest(isbns) AS isbn FROM held_works_c)
+), holders AS (
+    SELECT region, ident, count(DISTINCT tid) AS n FROM ids GROUP BY region, ident
+), per_work AS (
+    SELECT i.tid, i.work_key, max(h.n) AS holders
+    FROM ids i JOIN holders h ON i.region = h.region AND i.ident = h.ident
+    GROUP BY i.tid, i.work_key
+)
+SELECT tid, 100.0 * count(*) FILTER (WHERE holders = 1) / count(*) AS value
+FROM per_work GROUP BY tid ORDER BY tid
+"""
+
 # Recommendation evidence (released under recommendations/ only, from the institutions that
 # share for recommendations). Loans per print copy over the last 12 complete months, per
 # holder of the work; the median over at least K_TITLE holders is released, never a
