@@ -74,8 +74,8 @@ CATALOG: dict[str, KPI] = {k.id: k for k in (
         "fewest titles that produce 80% of the year's loans / titles held × 100", "%", "year", NEITHER,
         TRANSACTIONAL, (0, 100)),
     KPI("unique_share", "Holdings unique in the region",
-        "works you hold that no other benchmark institution of your region holds (same work key or a shared "
-        "ISBN) / works you hold × 100 "
+        "works you hold that no other benchmark institution of your region holds (a shared ISBN, or the "
+        "same key for works without ISBNs) / works you hold × 100 "
         "(holdings at publication, reported with the last complete year; your value is computed by the system "
         "job and kept private to you)", "%", "year", NEITHER, TRANSACTIONAL, (0, 100)),
     KPI("reading_list_held_pct", "Reading-list titles held",

@@ -285,9 +285,11 @@ def _write_recommendation_evidence(con, building: Path, prefix: str, params: dic
 
 def _unique_shares(con, as_of: date) -> pl.DataFrame:
     """Per benchmark contributor: % of the works it holds that no other contributor of its region
-    holds, where another holds it when it has the same work key or shares an ISBN with it.
+    holds, where another holds it when it shares an ISBN with it (or, without ISBNs, the key).
     Reported with the last complete year; tid, period, kpi, value."""
+    con.execute("CREATE OR REPLACE TEMP TABLE unique_ids AS " + release_sql.UNIQUE_IDS)
     shares = con.sql(release_sql.UNIQUE_SHARES).pl()
+    con.execute("DROP TABLE unique_ids")
     return shares.select(pl.col("tid").cast(pl.Int64), pl.lit(str(as_of.year - 1)).alias("period"),
                          pl.lit("unique_share").alias("kpi"), pl.col("value").cast(pl.Float64))
 

@@ -202,19 +202,22 @@ ORDER BY g.region, g.peer_group, v.kpi, v.period
 """
 
 # Holdings unique in the region, per benchmark contributor: a held work counts as held by
-# another institution when that one has the same work key or any ISBN of it.
+# another institution when that one holds a work with any of its ISBNs (or, for a work
+# without ISBNs, the same work key: ISSN, OCLC number or title fingerprint). Identifiers are
+# hashed to integers once (unique_ids), which keeps the grouping fast.
+UNIQUE_IDS = """
+SELECT tid, region, hash(work_key) AS wid, hash(work_key) AS ident FROM held_works_c WHERE len(isbns) = 0
+UNION ALL
+SELECT tid, region, hash(work_key) AS wid, hash(unnest(isbns)) AS ident FROM held_works_c WHERE len(isbns) > 0
+"""
+
 UNIQUE_SHARES = """
-WITH ids AS (
-    SELECT DISTINCT tid, region, work_key, 'k:' || work_key AS ident FROM held_works_c
-    UNION
-    SELECT DISTINCT tid, region, work_key, 'i:' || isbn AS ident
-    FROM (SELECT tid, region, work_key, unnest(isbns) AS isbn FROM held_works_c)
-), holders AS (
-    SELECT region, ident, count(DISTINCT tid) AS n FROM ids GROUP BY region, ident
+WITH holders AS (
+    SELECT region, ident, count(DISTINCT tid) AS n FROM unique_ids GROUP BY region, ident
 ), per_work AS (
-    SELECT i.tid, i.work_key, max(h.n) AS holders
-    FROM ids i JOIN holders h ON i.region = h.region AND i.ident = h.ident
-    GROUP BY i.tid, i.work_key
+    SELECT i.tid, i.wid, max(h.n) AS holders
+    FROM unique_ids i JOIN holders h ON i.region = h.region AND i.ident = h.ident
+    GROUP BY i.tid, i.wid
 )
 SELECT tid, 100.0 * count(*) FILTER (WHERE holders = 1) / count(*) AS value
 FROM per_work GROUP BY tid ORDER BY tid
