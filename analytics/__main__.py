@@ -16,7 +16,8 @@ from . import access
 from .access import Principal
 from .config import load_settings
 from .ingest.reader import InputError
-from .ingest.tabular import KINDS, import_file, parse_mapping
+from .ingest.run import ALL_KINDS, run_import
+from .ingest.tabular import parse_mapping
 from .output import render
 from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
 from .release import ReleaseError
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = with_format(sub.add_parser("import", help="import a file into an institution's local store"))
     imp.add_argument("code")
-    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("kind", choices=ALL_KINDS)
     imp.add_argument("file")
     imp.add_argument("--map", action="append", default=[], metavar="canonical=source")
     imp.add_argument("--null-date", action="append", default=[], metavar="VALUE")
@@ -215,9 +216,19 @@ def cmd_import(args, settings) -> int:
     system = Principal.system_job()
     store.institution(system, args.code)  # fails clearly on an unknown code
     mapping = parse_mapping(args.map)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int | None) -> None:
+        # Long imports (MARC, COUNTER) report on the terminal; nothing when stderr is not one.
+        if sys.stderr.isatty() and total:
+            print(f"\r  {args.kind}: {done:,} of {total:,} ({time.perf_counter() - started:.0f} s)", end="",
+                  file=sys.stderr, flush=True)
+
     try:
-        report = import_file(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
-                             null_dates=args.null_date, encoding=args.encoding)
+        report = run_import(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
+                            null_dates=args.null_date, encoding=args.encoding, progress=progress)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
     except InputError as exc:
         store.record_import(system, args.code, args.kind, args.file, "failed", {"error": str(exc)})
         raise
