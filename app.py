@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
     st.Page("pages/community.py", title="Community data", icon=":material/hub:"),
     st.Page("pages/my_data.py", title="My data", icon=":material/database:"),
+    st.Page("pages/import_data.py", title="Import data", icon=":material/upload_file:"),
     st.Page("pages/profile.py", title="Data sharing profile", icon=":material/shield_lock:"),
 ]
 

@@ -3,6 +3,8 @@
 Stages:
 - import: a generated items export (default 1,000,000 rows, any scale) through the
   real canonical import;
+- formats: a generated MARC file (50,000 records) and a COUNTER TR_J1 (100,008 monthly
+  cells) through their importers;
 - contributions, publish, verify: a generated community of the chosen scale, built
   straight into the institutions' local stores (the import is measured on its own), then
   the system job's two halves and release verify;
@@ -186,7 +188,12 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
     settings = load_settings(data_dir)
     started = time.perf_counter()
     extra: dict = {}
-    if stage == "import":
+    if stage in ("marc", "counter"):
+        from .ingest.run import run_import
+
+        report = run_import(Path(data_dir), Principal.system_job(), "BENCH", stage, arg)
+        extra = {"rows": report.read, "kept": report.kept}
+    elif stage == "import":
         from .ingest.tabular import import_file
 
         report = import_file(Path(data_dir), Principal.system_job(), "BENCH", "items", arg,
@@ -373,6 +380,29 @@ def bench_import(base: Path, rows: int) -> dict:
             "note": f"{csv_path.stat().st_size / 2**20:.0f} MiB CSV, {result['invalid_isbns']} invalid ISBNs"}
 
 
+def bench_formats(base: Path) -> list[dict]:
+    """MARC records/s (50,000 generated records with 0-3 items each) and COUNTER cells/s (a TR_J1
+    of 4,167 titles x 2 metrics x 12 months = 100,008 cells)."""
+    from .ingest.counter import generate_counter_tsv
+    from .ingest.marc import generate_marc
+
+    results = []
+    marc = base / "records_50000.mrc"
+    if not marc.exists():
+        generate_marc(marc, 50_000)
+    counter = base / "tr_j1_100k.tsv"
+    cells = generate_counter_tsv(counter, 4167, 12)
+    for stage, path, unit in (("marc", marc, "records"), ("counter", counter, "title rows")):
+        result = _run_stage(stage, base / f"{stage}-data", str(path))
+        note = f"{path.stat().st_size / 2**20:.0f} MiB; {result['kept']:,} {unit} kept"
+        if stage == "counter":
+            note += f"; {cells:,} monthly cells, {cells / result['seconds']:,.0f} cells/s"
+        results.append({"stage": f"import {stage}", "rows": result["rows"], "seconds": round(result["seconds"], 2),
+                        "rows_per_second": int(result["rows"] / result["seconds"]),
+                        "peak_mib": round(result["peak_mib"]), "note": note})
+    return results
+
+
 def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
     data_dir = base / f"community-{scale}"
     settings = load_settings(data_dir)
@@ -394,10 +424,12 @@ def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None) -> int:
     base = settings.data_dir / "bench"
     base.mkdir(parents=True, exist_ok=True)
-    stages = [only] if only else ["import", *COMMUNITY_STAGES]
+    stages = [only] if only else ["import", "formats", *COMMUNITY_STAGES]
     results = []
     if "import" in stages:
         results.append(bench_import(base, rows or IMPORT_ROWS))
+    if "formats" in stages:
+        results += bench_formats(base)
     community_stages = [s for s in stages if s in COMMUNITY_STAGES]
     if community_stages:
         results += bench_community(base, scale, community_stages)

@@ -69,7 +69,8 @@ def run_import(data_dir: Path, actor: Principal, code: str, kind: str, path: str
     if kind == "marc":
         from .marc import import_marc
 
-        return import_marc(data_dir, actor, code, path, display_name=display_name, progress=progress)
+        return import_marc(data_dir, actor, code, path, display_name=display_name, progress=progress,
+                           encoding=encoding)
     if kind == "counter":
         from .counter import import_counter
 

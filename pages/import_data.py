@@ -1,0 +1,154 @@
+"""Import data: upload a file, check it, confirm; and every import's report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+import ui
+from analytics.access import PermissionDenied
+from analytics.ingest import run
+from analytics.ingest.reader import InputError
+from analytics.schema import CANONICAL
+
+NOT_IN_FILE = "(not in the file)"
+
+actor = ui.require_principal()
+settings = ui.settings()
+store = ui.store()
+code = actor.institution_code
+
+st.title("Import data")
+st.caption("Files are checked first; nothing in your institution's data changes until you confirm, and a file "
+           "with an error changes nothing at all. Personal and financial columns are dropped before anything is "
+           "stored.")
+
+
+def show_report(report: dict) -> None:
+    with st.container(horizontal=True):
+        st.metric("Rows read", f"{report.get('read', 0):,}", border=True)
+        st.metric("Kept", f"{report.get('kept', 0):,}", border=True)
+        st.metric("Rejected", f"{report.get('rejected', 0):,}", border=True)
+        match = report.get("match") or {}
+        if match.get("rates"):
+            rates = match["rates"]
+            st.metric("Matched by identifier", f"{rates['isbn'] + rates['issn'] + rates['oclc']:.1%}", border=True,
+                      help="ISBN, ISSN or OCLC number; the rest by title and author, or not at all")
+    if report.get("rejected_rows"):
+        st.markdown("**Rejected rows** (first ones)")
+        st.dataframe(pl.DataFrame(report["rejected_rows"]).select(pl.all().cast(pl.String)), hide_index=True,
+                     width="stretch")
+    if report.get("dropped_columns"):
+        st.warning("Dropped and never stored: " + ", ".join(f"{d['column']} ({d['reason']})"
+                                                            for d in report["dropped_columns"]))
+    if report.get("ignored_columns"):
+        st.info("Columns ignored (not part of this kind): " + ", ".join(report["ignored_columns"]))
+    for warning in report.get("warnings", []):
+        st.caption(f"Note: {warning}")
+
+
+if not actor.is_admin_of(code):
+    st.info("Only a General System Administrator of your institution imports data. You can see the history of "
+            "imports below.", icon=":material/lock:")
+else:
+    upload = st.file_uploader("File", key="import_upload",
+                              type=["csv", "tsv", "txt", "tab", "xlsx", "parquet", "mrc", "marc", "dat", "xml",
+                                    "json"])
+    if upload is not None:
+        content = upload.getvalue()
+        digest = hashlib.sha256(content).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / "analytics-uploads" / digest
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(upload.name).name
+        if not path.exists():
+            path.write_bytes(content)
+        suggested = run.suggest_kind(upload.name, content[:8192])
+        kind = st.selectbox("What is in the file", run.ALL_KINDS, index=run.ALL_KINDS.index(suggested),
+                            format_func=run.KIND_LABELS.get, key=f"import_kind_{digest}")
+        mapping: dict[str, str] = {}
+        null_dates: list[str] = []
+        if kind in CANONICAL:
+            try:
+                head, table = run.source_columns(path, display_name=upload.name)
+            except InputError as exc:
+                st.error(str(exc))
+                st.stop()
+            st.markdown(f"**Preview** — first {head.height} rows of {upload.name}"
+                        + (f" (read as {table.encoding})" if table.encoding else ""))
+            st.dataframe(head, hide_index=True, width="stretch", key="import_preview")
+            columns = list(head.columns)
+            suggestion = run.suggest_mapping(kind, columns)
+            exact = {c.lower().strip(): c for c in columns}
+            st.markdown("**Columns** — which column of the file holds each field (suggested from the names)")
+            grid = st.columns(3)
+            for i, column in enumerate(CANONICAL[kind]):
+                default = suggestion.get(column.name) or exact.get(column.name)
+                options = [NOT_IN_FILE, *columns]
+                choice = grid[i % 3].selectbox(
+                    column.name + (" *" if column.required else ""), options,
+                    index=options.index(default) if default in options else 0,
+                    key=f"import_map_{digest}_{kind}_{column.name}", help=column.description or None)
+                if choice != NOT_IN_FILE and choice != column.name:
+                    mapping[column.name] = choice
+            if any(c.kind in ("date", "month_or_date") for c in CANONICAL[kind]):
+                sentinel = st.text_input("A date that means “never” in this export (e.g. 1/1/00)",
+                                         key=f"import_null_{digest}")
+                null_dates = [sentinel.strip()] if sentinel.strip() else []
+        options = {"mapping": mapping, "null_dates": null_dates, "display_name": upload.name}
+        signature = json.dumps([digest, kind, mapping, null_dates], sort_keys=True)
+        if st.button("Check the file", key="import_check", type="secondary"):
+            try:
+                report = run.dry_run(settings.data_dir, actor, code, kind, path, **options)
+            except (InputError, PermissionDenied) as exc:
+                st.session_state["import_checked"] = (signature, None, str(exc))
+            else:
+                st.session_state["import_checked"] = (signature, report.as_dict(), None)
+        checked = st.session_state.get("import_checked")
+        if checked and checked[0] == signature:
+            _signature, report, error = checked
+            if error:
+                st.error(error)
+            else:
+                st.success(f"The file can be imported: {report['kept']:,} of {report['read']:,} rows kept.")
+                show_report(report)
+                replaces = "adds to (and for the same platforms and months replaces)" if kind == "counter" \
+                    else "replaces"
+                target = run.TARGET.get(kind, kind)
+                st.write(f"Importing {replaces} your **{target}** table.")
+                if st.button("Import", key="import_confirm", type="primary"):
+                    bar = st.progress(0.0, text="Importing…")
+
+                    def progress(done, total):
+                        if total:
+                            bar.progress(min(1.0, done / total), text=f"Importing… {done:,} of {total:,}")
+
+                    try:
+                        final = run.run_import(settings.data_dir, actor, code, kind, path, progress=progress,
+                                               **options)
+                    except (InputError, PermissionDenied) as exc:
+                        store.record_import(actor, code, kind, upload.name, "failed", {"error": str(exc)})
+                        st.error(str(exc))
+                    else:
+                        store.record_import(actor, code, kind, upload.name, "ok", final.as_dict())
+                        bar.progress(1.0, text="Done")
+                        st.session_state.pop("import_checked", None)
+                        st.success(f"Imported {final.kept:,} rows of {upload.name} into {target}.")
+
+st.header("Import history")
+history = store.import_history(actor, code)
+if not history:
+    st.write("No imports yet.")
+for run_record in history:
+    label = (f"{ui.fmt_date(run_record['at'])} — {run_record['kind']} — {run_record['file_name']} — "
+             f"{run_record['status']} (read {run_record['rows_read']:,}, kept {run_record['rows_kept']:,}, "
+             f"rejected {run_record['rows_rejected']:,}) — {run_record['actor']}")
+    with st.expander(label, expanded=False):
+        if run_record["report"].get("error"):
+            st.error(run_record["report"]["error"])
+        else:
+            show_report(run_record["report"])
