@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = sub.add_parser("publish", help="build a new community release (the system job)")
     pub.add_argument("--as-of", help="YYYY-MM-DD (default today)")
+    pub.add_argument("--wait", action="store_true",
+                     help="if another publish is running, wait for it instead of exiting with status 2")
     pub.add_argument("--epsilon", type=float,
                      help="release benchmark statistics with differential privacy, total budget per institution")
 
@@ -108,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", nargs="?")
     verify = rel_sub.add_parser("verify")
     verify.add_argument("id", nargs="?")
+    use = rel_sub.add_parser("use", help="make a retained release current again (roll back), after verifying it")
+    use.add_argument("id")
 
     trend = with_format(sub.add_parser("trending", help="rising works in the community (collection development)"))
     trend.add_argument("code")
@@ -332,7 +336,7 @@ def cmd_publish(args, settings) -> int:
 
     started = time.perf_counter()
     store = Store.from_settings(settings)
-    release_id = publish(settings, store, as_of=_as_of(args.as_of), epsilon=args.epsilon,
+    release_id = publish(settings, store, as_of=_as_of(args.as_of), epsilon=args.epsilon, wait=args.wait,
                          progress=lambda line: print(f"[{time.perf_counter() - started:6.1f}s] {line}",
                                                      file=sys.stderr, flush=True))
     print(release_id)
@@ -340,9 +344,16 @@ def cmd_publish(args, settings) -> int:
 
 
 def cmd_release(args, settings) -> int:
-    from .release import read_manifest, release_path, verify_release
+    from .release import current_release_id, read_manifest, release_path, verify_release
 
     store = Store.from_settings(settings)
+    if args.action == "use":
+        from .publish import use_release
+
+        previous = current_release_id(settings.community_dir)
+        use_release(settings, store, args.id)
+        print(f"release {args.id} is current (was {previous or 'none'})")
+        return 0
     path = release_path(settings.community_dir, args.id)
     if args.action == "verify":
         started = time.perf_counter()

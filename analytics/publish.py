@@ -11,20 +11,22 @@ withdrawn (opt-out) are deleted; the last three releases are kept.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from . import access, identifiers, release_sql
 from . import contributions as contrib
-from . import identifiers, release_sql
 from .access import Principal
 from .config import Settings
 from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
@@ -383,10 +385,68 @@ def _delete_release(settings: Settings, job: SystemJobStore, release_id: str, re
     job.mark_release_deleted(release_id, reason)
 
 
+class PublishRunning(ReleaseError):
+    """Another publish (or release switch) holds the lock; nothing was changed."""
+
+
+@contextmanager
+def publish_lock(settings: Settings, wait: bool = False, what: str = "publish"):
+    """One publish (or `release use`) at a time, per data directory.
+
+    An exclusive flock on data/community/.publish.lock: the operating system releases it when
+    the holding process ends, however it ends, so a killed publish never leaves a stale lock.
+    Without `wait` a second caller gets PublishRunning at once (the CLI exits 2); with it, it
+    blocks until the first is done.
+    """
+    community = settings.community_dir
+    community.mkdir(parents=True, exist_ok=True)
+    handle = open(community / ".publish.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise PublishRunning(f"another publish is running ({holder}); nothing was changed. Try again when it "
+                                 f"has finished, or pass --wait to queue behind it.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{what}, pid {os.getpid()}, started {utcnow():%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing the file releases the lock
+
+
+def use_release(settings: Settings, store: Store, release_id: str, actor: Principal | None = None) -> None:
+    """Roll back (or forward) to a retained release: verify it, then switch `current` to it."""
+    actor = actor or Principal.system_job()
+    access.require_system(actor, "Switching the current release")
+    with publish_lock(settings, what=f"release use {release_id}"):
+        path = settings.community_dir / "releases" / release_id
+        if not (path / "manifest.json").exists():
+            raise ReleaseError(f"no retained release {release_id!r}; retained: "
+                               f"{', '.join(list_release_dirs(settings.community_dir)) or 'none'}.")
+        problems = verify_release(settings, store, release_id)
+        if problems:
+            raise ReleaseError(f"release {release_id} does not pass verification, so it is not used:\n  "
+                               + "\n  ".join(problems))
+        previous = current_release_id(settings.community_dir)
+        switch_current(settings.community_dir, release_id)
+        SystemJobStore(store, actor).record_switch(previous, release_id)
+
+
 def publish(settings: Settings, store: Store, as_of: date | None = None, progress=lambda _line: None,
-            now: datetime | None = None, epsilon: float | None = None) -> str:
+            now: datetime | None = None, epsilon: float | None = None, wait: bool = False) -> str:
     """Build a new release from the contributions in effect on `as_of`; return its id.
-    With `epsilon`, benchmark statistics are released with differential privacy (privacy.py)."""
+    With `epsilon`, benchmark statistics are released with differential privacy (privacy.py).
+    Only one publish runs at a time (publish_lock)."""
+    with publish_lock(settings, wait=wait):
+        return _publish(settings, store, as_of, progress, now, epsilon)
+
+
+def _publish(settings: Settings, store: Store, as_of: date | None, progress, now: datetime | None,
+             epsilon: float | None) -> str:
     if epsilon is not None and not (epsilon > 0 and epsilon < float("inf")):
         raise ReleaseError(f"--epsilon {epsilon}: give a positive privacy budget such as 1.0.")
     system = Principal.system_job()

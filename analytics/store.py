@@ -1144,6 +1144,12 @@ class SystemJobStore:
                 release_contributors.c.release_id == release_id)).mappings().all()
         return [(r["token"], r["service"], r["region"]) for r in rows]
 
+    def record_switch(self, previous: str | None, release_id: str) -> None:
+        """An operator pointed `current` at a retained release (python -m analytics release use)."""
+        now = utcnow()
+        with self.engine.begin() as con:
+            Store._audit(con, self.actor, None, "release.use", previous, release_id, now)
+
     def mark_release_deleted(self, release_id: str, reason: str) -> None:
         with self.engine.begin() as con:
             con.execute(own_kpi_values.delete().where(own_kpi_values.c.release_id == release_id))

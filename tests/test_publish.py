@@ -262,3 +262,55 @@ def test_as_of_excludes_later_data_and_switches(small):
     assert manifest["contributors"] == {"collection_development": {}, "recommendations": {}, "benchmark": {}}
     assert all(n == 0 for n in manifest["row_counts"].values())
     assert json.dumps(manifest)  # serializable
+
+
+def test_one_publish_at_a_time(small):
+    """A second publish while one runs exits 2 and changes nothing; --wait queues behind it.
+    Exactly one release per successful run; nothing is left half-written; verify passes."""
+    settings, store = small
+    first = _publish_process(settings, "collection_development:loans")
+    deadline = time.monotonic() + 120
+    for line in first.stderr:
+        if "paused at collection_development:loans" in line:
+            break
+        assert time.monotonic() < deadline, "publish never reached the pause point"
+    env = {**os.environ, "ANALYTICS_DATA_DIR": str(settings.data_dir)}
+    second = subprocess.run([sys.executable, "-m", "analytics", "publish", "--as-of", AS_OF.isoformat()],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert "another publish is running (publish, pid" in second.stderr and second.stdout == ""
+    waiting = subprocess.Popen([sys.executable, "-m", "analytics", "publish", "--wait", "--as-of",
+                                AS_OF.isoformat()], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    assert waiting.poll() is None  # queued behind the lock
+    assert list_release_dirs(settings.community_dir) == []
+    first.send_signal(signal.SIGKILL)  # the lock goes with the process
+    first.wait(timeout=30)
+    out, err = waiting.communicate(timeout=180)
+    assert waiting.returncode == 0, err
+    assert list_release_dirs(settings.community_dir) == [out.strip()]
+    assert current_release_id(settings.community_dir) == out.strip()
+    assert not list((settings.community_dir / "releases").glob(".building-*"))
+    assert verify_release(settings, store) == []
+
+
+def test_release_use_rolls_back_to_a_retained_release(small, capsys):
+    from analytics.__main__ import main
+
+    settings, store = small
+    older = publish(settings, store, as_of=AS_OF, now=NOW)
+    newer = publish(settings, store, as_of=AS_OF, now=at(5))
+    assert current_release_id(settings.community_dir) == newer
+    data = str(settings.data_dir)
+    assert main(["--data-dir", data, "release", "use", older]) == 0
+    assert current_release_id(settings.community_dir) == older
+    assert f"release {older} is current (was {newer})" in capsys.readouterr().out
+    assert main(["--data-dir", data, "release", "use", "20990101T000000Z-000000"]) == 2
+    assert "no retained release" in capsys.readouterr().err
+    # A tampered release is refused: verification runs before the switch.
+    victim = release_path(settings.community_dir, newer) / "loans.parquet"
+    victim.write_bytes(victim.read_bytes() + b"x")
+    assert main(["--data-dir", data, "release", "use", newer]) == 2
+    assert "does not pass verification" in capsys.readouterr().err
+    assert current_release_id(settings.community_dir) == older
