@@ -107,21 +107,29 @@ def current_release_handle():
     return _release(str(community), release_id) if release_id else None
 
 
-def require_collection_access(actor: Principal, page_name: str):
-    """Reciprocity gate for collection development pages: returns the open release or stops."""
+def sharing_gate(actor: Principal, check, explanation: str, page_name: str | None = None) -> None:
+    """Reciprocity: run `check(actor, store, code)` (an analytics/ permission check); if it refuses,
+    say why, explain, point administrators to the profile, and stop the page."""
     from analytics.access import PermissionDenied
-    from analytics.trends import require_collection_sharing
 
     try:
-        require_collection_sharing(actor, store(), actor.institution_code)
+        check(actor, store(), actor.institution_code)
     except PermissionDenied as exc:
-        st.title(page_name)
+        if page_name:
+            st.title(page_name)
         st.info(str(exc), icon=":material/lock:")
-        st.write("Collection development reports are built from what participating institutions share; "
-                 "institutions that do not share do not see them.")
+        st.write(explanation)
         if actor.is_admin_of(actor.institution_code):
             st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
         st.stop()
+
+
+def require_collection_access(actor: Principal, page_name: str):
+    """Reciprocity gate for collection development pages: returns the open release or stops."""
+    from analytics.trends import require_collection_sharing
+
+    sharing_gate(actor, require_collection_sharing, "Collection development reports are built from what "
+                 "participating institutions share; institutions that do not share do not see them.", page_name)
     release = current_release_handle()
     if release is None:
         st.title(page_name)

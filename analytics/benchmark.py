@@ -306,6 +306,8 @@ def derive(base: pl.DataFrame, fte: dict | None = None) -> pl.DataFrame:
 def counted_periods(values: pl.DataFrame, as_of: date, included_from: date) -> pl.DataFrame:
     """Only complete periods that start on or after `included_from` (a year after go-live);
     months only for the last MONTHLY_HISTORY complete months."""
+    from .trends import _month_add
+
     this_month = f"{as_of.year:04d}-{as_of.month:02d}"
     first_month = _month_add(this_month, -MONTHLY_HISTORY)
     start_month = f"{included_from.year:04d}-{included_from.month:02d}"
@@ -316,15 +318,6 @@ def counted_periods(values: pl.DataFrame, as_of: date, included_from: date) -> p
     month_ok = ~yearly & (pl.col("period") < this_month) & (pl.col("period") >= first_month) & (
         pl.col("period") >= start_month)
     return values.filter(year_ok | month_ok)
-
-
-def _month_add(month: str, delta: int) -> str:
-    y, m = int(month[:4]), int(month[5:7]) + delta
-    while m <= 0:
-        y, m = y - 1, m + 12
-    while m > 12:
-        y, m = y + 1, m - 12
-    return f"{y:04d}-{m:02d}"
 
 
 # -- peer groups ---------------------------------------------------------------------------------

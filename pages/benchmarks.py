@@ -10,7 +10,6 @@ import streamlit as st
 
 import ui
 from analytics import benchmark
-from analytics.access import PermissionDenied
 
 actor = ui.require_principal()
 store = ui.store()
@@ -19,15 +18,9 @@ code = actor.institution_code
 institution = store.institution(actor, code)
 
 st.title("Benchmarks")
-try:
-    benchmark.require_benchmark_view(actor, store, code)
-except PermissionDenied as exc:
-    st.info(str(exc), icon=":material/lock:")
-    st.write("Benchmarks pool what participating institutions share; institutions that do not share do not see "
-             "them.")
-    if actor.is_admin_of(code):
-        st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
-    st.stop()
+ui.sharing_gate(actor, benchmark.require_benchmark_view,
+                "Benchmarks pool what participating institutions share; institutions that do not share do not see "
+                "them.")
 release = ui.current_release_handle()
 if release is None:
     st.info("No community release has been published yet. The system job (`python -m analytics publish`) builds one.")

@@ -32,15 +32,9 @@ code = actor.institution_code
 institution = store.institution(actor, code)
 
 st.title("Recommendations")
-try:
-    recommend.require_recommendations(actor, store, code)
-except PermissionDenied as exc:
-    st.info(str(exc), icon=":material/lock:")
-    st.write("Recommendations compare your data with what participating institutions share for recommendations; "
-             "institutions that do not share receive none.")
-    if actor.is_admin_of(code):
-        st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
-    st.stop()
+ui.sharing_gate(actor, recommend.require_recommendations,
+                "Recommendations compare your data with what participating institutions share for recommendations; "
+                "institutions that do not share receive none.")
 
 
 @st.cache_resource(max_entries=2, show_spinner="Opening the community release…")
