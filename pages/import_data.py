@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import shutil
+import time
 from pathlib import Path
 
 import polars as pl
@@ -52,6 +53,15 @@ def show_report(report: dict) -> None:
         st.caption(f"Note: {warning}")
 
 
+def prune_uploads(uploads: Path, max_age_seconds: float = 86_400) -> None:
+    """Remove uploads left behind (an admin who checked a file and never imported it)."""
+    if not uploads.exists():
+        return
+    for folder in uploads.iterdir():
+        if time.time() - folder.stat().st_mtime > max_age_seconds:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 if not actor.is_admin_of(code):
     st.info("Only a General System Administrator of your institution imports data. You can see the history of "
             "imports below.", icon=":material/lock:")
@@ -62,7 +72,12 @@ else:
     if upload is not None:
         content = upload.getvalue()
         digest = hashlib.sha256(content).hexdigest()[:16]
-        folder = Path(tempfile.gettempdir()) / "analytics-uploads" / digest
+        # The raw upload may hold columns that are never stored (patrons, money): it is kept only
+        # in the institution's private folder while the admin works on it, and removed after the
+        # import (and at the latest a day later).
+        uploads = Path(settings.data_dir) / "institutions" / code / ".uploads"
+        prune_uploads(uploads)
+        folder = uploads / digest
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(upload.name).name
         if not path.exists():
@@ -135,6 +150,7 @@ else:
                         st.error(str(exc))
                     else:
                         store.record_import(actor, code, kind, upload.name, "ok", final.as_dict())
+                        shutil.rmtree(folder, ignore_errors=True)
                         bar.progress(1.0, text="Done")
                         st.session_state.pop("import_checked", None)
                         st.success(f"Imported {final.kept:,} rows of {upload.name} into {target}.")

@@ -62,3 +62,6 @@ def test_damaged_upload_changes_nothing_and_good_upload_imports(tmp_path, artifa
 
     stored = pl.read_parquet(items)
     assert sorted(stored["item_id"]) == ["C-1", "C-2", "C-3"]
+    # The imported upload is gone; only the damaged one (never imported) waits in the private folder.
+    uploads = settings.data_dir / "institutions" / "A" / ".uploads"
+    assert [p.name for p in uploads.rglob("*.csv")] == ["damaged-items.csv"]
