@@ -37,6 +37,9 @@ def test_demo_community_shape(demo_community, demo_store):
         folder = institution_dir(demo_community, inst.code)
         assert (folder / "items.parquet").exists() and (folder / "loans.parquet").exists()
         assert {u.roles[0] for u in demo_store.list_users(SYSTEM, inst.code)} == {"admin", "manager", "librarian"}
+    annual = pl.read_parquet(institution_dir(demo_community, institutions[0].code) / "annual_stats.parquet")
+    assert annual.height == 3 and annual["year"].is_sorted() and annual["total_circulation"].min() > 0
+    assert not any("expend" in c for c in annual.columns)  # the survey's money column was dropped
     items = pl.read_parquet(institution_dir(demo_community, institutions[0].code) / "items.parquet")
     assert items["isbn"].str.contains(";").any()  # print and e-book ISBNs of one work
     assert set(items["format"].unique()) == {"print", "electronic"}
