@@ -141,7 +141,7 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
     an owner). Periods are every calendar year (and month, for the monthly measures)
     covered by the data; the system job and the page choose which periods count.
     """
-    rows: list[pl.DataFrame] = []
+    rows: list[tuple[str, str, float]] = []
     items_scan = _scan(inst_dir, "items")
     items = None
     if items_scan is not None:
@@ -177,7 +177,7 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
 
     def add(period: str, measure: str, value) -> None:
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            rows.append(pl.DataFrame({"period": [period], "measure": [measure], "value": [float(value)]}))
+            rows.append((period, measure, float(value)))
 
     lists = _reading_list_titles(inst_dir)
     for year in years:
@@ -236,9 +236,9 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
                            .unpivot(index="period", variable_name="measure", value_name="value")
                            .drop_nulls("value")
                            .with_columns(("annual." + pl.col("measure")).alias("measure")))
-    out = pl.concat([*rows, *[m.select("period", "measure", "value") for m in monthly]]) if rows or monthly \
-        else pl.DataFrame(schema={"period": pl.String, "measure": pl.String, "value": pl.Float64})
-    return out.sort("period", "measure")
+    schema = {"period": pl.String, "measure": pl.String, "value": pl.Float64}
+    yearly = pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.concat([yearly, *[m.select(list(schema)) for m in monthly]]).sort("period", "measure")
 
 
 def _reading_list_titles(inst_dir: Path) -> pl.DataFrame | None:
@@ -590,6 +590,5 @@ def report(release, institution, own: pl.DataFrame, *, peer_group: str = "all", 
 def watchlist(report_rows: pl.DataFrame) -> pl.DataFrame:
     """The latest period of each KPI that has a released statistic or an own value."""
     usable = report_rows.filter(~pl.col("suppressed") | pl.col("own_value").is_not_null())
-    return usable.sort("period").group_by("kpi", maintain_order=True).last().join(
-        pl.DataFrame({"kpi": list(CATALOG), "_order": list(range(len(CATALOG)))}), on="kpi").sort("_order").drop(
-        "_order")
+    # report() orders rows by the catalog, then by period: the last row of each KPI is its latest.
+    return usable.group_by("kpi", maintain_order=True).last()

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from . import access, deselection, subjects, trends
 from .access import Principal
 from .local import table_path
 from .recommend_catalog import CATALOG, MAX_PER_TYPE
-from .release import ReleaseError, release_path
+from .release import ReleaseError, read_manifest, release_path
 from .store import Store
 
 PART = "recommendations"
@@ -104,17 +105,13 @@ def open_part(community_dir: Path, release_id: str | None = None) -> trends.Rele
     if missing:
         raise ReleaseError(f"release {path.name} has no recommendation evidence ({', '.join(missing)} missing "
                            f"under {PART}/); publish a new release.")
-    import duckdb
-
-    from .release import read_manifest
-
     manifest = read_manifest(path)
     as_of = date.fromisoformat(manifest["as_of"])
-    last_complete = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
+    last_complete = trends._month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
     # Only the rows the rules read: the current holdings snapshot, the last 12 complete months
     # of the signal (subject balance, e-title use), the 6-month trend window, the 'all' peer group.
     only = {"holdings": ("month = $v", as_of.strftime("%Y-%m")),
-            "monthly_signal": ("month >= $v", _month_add(last_complete, -11)),
+            "monthly_signal": ("month >= $v", trends._month_add(last_complete, -11)),
             "trend_rows": ("window_months = $v", TRENDING_WINDOW),
             "peer_selection": ("peer_group = $v", "all")}
     con = duckdb.connect()
@@ -127,10 +124,6 @@ def open_part(community_dir: Path, release_id: str | None = None) -> trends.Rele
 
 
 # -- own data -----------------------------------------------------------------------------
-
-def _month_add(month: str, delta: int) -> str:
-    return trends._month_add(month, delta)
-
 
 @dataclass
 class Context:
@@ -157,7 +150,7 @@ def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame
     present = pl.read_parquet_schema(path)
     scan = pl.scan_parquet(path).with_columns(
         pl.lit(None, dtype=dtype).alias(col) for col, dtype in schema.items() if col not in present)
-    start, stop = date.fromisoformat(f"{first}-01"), date.fromisoformat(f"{_month_add(last, 1)}-01")
+    start, stop = date.fromisoformat(f"{first}-01"), date.fromisoformat(f"{trends._month_add(last, 1)}-01")
     return (scan.filter((pl.col("month") >= start) & (pl.col("month") < stop)
                         & (pl.col("metric_type") == "Total_Item_Requests"))
             .select(pl.col("work_key"), pl.col("isbn"), pl.col("platform"), pl.col("count").cast(pl.Int64))
@@ -166,8 +159,8 @@ def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame
 
 def build_context(release: trends.Release, data_dir: Path, code: str, region: str) -> Context:
     as_of = date.fromisoformat(release.manifest["as_of"])
-    last_complete = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
-    last12_start = _month_add(last_complete, -11)
+    last_complete = trends._month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
+    last12_start = trends._month_add(last_complete, -11)
     k_title = release.manifest["privacy"]["K_TITLE"]
     if not table_path(data_dir, code, "items").exists():
         items = pl.DataFrame(schema={"item_id": pl.String, "title": pl.String, "author": pl.String,

@@ -11,7 +11,7 @@ import pytest
 from analytics.access import Principal
 from analytics.config import load_settings
 from analytics.store import Store
-from tests.support.browser import browser_page, streamlit_server
+from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()
@@ -30,21 +30,11 @@ def _north_american_sharer(data_dir: Path) -> tuple[str, str]:
     raise AssertionError("no North American institution shares collection development data")
 
 
-def _sign_in(page, base_url: str, code: str, name: str) -> None:
-    page.goto(base_url, wait_until="networkidle")
-    page.get_by_text("Demo mode").wait_for(timeout=60_000)
-    page.get_by_label("Institution").click()
-    page.get_by_role("option", name=f"({code})", exact=False).click()
-    page.get_by_text("Lena Librarian", exact=False).first.click()
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name=name).wait_for(timeout=60_000)
-
-
 def test_trending_page_filter_and_downloads(published_community, artifacts_dir):
     code, name = _north_american_sharer(published_community)
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
-        _sign_in(page, base_url, code, name)
+        demo_sign_in(page, base_url, code, name, "Lena Librarian")
         page.get_by_role("link", name="Trending titles").first.click()
         page.get_by_role("heading", name="Trending titles").wait_for(timeout=60_000)
         page.get_by_text("Top rising works in NA").wait_for(timeout=60_000)
@@ -72,7 +62,7 @@ def test_deselection_page_lists_and_downloads(published_community, artifacts_dir
     code, name = _north_american_sharer(published_community)
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
-        _sign_in(page, base_url, code, name)
+        demo_sign_in(page, base_url, code, name, "Lena Librarian")
         page.get_by_role("link", name="Deselection and retention").first.click()
         page.get_by_role("heading", name="Deselection and retention").wait_for(timeout=60_000)
         page.get_by_text("Withdrawal candidates").first.wait_for(timeout=60_000)
@@ -104,7 +94,7 @@ def test_subject_overview_page(published_community, artifacts_dir):
     code, name = _north_american_sharer(published_community)
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(published_community)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
-        _sign_in(page, base_url, code, name)
+        demo_sign_in(page, base_url, code, name, "Lena Librarian")
         page.get_by_role("link", name="Subject overview").first.click()
         page.get_by_role("heading", name="Subject overview").wait_for(timeout=60_000)
         page.get_by_text("Community holdings in NA by LC class").wait_for(timeout=60_000)
@@ -129,12 +119,7 @@ def test_selection_page_filter_and_order_list(tmp_path, artifacts_dir):
     store.dispose()
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(settings.data_dir)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
-        page.goto(base_url, wait_until="networkidle")
-        page.get_by_text("Demo mode").wait_for(timeout=60_000)
-        page.get_by_label("Institution", exact=True).click()
-        page.get_by_role("option", name="(Z)", exact=False).click()
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name="Institution Z").wait_for(timeout=60_000)
+        demo_sign_in(page, base_url, "Z", "Institution Z")
         page.get_by_role("link", name="Selection report").first.click()
         page.get_by_role("heading", name="Selection report").wait_for(timeout=60_000)
         page.get_by_text("1 works, best first").wait_for(timeout=60_000)

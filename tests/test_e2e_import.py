@@ -10,7 +10,7 @@ import pytest
 from analytics.local import table_path
 from analytics.release import sha256
 from tests.community import Member, build, items_csv
-from tests.support.browser import browser_page, streamlit_server
+from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,10 +32,7 @@ def test_damaged_upload_changes_nothing_and_good_upload_imports(tmp_path, artifa
                     "C-3,No ISBN here,\n")
     with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(settings.data_dir)}) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1300}) as page:
-        page.goto(base_url, wait_until="networkidle")
-        page.get_by_text("Demo mode").wait_for(timeout=60_000)
-        page.get_by_role("button", name="Sign in").click()  # the only user: Alpha's administrator
-        page.get_by_role("heading", name="Alpha University").wait_for(timeout=60_000)
+        demo_sign_in(page, base_url, "A", "Alpha University")  # the only user: Alpha's administrator
         page.get_by_role("link", name="Import data").first.click()
         page.get_by_role("heading", name="Import data").wait_for(timeout=60_000)
 

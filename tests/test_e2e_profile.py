@@ -15,7 +15,7 @@ from analytics.access import Principal
 from analytics.config import load_settings
 from analytics.demo import demo_email
 from analytics.store import Store
-from tests.support.browser import browser_page, streamlit_server
+from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()
@@ -40,14 +40,7 @@ def test_admin_turns_benchmark_off_and_sees_effective_date_and_audit(demo_commun
     admin = demo_email(code, "admin")
     env = {"ANALYTICS_DATA_DIR": str(demo_community)}
     with streamlit_server(ROOT, env) as base_url, browser_page(viewport={"width": 1400, "height": 1000}) as page:
-        page.goto(base_url, wait_until="networkidle")
-        page.get_by_text("Demo mode").wait_for(timeout=60_000)
-        # Pick the institution, then its administrator.
-        page.get_by_label("Institution").click()
-        page.get_by_role("option", name=re.compile(re.escape(f"({code})"))).click()
-        page.get_by_text("Ada Admin", exact=False).first.click()
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name=name).wait_for(timeout=60_000)
+        demo_sign_in(page, base_url, code, name, "Ada Admin")
         page.get_by_text("Titles held").wait_for(timeout=30_000)
         page.wait_for_timeout(1000)
         page.screenshot(path=str(artifacts_dir / "e2e-home.png"))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
-from playwright.sync_api import expect
 
 from analytics.access import Principal
 from analytics.config import load_settings
 from analytics.store import Store
-from tests.support.browser import browser_page, streamlit_server
+from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()
@@ -30,18 +28,7 @@ def test_manager_dismisses_a_recommendation_with_a_reason(published_community, t
     try:
         with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(data_dir)}) as base_url, \
                 browser_page(viewport={"width": 1500, "height": 1200}, accept_downloads=True) as page:
-            page.goto(base_url, wait_until="networkidle")
-            page.get_by_text("Demo mode").wait_for(timeout=60_000)
-            page.get_by_label("Institution", exact=True).click()
-            page.get_by_role("option", name=f"({code})", exact=False).click()
-            # Wait until the user list shows this institution's people: a click on the list drawn
-            # before the institution changed is lost when the page reruns.
-            manager_radio = page.get_by_role("radio", name=re.compile(rf"Max Manager.*\({code}\)"))
-            manager_radio.wait_for(state="attached", timeout=30_000)
-            page.get_by_text(re.compile(rf"Max Manager.*\({code}\)")).click()
-            expect(manager_radio).to_be_checked(timeout=10_000)
-            page.get_by_role("button", name="Sign in").click()
-            page.get_by_role("heading", name=name).wait_for(timeout=60_000)
+            demo_sign_in(page, base_url, code, name, "Max Manager")
             page.get_by_role("link", name="Recommendations").first.click()
             page.get_by_role("heading", name="Recommendations").first.wait_for(timeout=60_000)
             page.get_by_role("button", name="Implemented by hand").first.wait_for(timeout=90_000)

@@ -189,3 +189,25 @@ def browser_page(viewport: dict | None = None, **context_kwargs):
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def demo_sign_in(page, base_url: str, code: str, name: str, person: str | None = None) -> None:
+    """Sign in through the demo view: pick the institution, then (optionally) one of its users by
+    name, and wait for the home page. The user list is redrawn when the institution changes, so
+    the user is picked only once the list shows that institution's people, and checked."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(base_url, wait_until="networkidle")
+    page.get_by_text("Demo mode").wait_for(timeout=60_000)
+    page.get_by_label("Institution", exact=True).click()
+    page.get_by_role("option", name=f"({code})", exact=False).click()
+    if person:
+        label = re.compile(rf"{re.escape(person)}.*\({re.escape(code)}\)")
+        radio = page.get_by_role("radio", name=label)
+        radio.wait_for(state="attached", timeout=30_000)
+        page.get_by_text(label).click()
+        expect(radio).to_be_checked(timeout=10_000)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name=name).wait_for(timeout=60_000)
