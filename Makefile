@@ -5,7 +5,7 @@ PYTHON3 ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
-REQS    := requirements.txt requirements-dev.txt
+REQS    := requirements.txt requirements-dev.txt requirements-spark.txt
 PORT    ?= 8501
 PYTEST_ARGS ?=
 

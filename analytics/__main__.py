@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="if another publish is running, wait for it instead of exiting with status 2")
     pub.add_argument("--epsilon", type=float,
                      help="release benchmark statistics with differential privacy, total budget per institution")
+    pub.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                     help="what runs the release SQL: DuckDB on this machine (default) or Apache Spark "
+                          "(SPARK_MASTER, default local[*]; needs requirements-spark.txt and Java 17+)")
 
     rel = sub.add_parser("release", help="show or verify a release")
     rel_sub = rel.add_subparsers(dest="action", required=True)
@@ -155,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "recommend", "benchmark"),
                        help="run one stage")
     bench.add_argument("--rows", type=int, help="rows of the generated items file (default 1,000,000)")
+    bench.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                       help="the engine of the publish stage (default duckdb)")
     return parser
 
 
@@ -337,6 +342,7 @@ def cmd_publish(args, settings) -> int:
     started = time.perf_counter()
     store = Store.from_settings(settings)
     release_id = publish(settings, store, as_of=_as_of(args.as_of), epsilon=args.epsilon, wait=args.wait,
+                         engine=args.engine,
                          progress=lambda line: print(f"[{time.perf_counter() - started:6.1f}s] {line}",
                                                      file=sys.stderr, flush=True))
     print(release_id)
@@ -525,7 +531,7 @@ def cmd_benchmark(args, settings) -> int:
 def cmd_bench(args, settings) -> int:
     from .bench import run_bench
 
-    return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows)
+    return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows, engine=args.engine)
 
 
 COMMANDS = {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -217,9 +218,10 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
             from .publish import publish
 
             lines: list[str] = []
-            extra = {"release": publish(settings, store, progress=lines.append)}
-            extra.update({line.split(":")[0].replace(" ", "_"): line.split(":", 1)[1].strip()
-                          for line in lines if line.startswith(("benchmark:", "recommendations: evidence"))})
+            engine_stats: dict = {}
+            extra = {"release": publish(settings, store, progress=lines.append, engine=arg or "duckdb",
+                                        engine_stats=engine_stats), "engine": arg or "duckdb", **engine_stats}
+            extra["steps"] = publish_steps(lines)
         elif stage == "queries":
             extra = _page_queries(settings, store)
         elif stage == "recommend":
@@ -237,6 +239,16 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **extra}))
+
+
+def publish_steps(lines: list[str]) -> dict[str, float]:
+    """Seconds per publish step from its progress lines ("loans (12 rows) in 3.1 s" and the like)."""
+    steps = {}
+    for line in lines:
+        found = re.match(r"(?P<step>[^(]+?)(?: \([\d,]+ \w+\))? in (?P<s>[\d.]+) s$", line)
+        if found and not found["step"].startswith("release files"):
+            steps[found["step"].strip()] = float(found["s"])
+    return steps
 
 
 def _page_queries(settings: Settings, store) -> dict:
@@ -403,7 +415,7 @@ def bench_formats(base: Path) -> list[dict]:
     return results
 
 
-def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
+def bench_community(base: Path, scale: str, stages: list[str], engine: str = "duckdb") -> list[dict]:
     data_dir = base / f"community-{scale}"
     settings = load_settings(data_dir)
     print(f"community at scale {scale} in {data_dir}", file=sys.stderr)
@@ -411,17 +423,20 @@ def bench_community(base: Path, scale: str, stages: list[str]) -> list[dict]:
     print(f"  {totals}", file=sys.stderr)
     results = []
     for stage in stages:
-        result = _run_stage(stage, data_dir)
+        result = _run_stage(stage, data_dir, engine if stage == "publish" else "")
         rows = totals["items"] if stage in ("contributions", "queries", "recommend", "benchmark") \
             else totals["loan_rows"]
         results.append({"stage": f"{stage} (scale {scale})", "rows": rows, "seconds": round(result["seconds"], 2),
                         "rows_per_second": int(rows / result["seconds"]) if result["seconds"] else 0,
                         "peak_mib": round(result["peak_mib"]),
-                        "note": ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("seconds", "peak_mib"))})
+                        "note": ", ".join(f"{k}={v}" for k, v in result.items()
+                                          if k not in ("seconds", "peak_mib", "steps")),
+                        **({"steps": result["steps"]} if "steps" in result else {})})
     return results
 
 
-def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None) -> int:
+def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None,
+              engine: str = "duckdb") -> int:
     base = settings.data_dir / "bench"
     base.mkdir(parents=True, exist_ok=True)
     stages = [only] if only else ["import", "formats", *COMMUNITY_STAGES]
@@ -432,9 +447,14 @@ def run_bench(settings: Settings, scale: str = "s", only: str | None = None, row
         results += bench_formats(base)
     community_stages = [s for s in stages if s in COMMUNITY_STAGES]
     if community_stages:
-        results += bench_community(base, scale, community_stages)
-    print(render(results, "table"))
+        results += bench_community(base, scale, community_stages, engine)
+    print(render([{k: v for k, v in r.items() if k != "steps"} for r in results], "table"))
+    for result in results:
+        if result.get("steps"):
+            print(f"\n{result['stage']}, {engine}, seconds per step:")
+            print("\n".join(f"  {step:45} {seconds:8.1f}" for step, seconds in result["steps"].items()))
     out = base / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
-    out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "results": results}, indent=2))
+    out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "engine": engine, "results": results},
+                              indent=2))
     print(f"\nwritten: {out}")
     return 0

@@ -44,6 +44,9 @@ class Settings:
     k_bench: int = 5
     dominance: float = 0.5
     duckdb_memory: str = "3GB"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = 0  # 0: twice the cores for a local master, Spark's 200 otherwise
 
     @property
     def institutions_dir(self) -> Path:
@@ -66,7 +69,9 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
     """Settings from arguments first, then environment, then defaults.
 
     ANALYTICS_DATA_DIR (default ./data), DATABASE_URL (default a SQLite file in the
-    data dir), K_TITLE, K_BENCH, DOMINANCE, DUCKDB_MEMORY_LIMIT (publish's DuckDB, default 3GB).
+    data dir), K_TITLE, K_BENCH, DOMINANCE, DUCKDB_MEMORY_LIMIT (publish's DuckDB, default 3GB),
+    and for `publish --engine spark`: SPARK_MASTER (default local[*]), SPARK_DRIVER_MEMORY
+    (default 2g), SPARK_SHUFFLE_PARTITIONS (default: twice the cores for a local master, else 200).
     """
     base = Path(data_dir or os.environ.get("ANALYTICS_DATA_DIR") or "data").resolve()
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{base / 'control.db'}"
@@ -77,4 +82,7 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
         k_bench=_env_int("K_BENCH", 5),
         dominance=_env_float("DOMINANCE", 0.5),
         duckdb_memory=os.environ.get("DUCKDB_MEMORY_LIMIT") or "3GB",
+        spark_master=os.environ.get("SPARK_MASTER") or "local[*]",
+        spark_driver_memory=os.environ.get("SPARK_DRIVER_MEMORY") or "2g",
+        spark_shuffle_partitions=_env_int("SPARK_SHUFFLE_PARTITIONS", 0),
     )

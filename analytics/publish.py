@@ -1,7 +1,7 @@
 """The system job's second half: build, verify and switch a community release.
 
 publish() refreshes the contributions (contributions.py), aggregates them with the SQL
-of release_sql.py in DuckDB, applies the K_TITLE / K_BENCH / DOMINANCE thresholds,
+of release_sql.py in DuckDB (or Apache Spark: engines.py), applies the K_TITLE / K_BENCH / DOMINANCE thresholds,
 writes Parquet files and manifest.json into a hidden building directory, verifies the
 result (release.py), renames it into place and only then points ``current`` at it with
 an atomic rename. A crash at any point leaves the previous release current; the next
@@ -22,15 +22,22 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from . import access, identifiers, release_sql
 from . import contributions as contrib
 from .access import Principal
 from .config import Settings
-from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
-                      verify_release)
+from .engines import check_engine, open_engine
+from .release import (
+    KEEP_RELEASES,
+    RELEASE_SCHEMA,
+    ReleaseError,
+    current_release_id,
+    list_release_dirs,
+    sha256,
+    verify_release,
+)
 from .schema import SERVICES
 from .store import Store, SystemJobStore, utcnow
 
@@ -57,13 +64,6 @@ def _pause_for_crash_tests(stage: str) -> None:
         time.sleep(600)
 
 
-WORK_KEYS = """
-SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list
-FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c)
-GROUP BY work_key
-"""
-
-
 def global_work_map(keys: pl.DataFrame) -> pl.DataFrame:
     """local work key -> community work key, clustering ISBNs across institutions.
 
@@ -72,7 +72,7 @@ def global_work_map(keys: pl.DataFrame) -> pl.DataFrame:
     all (local key, ISBNs) pairs into connected components gives one key per work
     across the community. Keys without ISBNs (ISSN, OCLC, title fingerprint) are already
     comparable across institutions and map to themselves. `keys` holds one row per
-    local key with all its ISBNs (WORK_KEYS).
+    local key with all its ISBNs (release_sql.WORK_KEYS).
     """
     keys = keys.sort("work_key")
     only_isbns = pl.DataFrame({
@@ -93,45 +93,25 @@ def _included_from_year(institution) -> int:
     return anniversary.year if (anniversary.month, anniversary.day) == (1, 1) else anniversary.year + 1
 
 
-def _register_contributions(con, contributors: list[contrib.Contributor], service: str) -> None:
-    """Views <table>_c over one service's contribution files, with token and region added.
-
-    Views, not tables: DuckDB streams the Parquet files through each query instead of
-    holding every contribution in memory.
-    """
+def _register_contributions(engine, contributors: list[contrib.Contributor], service: str) -> None:
+    """Views <table>_c over one service's contribution files, each row with its contributor's
+    token, tid (an integer per contributor), region, first counted year, type and size band."""
     chosen = [c for c in contributors if c.service == service]
     position = {c.token: i for i, c in enumerate(contributors)}
     tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis", "held_works")
     for table in tables:
         present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
-        con.execute(f"DROP VIEW IF EXISTS {table}_c")
-        if not present:
-            columns = ", ".join(f"NULL::{_duck_type(t)} AS {name}" for name, t in CONTRIBUTION_TYPES[table].items())
-            con.execute(f"CREATE TEMP VIEW {table}_c AS SELECT NULL::VARCHAR AS token, NULL::INTEGER AS tid, "
-                        f"NULL::VARCHAR AS region, NULL::INTEGER AS included_from_year, NULL::VARCHAR AS type, "
-                        f"NULL::VARCHAR AS size_band, {columns} WHERE false")
-            continue
-        files = [str(c.path / f"{table}.parquet") for c in present]
         who = pl.DataFrame({
-            "filename": files,
+            "path": [str(c.path / f"{table}.parquet") for c in present],
             "token": [c.token for c in present],
             "tid": [position[c.token] for c in present],
             "region": [c.region for c in present],
             "included_from_year": [_included_from_year(c.institution) for c in present],
             "type": [c.institution.type for c in present],
             "size_band": [c.institution.size_band for c in present],
-        })
-        con.register("who_frame", who)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_who AS SELECT * FROM who_frame")
-        con.unregister("who_frame")
-        con.execute(f"SET VARIABLE {table}_files = $files", {"files": files})
-        con.execute(
-            f"CREATE TEMP VIEW {table}_c AS SELECT w.token, w.tid, w.region, w.included_from_year, w.type, "
-            f"w.size_band, "
-            f"t.* EXCLUDE (filename) "
-            f"FROM read_parquet(getvariable('{table}_files'), filename = true) t "
-            f"JOIN {table}_who w ON t.filename = w.filename"
-        )
+        }, schema={"path": pl.String, "token": pl.String, "tid": pl.Int64, "region": pl.String,
+                   "included_from_year": pl.Int64, "type": pl.String, "size_band": pl.String})
+        engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TYPES[table])
 
 
 CONTRIBUTION_TYPES = {
@@ -146,10 +126,6 @@ CONTRIBUTION_TYPES = {
     "kpis": {"period": "str", "measure": "str", "value": "float"},
     "held_works": {"work_key": "str", "isbns": "list"},
 }
-
-
-def _duck_type(kind: str) -> str:
-    return {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "list": "VARCHAR[]"}[kind]
 
 
 def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
@@ -170,10 +146,12 @@ def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
 
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
                   progress=lambda _line: None, epsilon: float | None = None,
-                  privacy_notes: dict | None = None, own_values: list | None = None) -> dict:
+                  privacy_notes: dict | None = None, own_values: list | None = None,
+                  engine: str = "duckdb", engine_stats: dict | None = None) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts;
     `privacy_notes` receives what the manifest records about the benchmark privacy and
-    `own_values` the private per-institution values (code, kpi, period, value)."""
+    `own_values` the private per-institution values (code, kpi, period, value). `engine`
+    runs the SQL: "duckdb" (default) or "spark"; `engine_stats` receives its figures."""
     privacy_notes = {} if privacy_notes is None else privacy_notes
     own_values = [] if own_values is None else own_values
     window_start = _window_start(as_of)
@@ -185,13 +163,12 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
               "last_complete": _month_str(_previous_month(as_of)),
               "last12_start": _window_start(_previous_month(as_of), 12)}
     counts: dict[str, int] = {}
-    con = duckdb.connect()
     spill = building.parent / f".spill-{building.name}"
+    started = time.perf_counter()
+    con = open_engine(engine, settings, spill)
+    if engine != "duckdb":
+        progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
     try:
-        # Bounded memory: DuckDB spills large aggregations to disk instead of growing.
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET memory_limit = $limit", {"limit": settings.duckdb_memory})
-        con.execute("SET temp_directory = $dir", {"dir": str(spill)})
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
             started = time.perf_counter()
@@ -209,11 +186,9 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                     _write_recommendation_evidence(con, building, prefix, params, counts, progress)
                 continue
             _register_contributions(con, contributors, service)
-            con.register("work_map_frame", global_work_map(con.sql(WORK_KEYS).pl()))
-            con.execute("CREATE OR REPLACE TEMP TABLE work_map AS SELECT local_key, work_key, "
-                        "dense_rank() OVER (ORDER BY work_key) AS wid, "
-                        "count(*) OVER (PARTITION BY work_key) > 1 AS merged FROM work_map_frame")
-            con.execute("CREATE OR REPLACE TEMP TABLE work_ids AS SELECT DISTINCT wid, work_key FROM work_map")
+            con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
+            con.execute(release_sql.WORK_MAP)
+            con.execute(release_sql.WORK_IDS)
             con.unregister("work_map_frame")
             progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
             for table, sql in release_sql.TITLE_LEVEL.items():
@@ -221,20 +196,21 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                 step = time.perf_counter()
                 counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
                 progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-                con.execute(f"SET VARIABLE {table}_released = $p", {"p": str(building / name)})
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_r AS "
-                            f"SELECT * FROM read_parquet(getvariable('{table}_released'))")
+                con.register_file(f"{table}_r", building / name)
                 _pause_for_crash_tests(f"{service}:{table}")
             name = f"{prefix}peer_selection.parquet"
+            step = time.perf_counter()
             counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
                                         "peer_selection.parquet")
-            con.execute("SET VARIABLE peer_selection_released = $p", {"p": str(building / name)})
-            con.execute("CREATE OR REPLACE TEMP VIEW peer_selection_r AS "
-                        "SELECT * FROM read_parquet(getvariable('peer_selection_released'))")
+            progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+            con.register_file("peer_selection_r", building / name)
             name = f"{prefix}titles.parquet"
+            step = time.perf_counter()
             counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
+            progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
             done[members] = prefix
-            _write_trend_tables(con, building, prefix, as_of, counts)
+            with con.local() as duck:
+                _write_trend_tables(duck, building, prefix, as_of, counts)
             progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
             if service == "recommendations":
                 _write_recommendation_evidence(con, building, prefix, params, counts, progress)
@@ -248,6 +224,8 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+        if engine_stats is not None:
+            engine_stats.update(con.stats)
     return counts
 
 
@@ -338,7 +316,8 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
 
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
                    contributors: list[contrib.Contributor], counts: dict[str, int],
-                   privacy_notes: dict | None = None, epsilon: float | None = None) -> dict:
+                   privacy_notes: dict | None = None, epsilon: float | None = None,
+                   engine: str = "duckdb") -> dict:
     per_service: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
     for c in contributors:
         per_service[c.service][c.region] = per_service[c.service].get(c.region, 0) + 1
@@ -347,6 +326,7 @@ def write_manifest(building: Path, release_id: str, created_at: datetime, as_of:
         "created_at": created_at.isoformat(),
         "as_of": as_of.isoformat(),
         "schema_version": SCHEMA_VERSION,
+        "engine": engine,
         "window": {"start": _window_start(as_of), "end": _month_str(as_of)},
         "contributors": per_service,
         "privacy": {"K_TITLE": settings.k_title, "K_BENCH": settings.k_bench, "DOMINANCE": settings.dominance,
@@ -437,16 +417,19 @@ def use_release(settings: Settings, store: Store, release_id: str, actor: Princi
 
 
 def publish(settings: Settings, store: Store, as_of: date | None = None, progress=lambda _line: None,
-            now: datetime | None = None, epsilon: float | None = None, wait: bool = False) -> str:
+            now: datetime | None = None, epsilon: float | None = None, wait: bool = False,
+            engine: str = "duckdb", engine_stats: dict | None = None) -> str:
     """Build a new release from the contributions in effect on `as_of`; return its id.
     With `epsilon`, benchmark statistics are released with differential privacy (privacy.py).
-    Only one publish runs at a time (publish_lock)."""
+    `engine` runs the release SQL: DuckDB (default) or Apache Spark (engines.py); both give
+    the same release. Only one publish runs at a time (publish_lock)."""
+    check_engine(engine)
     with publish_lock(settings, wait=wait):
-        return _publish(settings, store, as_of, progress, now, epsilon)
+        return _publish(settings, store, as_of, progress, now, epsilon, engine, engine_stats)
 
 
 def _publish(settings: Settings, store: Store, as_of: date | None, progress, now: datetime | None,
-             epsilon: float | None) -> str:
+             epsilon: float | None, engine: str = "duckdb", engine_stats: dict | None = None) -> str:
     if epsilon is not None and not (epsilon > 0 and epsilon < float("inf")):
         raise ReleaseError(f"--epsilon {epsilon}: give a positive privacy budget such as 1.0.")
     system = Principal.system_job()
@@ -473,8 +456,9 @@ def _publish(settings: Settings, store: Store, as_of: date | None, progress, now
         started = time.perf_counter()
         notes: dict = {}
         own_values: list = []
-        counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values)
-        write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon)
+        counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values,
+                               engine, engine_stats)
+        write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon, engine)
         _pause_for_crash_tests("manifest")
         progress(f"release files written in {time.perf_counter() - started:.1f} s")
         job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors],

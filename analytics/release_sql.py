@@ -1,10 +1,22 @@
 """The cross-institution aggregations of a release, written once as SQL.
 
 Each statement reads the contribution tables as views with the contributor's token and
-region added (holdings_c, loans_c, e_usage_c, reading_lists_c, kpis_c; `tid` is an
-integer per contributor), the global work map (work_map, work_ids) and named parameters
-($k_title, $as_of_month, $window_start and their integer forms). DuckDB runs them by default; they use only standard aggregates and
-window functions so that they can be transpiled for another engine.
+region added (holdings_c, loans_c, e_usage_c, reading_lists_c, kpis_c, held_works_c; `tid`
+is an integer per contributor), the global work map (work_map, work_ids) and named
+parameters ($k_title, $as_of_month, $window_start and their integer forms).
+
+The text is DuckDB's dialect. DuckDB runs it by default; `publish --engine spark` runs the
+same text on Apache Spark after SQLGlot has transpiled it (spark_sql.py). So that one text
+means the same on both engines, the statements keep to a portable subset, and
+tests/test_publish_engines.py holds them to it:
+- no ordered aggregate: write list_sort(list(x)), not list(x ORDER BY x) (the order
+  would be dropped silently);
+- array_length(list), not len(list) (Spark's length() takes strings only);
+- no table function inside an expression: unnest() in a subquery, then use its column;
+- a ratio divides a DOUBLE (CAST(n AS DOUBLE) / d), never a DECIMAL literal such as 100.0
+  (Spark would compute it in DECIMAL and round differently);
+- quantile_cont(x, p) in its two-argument form (becomes Spark's exact percentile(x, p));
+- hash() is 64-bit on both engines (Spark's xxhash64).
 
 Every title-level row states how many institutions contribute to it, and only rows
 where that count is at least K_TITLE are released: a figure from fewer institutions
@@ -19,6 +31,24 @@ import re
 def used_params(sql: str, params: dict) -> dict:
     """The parameters a statement names: DuckDB refuses named parameters it does not use."""
     return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
+
+# The community work map. WORK_KEYS lists every local work key with all its ISBNs;
+# publish.global_work_map clusters them into community keys (in Python, polars) and
+# registers the result as work_map_frame, from which WORK_MAP and WORK_IDS are built.
+WORK_KEYS = """
+SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list
+FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c)
+GROUP BY work_key
+"""
+
+WORK_MAP = """
+CREATE OR REPLACE TEMP TABLE work_map AS
+SELECT local_key, work_key, dense_rank() OVER (ORDER BY work_key) AS wid,
+       count(*) OVER (PARTITION BY work_key) > 1 AS merged
+FROM work_map_frame
+"""
+
+WORK_IDS = "CREATE OR REPLACE TEMP TABLE work_ids AS SELECT DISTINCT wid, work_key FROM work_map"
 
 # Work keys and months are grouped as integers (wid, yyyymm): grouping tens of millions
 # of rows by strings is several times slower. work_map carries, per local key, the
@@ -195,7 +225,7 @@ SELECT g.region, g.peer_group, v.kpi, v.period, count(*) AS n,
        quantile_cont(v.value, 0.25) AS p25, quantile_cont(v.value, 0.5) AS median,
        quantile_cont(v.value, 0.75) AS p75, avg(v.value) AS mean,
        max(v.value) AS largest, sum(v.value) AS total,
-       list(v.tid ORDER BY v.tid) AS members, list(v.value ORDER BY v.value) AS "values"
+       list_sort(list(v.tid)) AS members, list_sort(list(v.value)) AS "values"
 FROM kpi_values v JOIN peer_groups g ON v.tid = g.tid
 GROUP BY g.region, g.peer_group, v.kpi, v.period
 ORDER BY g.region, g.peer_group, v.kpi, v.period
@@ -206,9 +236,10 @@ ORDER BY g.region, g.peer_group, v.kpi, v.period
 # without ISBNs, the same work key: ISSN, OCLC number or title fingerprint). Identifiers are
 # hashed to integers once (unique_ids), which keeps the grouping fast.
 UNIQUE_IDS = """
-SELECT tid, region, hash(work_key) AS wid, hash(work_key) AS ident FROM held_works_c WHERE len(isbns) = 0
+SELECT tid, region, hash(work_key) AS wid, hash(work_key) AS ident FROM held_works_c WHERE array_length(isbns) = 0
 UNION ALL
-SELECT tid, region, hash(work_key) AS wid, hash(unnest(isbns)) AS ident FROM held_works_c WHERE len(isbns) > 0
+SELECT tid, region, hash(work_key) AS wid, hash(isbn) AS ident
+FROM (SELECT tid, region, work_key, unnest(isbns) AS isbn FROM held_works_c WHERE array_length(isbns) > 0)
 """
 
 UNIQUE_SHARES = """
@@ -219,7 +250,7 @@ WITH holders AS (
     FROM unique_ids i JOIN holders h ON i.region = h.region AND i.ident = h.ident
     GROUP BY i.tid, i.wid
 )
-SELECT tid, 100.0 * count(*) FILTER (WHERE holders = 1) / count(*) AS value
+SELECT tid, 100 * CAST(count(*) FILTER (WHERE holders = 1) AS DOUBLE) / count(*) AS value
 FROM per_work GROUP BY tid ORDER BY tid
 """
 

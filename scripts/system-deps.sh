@@ -4,6 +4,8 @@
 #                  `playwright install` cannot download browsers here)
 #   postgresql  -> initdb/pg_ctl/postgres under /usr/lib/postgresql/<ver>/bin
 #                  (tests start a throwaway server; see tests/support/postgres.py)
+#   default-jre-headless -> a Java 17+ runtime for Apache Spark (publish --engine spark;
+#                  tests/test_publish_engines.py compares its release with DuckDB's)
 #
 # Never skips silently: either everything is present, gets installed, or the
 # script exits non-zero with the command to run.
@@ -11,6 +13,7 @@
 # Overrides (mainly for testing this script):
 #   CHROMIUM_PATH          chromium binary to look for   (default /usr/bin/chromium)
 #   PG_LIB_DIR             where versioned PG dirs live  (default /usr/lib/postgresql)
+#   JAVA_BIN               java binary to check          (default: $JAVA_HOME/bin/java, else java on PATH)
 #   SYSTEM_DEPS_ASSUME_UID pretend to run as this uid    (default: id -u)
 #   APT_UPDATED=1          skip `apt-get update` (already done by the caller)
 set -euo pipefail
@@ -32,17 +35,29 @@ find_initdb() {
 }
 have_postgres() { find_initdb >/dev/null; }
 
+java_bin() {
+    if [ -n "${JAVA_BIN:-}" ]; then printf '%s\n' "$JAVA_BIN"
+    elif [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then printf '%s\n' "$JAVA_HOME/bin/java"
+    else command -v java || printf 'java\n'; fi
+}
+# Spark 4 needs Java 17 or newer: `java -version` prints e.g. openjdk version "17.0.15".
+java_major() {
+    "$(java_bin)" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+have_java() { local v; v="$(java_major 2>/dev/null || true)"; [ -n "$v" ] && [ "$v" -ge 17 ]; }
+
 missing_packages() {
     local pkgs=()
     have_chromium || pkgs+=(chromium)
     have_postgres || pkgs+=(postgresql)
+    have_java || pkgs+=(default-jre-headless)
     printf '%s\n' "${pkgs[@]+"${pkgs[@]}"}"
 }
 
 mapfile -t missing < <(missing_packages | sed '/^$/d')
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    log "ok: chromium at $CHROMIUM_PATH; PostgreSQL initdb at $(find_initdb)"
+    log "ok: chromium at $CHROMIUM_PATH; PostgreSQL initdb at $(find_initdb); Java $(java_major) at $(java_bin)"
     exit 0
 fi
 
@@ -57,6 +72,7 @@ if [ "$uid" != "0" ]; then
             case "$p" in
                 chromium)   echo "  - chromium   (need executable $CHROMIUM_PATH; or set CHROMIUM_PATH)";;
                 postgresql) echo "  - postgresql (need $PG_LIB_DIR/<version>/bin/initdb)";;
+                default-jre-headless) echo "  - default-jre-headless (need Java 17+ for Spark; found: $(java_major 2>/dev/null || echo none))";;
             esac
         done
         echo
@@ -94,7 +110,7 @@ apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing
 # Re-check: never claim success unless the binaries are really there now.
 mapfile -t still < <(missing_packages | sed '/^$/d')
 if [ "${#still[@]}" -ne 0 ]; then
-    log "ERROR: after apt-get install, still missing: ${still[*]} (chromium: $CHROMIUM_PATH, initdb: $PG_LIB_DIR/*/bin/initdb)"
+    log "ERROR: after apt-get install, still missing: ${still[*]} (chromium: $CHROMIUM_PATH, initdb: $PG_LIB_DIR/*/bin/initdb, java 17+: $(java_bin))"
     exit 1
 fi
-log "ok: chromium at $CHROMIUM_PATH; PostgreSQL initdb at $(find_initdb)"
+log "ok: chromium at $CHROMIUM_PATH; PostgreSQL initdb at $(find_initdb); Java $(java_major) at $(java_bin)"

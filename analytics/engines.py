@@ -1,0 +1,289 @@
+"""The engines that run the release SQL: DuckDB (default) and Apache Spark.
+
+publish.build_release speaks to both through the same small interface, so the release is
+defined once (release_sql.py) and the disclosure control, manifest, verification and
+switch are shared:
+
+    sql(query, params).pl()           a statement's result as a polars frame
+    execute(query, params)            CREATE [OR REPLACE] TEMP TABLE / DROP TABLE
+    register(name, frame)             a polars frame as a view
+    unregister(name)
+    contribution_view(name, who, types)  a view over contribution files (see publish)
+    register_file(name, path)         a view over a release file just written
+    local()                           a DuckDB connection with those release-file views,
+                                      for the small steps over released rows (trend tables)
+    close()
+
+Spark is imported only when `--engine spark` is asked for: it needs PySpark
+(requirements-spark.txt) and a Java 17+ runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from . import release_sql
+from .config import Settings
+from .release import ReleaseError
+
+ENGINES = ("duckdb", "spark")
+SPARK_LOG_CONFIG = Path(__file__).resolve().parent / "spark-log4j2.properties"
+_DUCK_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "list": "VARCHAR[]"}
+_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "list": pl.List(pl.String)}
+
+
+class EngineUnavailable(ReleaseError):
+    """The engine asked for cannot run on this machine; the message says what to install."""
+
+
+def check_engine(name: str) -> None:
+    """Refuse at once (before any work) an engine this machine cannot run."""
+    if name not in ENGINES:
+        raise EngineUnavailable(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    if name == "spark":
+        _spark_requirements()
+
+
+def open_engine(name: str, settings: Settings, spill: Path):
+    check_engine(name)
+    return DuckDBEngine(settings, spill) if name == "duckdb" else SparkEngine(settings, spill)
+
+
+def _file_view(con, name: str, path: Path) -> None:
+    """A DuckDB view over one Parquet file (the path passed as a value, never spliced in)."""
+    con.execute(f"SET VARIABLE {name}_file = $p", {"p": str(path)})
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet(getvariable('{name}_file'))")
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, settings: Settings, spill: Path):
+        self.con = duckdb.connect()
+        self.stats: dict = {}
+        # Bounded memory: DuckDB spills large aggregations to disk instead of growing.
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET memory_limit = $limit", {"limit": settings.duckdb_memory})
+        self.con.execute("SET temp_directory = $dir", {"dir": str(spill)})
+
+    def sql(self, query: str, params: dict | None = None):
+        return self.con.sql(query, params=release_sql.used_params(query, params or {}) or None)
+
+    def execute(self, query: str, params: dict | None = None) -> None:
+        self.con.execute(query, release_sql.used_params(query, params or {}) or None)
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:
+        self.con.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def contribution_view(self, name: str, who: pl.DataFrame, types: dict[str, str]) -> None:
+        """`name` over the files in who["path"], each row with its contributor's columns of `who`.
+        Views, not tables: DuckDB streams the Parquet files through each query instead of
+        holding every contribution in memory."""
+        self.con.execute(f"DROP VIEW IF EXISTS {name}")
+        attributes = [c for c in who.columns if c != "path"]
+        if who.is_empty():
+            nulls = [f"NULL::{'BIGINT' if who.schema[c].is_integer() else 'VARCHAR'} AS {c}" for c in attributes]
+            nulls += [f"NULL::{_DUCK_TYPES[t]} AS {column}" for column, t in types.items()]
+            self.con.execute(f"CREATE TEMP VIEW {name} AS SELECT {', '.join(nulls)} WHERE false")
+            return
+        self.con.register("who_frame", who)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_who AS SELECT * FROM who_frame")
+        self.con.unregister("who_frame")
+        self.con.execute(f"SET VARIABLE {name}_files = $files", {"files": who["path"].to_list()})
+        self.con.execute(
+            f"CREATE TEMP VIEW {name} AS SELECT {', '.join('w.' + c for c in attributes)}, "
+            f"t.* EXCLUDE (filename) FROM read_parquet(getvariable('{name}_files'), filename = true) t "
+            f"JOIN {name}_who w ON t.filename = w.path")
+
+    def register_file(self, name: str, path: Path) -> None:
+        _file_view(self.con, name, path)
+
+    @contextmanager
+    def local(self):
+        yield self.con
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class _SparkResult:
+    def __init__(self, frame):
+        self.frame = frame
+
+    def pl(self) -> pl.DataFrame:
+        return pl.from_arrow(self.frame.toArrow())
+
+
+def _arrow(frame: pl.DataFrame):
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string, which Spark reads
+
+
+# The part of a contribution file's path that names it: <token>/<service>/<table>.parquet.
+# Spark reports file paths as URIs (file:/..., spaces and the like escaped); these last three
+# parts are plain letters, digits and underscores in both forms, so the join never depends on
+# how the data directory is spelled. (substring_index, not a regular expression: a regexp per
+# row made the scan 25 times slower.)
+
+
+def _file_key(path: str) -> str:
+    key = "/".join(Path(path).parts[-3:])
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+", key):
+        raise EngineUnavailable(f"contribution file {path}: unexpected name for the Spark engine")
+    return key
+
+
+def _spark_requirements() -> None:
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        raise EngineUnavailable(
+            "--engine spark needs PySpark and SQLGlot, which are not installed: pip install -r "
+            "requirements-spark.txt (and a Java 17+ runtime; on Debian: apt-get install default-jre-headless)"
+        ) from None
+    java_home = os.environ.get("JAVA_HOME")
+    if not (shutil.which("java") or (java_home and (Path(java_home) / "bin" / "java").exists())):
+        raise EngineUnavailable("--engine spark needs a Java 17+ runtime, and none was found (no java on PATH, "
+                                "no JAVA_HOME); on Debian: apt-get install default-jre-headless")
+
+
+def start_spark(settings: Settings, local_dir: Path):
+    """A Spark session for one publish: master and memory from the settings (SPARK_MASTER,
+    SPARK_DRIVER_MEMORY, SPARK_SHUFFLE_PARTITIONS); shuffle and spill files under `local_dir`,
+    which publish removes afterwards; no web UI, no event log, quiet logs."""
+    _spark_requirements()
+    # PySpark warns about pandas 3 (a Streamlit dependency) when it converts frames; it converts
+    # with Arrow only here, never with pandas.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    from pyspark.sql import SparkSession
+
+    master = settings.spark_master
+    local = master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    partitions = settings.spark_shuffle_partitions or (2 * (os.cpu_count() or 1) if local else 200)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    builder = (SparkSession.builder.master(master).appName("analytics-publish")
+               .config("spark.driver.memory", settings.spark_driver_memory)
+               .config("spark.sql.shuffle.partitions", str(partitions))
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.ansi.enabled", "true")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.eventLog.enabled", "false")
+               .config("spark.local.dir", str(local_dir))
+               .config("spark.sql.warehouse.dir", str(local_dir / "warehouse"))
+               .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}"))
+    if local:
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    # PySpark also logs each failed query as JSON from Python; the exception says the same.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    return spark
+
+
+def _jvm_peak_mib(spark) -> float | None:
+    """Peak resident memory of the driver JVM (VmHWM), which the Python process's own figure omits."""
+    try:
+        pid = spark.sparkContext._gateway.proc.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (AttributeError, OSError, ValueError):
+        return None
+    return None
+
+
+class SparkEngine:
+    """Runs the same DuckDB SQL on Apache Spark: each statement is transpiled by SQLGlot
+    (spark_sql.py); temp tables become checkpointed temp views."""
+
+    name = "spark"
+
+    def __init__(self, settings: Settings, spill: Path):
+        from . import spark_sql
+
+        self._to_spark, self._parse, self._tree = spark_sql.to_spark, spark_sql.parse, spark_sql.spark_tree
+        started = time.perf_counter()
+        self.spark = start_spark(settings, spill / "spark")
+        self.spark.sql("SELECT 1").collect()
+        self.stats: dict = {"session_start_s": round(time.perf_counter() - started, 1)}
+        self.files: dict[str, Path] = {}
+
+    def _run(self, spark_sql: str, params: dict):
+        return self.spark.sql(spark_sql, args=params or None)
+
+    def sql(self, query: str, params: dict | None = None) -> _SparkResult:
+        return _SparkResult(self._run(self._to_spark(query), release_sql.used_params(query, params or {})))
+
+    def execute(self, query: str, params: dict | None = None) -> None:
+        from sqlglot import exp
+
+        params = release_sql.used_params(query, params or {})
+        tree = self._parse(query)
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE":
+            # A temp table is materialised once (like DuckDB's), as a checkpointed temp view:
+            # the plan above it is not recomputed by each statement that reads it.
+            frame = self._run(self._tree(tree.expression).sql(dialect="spark"), params)
+            frame.localCheckpoint(eager=True).createOrReplaceTempView(tree.this.name)
+        elif isinstance(tree, exp.Drop):
+            for table in tree.args.get("tables") or [tree.this]:
+                self.spark.catalog.dropTempView(table.name)
+        else:
+            raise NotImplementedError(f"the Spark engine runs CREATE TEMP TABLE and DROP TABLE only: {query[:80]}")
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:
+        self.spark.createDataFrame(_arrow(frame)).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
+    def contribution_view(self, name: str, who: pl.DataFrame, types: dict[str, str]) -> None:
+        from pyspark.sql import functions as F
+
+        attributes = [c for c in who.columns if c != "path"]
+        if who.is_empty():
+            empty = pl.DataFrame(schema={**{c: who.schema[c] for c in attributes},
+                                         **{c: _POLARS_TYPES[t] for c, t in types.items()}})
+            self.register(name, empty)
+            return
+        keyed = who.with_columns(pl.col("path").map_elements(_file_key, return_dtype=pl.String).alias("file_key"))
+        data = self.spark.read.parquet(*who["path"].to_list())
+        columns = data.columns
+        data = data.withColumn("file_key", F.substring_index(F.col("_metadata.file_path"), "/", -3))
+        contributors = F.broadcast(self.spark.createDataFrame(_arrow(keyed.drop("path"))))
+        data.join(contributors, "file_key").select(*attributes, *columns).createOrReplaceTempView(name)
+
+    def register_file(self, name: str, path: Path) -> None:
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self.files[name] = path
+
+    @contextmanager
+    def local(self):
+        """Steps over released rows only (trend tables) run on DuckDB over the files written:
+        they are small, and the trend SQL uses DuckDB functions Spark lacks."""
+        con = duckdb.connect()
+        try:
+            for name, path in self.files.items():
+                _file_view(con, name, path)
+            yield con
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        self.stats["jvm_peak_mib"] = _jvm_peak_mib(self.spark)
+        self.spark.stop()
+
