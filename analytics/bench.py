@@ -376,7 +376,9 @@ def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
     code = f"from analytics.bench import stage_child; stage_child({stage!r}, {str(data_dir)!r}, {arg!r})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"bench stage {stage} failed:\n{done.stderr[-3000:]}")
+        # Without the Java stack frames of a Spark error, which would hide its message.
+        lines = [line for line in done.stderr.splitlines() if not line.lstrip().startswith("at ")]
+        raise RuntimeError(f"bench stage {stage} failed:\n" + "\n".join(lines[-60:]))
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -437,6 +439,9 @@ def bench_community(base: Path, scale: str, stages: list[str], engine: str = "du
 
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None,
               engine: str = "duckdb") -> int:
+    from .engines import check_engine
+
+    check_engine(engine)  # before generating anything: says what to install
     base = settings.data_dir / "bench"
     base.mkdir(parents=True, exist_ok=True)
     stages = [only] if only else ["import", "formats", *COMMUNITY_STAGES]

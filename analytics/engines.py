@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import time
 import warnings
 from contextlib import contextmanager
@@ -65,16 +66,22 @@ def _file_view(con, name: str, path: Path) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet(getvariable('{name}_file'))")
 
 
+def _duckdb(settings: Settings, spill: Path):
+    """A DuckDB connection for publish: bounded memory (DUCKDB_MEMORY_LIMIT), spilling large
+    aggregations into the release's own temporary directory, which publish removes."""
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET memory_limit = $limit", {"limit": settings.duckdb_memory})
+    con.execute("SET temp_directory = $dir", {"dir": str(spill)})
+    return con
+
+
 class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self, settings: Settings, spill: Path):
-        self.con = duckdb.connect()
+        self.con = _duckdb(settings, spill)
         self.stats: dict = {}
-        # Bounded memory: DuckDB spills large aggregations to disk instead of growing.
-        self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute("SET memory_limit = $limit", {"limit": settings.duckdb_memory})
-        self.con.execute("SET temp_directory = $dir", {"dir": str(spill)})
 
     def sql(self, query: str, params: dict | None = None):
         return self.con.sql(query, params=release_sql.used_params(query, params or {}) or None)
@@ -154,10 +161,35 @@ def _spark_requirements() -> None:
             "--engine spark needs PySpark and SQLGlot, which are not installed: pip install -r "
             "requirements-spark.txt (and a Java 17+ runtime; on Debian: apt-get install default-jre-headless)"
         ) from None
-    java_home = os.environ.get("JAVA_HOME")
-    if not (shutil.which("java") or (java_home and (Path(java_home) / "bin" / "java").exists())):
+    java = _java()
+    if java is None:
         raise EngineUnavailable("--engine spark needs a Java 17+ runtime, and none was found (no java on PATH, "
                                 "no JAVA_HOME); on Debian: apt-get install default-jre-headless")
+    major = _java_major(java)
+    if major is None or major < 17:
+        raise EngineUnavailable(f"--engine spark needs a Java 17+ runtime; {java} is "
+                                f"{'version ' + str(major) if major else 'not a working Java'}. On Debian: "
+                                f"apt-get install default-jre-headless, or point JAVA_HOME at a Java 17+")
+
+
+def _java() -> str | None:
+    """The java Spark's launcher will use: $JAVA_HOME/bin/java first, else java on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return str(Path(java_home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def _java_major(java: str) -> int | None:
+    try:
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', done.stderr + done.stdout)
+    if not found:
+        return None
+    major = int(found[1])
+    return int(found[2] or 0) if major == 1 else major  # "1.8.0" is Java 8
 
 
 def start_spark(settings: Settings, local_dir: Path):
@@ -172,10 +204,14 @@ def start_spark(settings: Settings, local_dir: Path):
 
     master = settings.spark_master
     local = master.startswith("local")
+    local_dir.mkdir(parents=True, exist_ok=True)
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    partitions = settings.spark_shuffle_partitions or (2 * (os.cpu_count() or 1) if local else 200)
-    local_dir.mkdir(parents=True, exist_ok=True)
+        # Spark prefers SPARK_LOCAL_DIRS (e.g. from a spark-env.sh) to spark.local.dir: pin both,
+        # so that shuffle and spill files of contribution rows stay in the release's temporary
+        # directory. (Cluster executors use their own local directories, cleaned by the cluster.)
+        os.environ["SPARK_LOCAL_DIRS"] = str(local_dir)
+    partitions = settings.spark_shuffle_partitions or (2 * _local_cores(master) if local else 200)
     builder = (SparkSession.builder.master(master).appName("analytics-publish")
                .config("spark.driver.memory", settings.spark_driver_memory)
                .config("spark.sql.shuffle.partitions", str(partitions))
@@ -185,6 +221,9 @@ def start_spark(settings: Settings, local_dir: Path):
                .config("spark.eventLog.enabled", "false")
                .config("spark.local.dir", str(local_dir))
                .config("spark.sql.warehouse.dir", str(local_dir / "warehouse"))
+               .config("spark.sql.catalogImplementation", "in-memory")  # no metastore_db / derby.log
+               # Release tables are aggregates and are collected to the driver by design.
+               .config("spark.driver.maxResultSize", "0")
                .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}"))
     if local:
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
@@ -193,6 +232,38 @@ def start_spark(settings: Settings, local_dir: Path):
     # PySpark also logs each failed query as JSON from Python; the exception says the same.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     return spark
+
+
+def _local_cores(master: str) -> int:
+    """N of local[N] (local[*] and local: this machine's cores)."""
+    found = re.fullmatch(r"local\[(\d+)(?:,\d+)?\]", master)
+    return int(found[1]) if found else (1 if master == "local" else os.cpu_count() or 1)
+
+
+def stop_spark(spark) -> None:
+    """Stop the session and its JVM. PySpark keeps the JVM for the next session, and with it
+    the first session's temporary directories and memory setting: each publish starts afresh."""
+    from pyspark import SparkContext
+
+    try:
+        spark.stop()
+    finally:
+        gateway = SparkContext._gateway
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        if gateway is not None:
+            process = getattr(gateway, "proc", None)
+            try:
+                gateway.shutdown()
+            except Exception:  # noqa: BLE001 - the process is ended below anyway
+                pass
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _jvm_peak_mib(spark) -> float | None:
@@ -218,8 +289,18 @@ class SparkEngine:
 
         self._to_spark, self._parse, self._tree = spark_sql.to_spark, spark_sql.parse, spark_sql.spark_tree
         started = time.perf_counter()
-        self.spark = start_spark(settings, spill / "spark")
-        self.spark.sql("SELECT 1").collect()
+        self.settings, self.spill = settings, spill
+        try:
+            self.spark = start_spark(settings, spill / "spark")
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EngineUnavailable(f"Apache Spark did not start (SPARK_MASTER={settings.spark_master}): "
+                                    f"{first}") from exc
+        try:
+            self.spark.sql("SELECT 1").collect()
+        except Exception:
+            stop_spark(self.spark)
+            raise
         self.stats: dict = {"session_start_s": round(time.perf_counter() - started, 1)}
         self.files: dict[str, Path] = {}
 
@@ -275,7 +356,7 @@ class SparkEngine:
     def local(self):
         """Steps over released rows only (trend tables) run on DuckDB over the files written:
         they are small, and the trend SQL uses DuckDB functions Spark lacks."""
-        con = duckdb.connect()
+        con = _duckdb(self.settings, self.spill)
         try:
             for name, path in self.files.items():
                 _file_view(con, name, path)
@@ -285,5 +366,5 @@ class SparkEngine:
 
     def close(self) -> None:
         self.stats["jvm_peak_mib"] = _jvm_peak_mib(self.spark)
-        self.spark.stop()
+        stop_spark(self.spark)
 

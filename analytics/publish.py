@@ -84,8 +84,13 @@ def global_work_map(keys: pl.DataFrame) -> pl.DataFrame:
         "author": pl.Series([None] * keys.height, dtype=pl.String),
     })
     clustered = identifiers.assign_work_keys(only_isbns)["work_key"]
-    return pl.DataFrame({"local_key": keys["work_key"], "work_key": keys["work_key"]}).with_columns(
-        pl.coalesce(clustered, pl.col("work_key")).alias("work_key"))
+    # wid: an integer per community key (grouping by integers is faster than by strings);
+    # merged: several local keys map to it. Computed here rather than with a window over the
+    # whole map, which Spark would run in a single partition.
+    return (pl.DataFrame({"local_key": keys["work_key"], "work_key": keys["work_key"]})
+            .with_columns(pl.coalesce(clustered, pl.col("work_key")).alias("work_key"))
+            .with_columns(pl.col("work_key").rank("dense").cast(pl.Int64).alias("wid"),
+                          (pl.len().over("work_key") > 1).alias("merged")))
 
 
 def _included_from_year(institution) -> int:
@@ -136,12 +141,25 @@ def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
 
 def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
     schema = RELEASE_SCHEMA[name]
-    frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
+    # One chunk: row groups then depend on the rows only, not on how the engine handed them over.
+    frame = frame.select([pl.col(col).cast(dtype) for col, dtype in schema.items()]).rechunk()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Uncompressed on purpose: anyone can grep a release's bytes for an identifier and
     # trust a miss (the canary test does exactly that).
     frame.write_parquet(path, compression="uncompressed", statistics=True)
     return frame.height
+
+
+def release_params(settings: Settings, as_of: date) -> dict:
+    """The named parameters of the release SQL ($k_title, $as_of_month, ...)."""
+    window_start = _window_start(as_of)
+    return {"k_title": settings.k_title, "k_bench": settings.k_bench,
+            "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
+            "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
+            "as_of_month_int": as_of.year * 100 + as_of.month,
+            "window_start_int": int(window_start.replace("-", "")),
+            "last_complete": _month_str(_previous_month(as_of)),
+            "last12_start": _window_start(_previous_month(as_of), 12)}
 
 
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
@@ -154,21 +172,15 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
     runs the SQL: "duckdb" (default) or "spark"; `engine_stats` receives its figures."""
     privacy_notes = {} if privacy_notes is None else privacy_notes
     own_values = [] if own_values is None else own_values
-    window_start = _window_start(as_of)
-    params = {"k_title": settings.k_title, "k_bench": settings.k_bench,
-              "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
-              "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
-              "as_of_month_int": as_of.year * 100 + as_of.month,
-              "window_start_int": int(window_start.replace("-", "")),
-              "last_complete": _month_str(_previous_month(as_of)),
-              "last12_start": _window_start(_previous_month(as_of), 12)}
+    params = release_params(settings, as_of)
     counts: dict[str, int] = {}
     spill = building.parent / f".spill-{building.name}"
     started = time.perf_counter()
-    con = open_engine(engine, settings, spill)
-    if engine != "duckdb":
-        progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
+    con = None
     try:
+        con = open_engine(engine, settings, spill)
+        if engine != "duckdb":
+            progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
             started = time.perf_counter()
@@ -222,10 +234,13 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         own_values.extend(own)
         progress(f"benchmark: {frame.height:,} cells in {time.perf_counter() - started:.1f} s")
     finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
-        if engine_stats is not None:
-            engine_stats.update(con.stats)
+        try:
+            if con is not None:
+                con.close()
+                if engine_stats is not None:
+                    engine_stats.update(con.stats)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
     return counts
 
 

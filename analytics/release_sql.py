@@ -33,8 +33,9 @@ def used_params(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 # The community work map. WORK_KEYS lists every local work key with all its ISBNs;
-# publish.global_work_map clusters them into community keys (in Python, polars) and
-# registers the result as work_map_frame, from which WORK_MAP and WORK_IDS are built.
+# publish.global_work_map clusters them into community keys (in Python, polars), numbers
+# them (wid) and marks keys that several local keys merge into; the result is registered as
+# work_map_frame, from which WORK_MAP and WORK_IDS are materialised.
 WORK_KEYS = """
 SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list
 FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c)
@@ -42,10 +43,7 @@ GROUP BY work_key
 """
 
 WORK_MAP = """
-CREATE OR REPLACE TEMP TABLE work_map AS
-SELECT local_key, work_key, dense_rank() OVER (ORDER BY work_key) AS wid,
-       count(*) OVER (PARTITION BY work_key) > 1 AS merged
-FROM work_map_frame
+CREATE OR REPLACE TEMP TABLE work_map AS SELECT local_key, work_key, wid, merged FROM work_map_frame
 """
 
 WORK_IDS = "CREATE OR REPLACE TEMP TABLE work_ids AS SELECT DISTINCT wid, work_key FROM work_map"

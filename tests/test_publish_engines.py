@@ -69,7 +69,10 @@ def test_rewrite_rules(duckdb_sql, spark_text):
 @pytest.mark.parametrize("duckdb_sql", [
     "SELECT list(k ORDER BY k) FROM t",               # collect_list would drop the order silently
     "SELECT quantile_disc(x, 0.5) FROM t",
+    "SELECT quantile(x, 0.5) FROM t",                 # DuckDB: discrete; sqlglot: Spark's continuous
     "SELECT approx_quantile(x, 0.5) FROM t",
+    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x DESC) FROM t",   # the DESC would be dropped
+    "SELECT 100.0 * a / b FROM t",                    # Spark would divide in DECIMAL
 ])
 def test_constructs_that_would_change_meaning_are_refused(duckdb_sql):
     from analytics.spark_sql import NotPortable
@@ -83,6 +86,25 @@ def test_unknown_engine_is_refused():
         engines.check_engine("presto")
 
 
+def test_a_java_older_than_17_is_refused(monkeypatch):
+    pytest.importorskip("pyspark")
+    monkeypatch.setattr(engines, "_java", lambda: "/usr/lib/jvm/java-11/bin/java")
+    monkeypatch.setattr(engines, "_java_major", lambda _java: 11)
+    with pytest.raises(engines.EngineUnavailable, match="needs a Java 17\\+ runtime; .*java-11/bin/java is version 11"):
+        engines.check_engine("spark")
+
+
+@pytest.mark.parametrize(("output", "major"), [('openjdk version "17.0.15" 2025-04-15', 17),
+                                               ('java version "1.8.0_392"', 8), ('openjdk version "21" 2023', 21),
+                                               ("no version here", None)])
+def test_java_version_is_read_from_java_version(monkeypatch, output, major):
+    import subprocess
+
+    monkeypatch.setattr(engines.subprocess, "run",
+                        lambda *_a, **_k: subprocess.CompletedProcess([], 0, stdout="", stderr=output))
+    assert engines._java_major("java") == major
+
+
 def test_spark_without_java_exits_2_naming_the_package_and_changes_nothing(published_community, tmp_path,
                                                                           monkeypatch, capsys):
     data_dir = tmp_path / "data"
@@ -93,7 +115,7 @@ def test_spark_without_java_exits_2_naming_the_package_and_changes_nothing(publi
     code = main(["--data-dir", str(data_dir), "publish", "--engine", "spark"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "needs a Java 17+ runtime" in err and "default-jre-headless" in err
+    assert "Java 17+ runtime" in err and "default-jre-headless" in err
     assert list_release_dirs(data_dir / "community") == before
     assert not list((data_dir / "community" / "releases").glob(".*"))
 
@@ -133,8 +155,9 @@ def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when:
 # The demo's own thresholds, and the lowest under which every table of the small demo has rows
 # (reading lists, released benchmark statistics), so that each statement is compared on data.
 @pytest.mark.parametrize(("k_title", "k_bench"), [(3, 5), (1, 2)])
-def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_title, k_bench):
+def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_title, k_bench, monkeypatch):
     _require_spark()
+    monkeypatch.chdir(tmp_path)  # nothing of Spark's may land in the working directory
     when = datetime.now(UTC).replace(microsecond=0)
     duck, duck_dir = _publish_copy(demo_community, tmp_path / "duckdb" / "data", "duckdb", k_title, k_bench, when)
     # A data directory with a space: Spark names files by URI, and the join must not depend on it.
@@ -163,13 +186,16 @@ def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_tit
         assert released.height > 100                       # and released statistics
         assert released["n"].min() >= k_bench
         assert released.filter(pl.col("kpi") == "unique_share").height > 0
-    assert not list((tmp_path / "spark engine" / "data" / "community" / "releases").glob(".spill-*"))
+    assert not list((tmp_path / "spark engine" / "data" / "community" / "releases").glob(".*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["duckdb", "spark engine"]   # no spark-warehouse,
+    assert os.environ.get("SPARK_LOCAL_DIRS", "").startswith(str(tmp_path / "spark engine"))  # metastore_db...
 
 
 def test_the_engines_read_the_same_named_parameters():
     """Each statement's parameters are among those build_release passes (both engines bind by name)."""
-    passed = {"k_title", "k_bench", "year_ago_int", "lists_since", "as_of_month", "window_start", "as_of_month_int",
-              "window_start_int", "last_complete", "last12_start"}
+    from analytics.publish import release_params
+
+    passed = set(release_params(load_settings("unused"), datetime(2026, 11, 29).date()))
     for name, sql in STATEMENTS.items():
         assert set(re.findall(r"\$(\w+)", sql)) <= passed, name
     assert release_sql.used_params(release_sql.WORK_USE, dict.fromkeys(passed, 1)).keys() == {
