@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -253,10 +253,8 @@ def stop_spark(spark) -> None:
         SparkContext._jvm = None
         if gateway is not None:
             process = getattr(gateway, "proc", None)
-            try:
+            with suppress(Exception):  # the process is ended below anyway
                 gateway.shutdown()
-            except Exception:  # noqa: BLE001 - the process is ended below anyway
-                pass
             if process is not None:
                 process.terminate()
                 try:
@@ -303,6 +301,7 @@ class SparkEngine:
             raise
         self.stats: dict = {"session_start_s": round(time.perf_counter() - started, 1)}
         self.files: dict[str, Path] = {}
+        self.tables: dict = {}  # temp table name -> its checkpointed frame
 
     def _run(self, spark_sql: str, params: dict):
         return self.spark.sql(spark_sql, args=params or None)
@@ -319,12 +318,21 @@ class SparkEngine:
             # A temp table is materialised once (like DuckDB's), as a checkpointed temp view:
             # the plan above it is not recomputed by each statement that reads it.
             frame = self._run(self._tree(tree.expression).sql(dialect="spark"), params)
-            frame.localCheckpoint(eager=True).createOrReplaceTempView(tree.this.name)
+            self._release(tree.this.name)
+            self.tables[tree.this.name] = frame.localCheckpoint(eager=True)
+            self.tables[tree.this.name].createOrReplaceTempView(tree.this.name)
         elif isinstance(tree, exp.Drop):
             for table in tree.args.get("tables") or [tree.this]:
+                self._release(table.name)
                 self.spark.catalog.dropTempView(table.name)
         else:
             raise NotImplementedError(f"the Spark engine runs CREATE TEMP TABLE and DROP TABLE only: {query[:80]}")
+
+    def _release(self, name: str) -> None:
+        """Free the checkpointed blocks of a temp table that is replaced or dropped."""
+        old = self.tables.pop(name, None)
+        if old is not None:
+            old.unpersist()
 
     def register(self, name: str, frame: pl.DataFrame) -> None:
         self.spark.createDataFrame(_arrow(frame)).createOrReplaceTempView(name)

@@ -138,16 +138,22 @@ def _require_spark() -> None:
         pytest.skip(missing)
 
 
-def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when: datetime) -> tuple[dict, object]:
+def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when: datetime):
+    """Publish a copy of `source` with `engine`: its manifest, release directory and the private
+    per-institution values it stored in the control database."""
+    from analytics.access import Principal
+
     shutil.copytree(source, target, symlinks=True)
     settings = dataclasses.replace(load_settings(target), k_title=k_title, k_bench=k_bench)
     store = Store.from_settings(settings)
     release_id = publish(settings, store, as_of=when.date(), now=when, engine=engine)
     assert current_release_id(settings.community_dir) == release_id
     assert verify_release(settings, store) == []
+    system = Principal.system_job()
+    own = {i.code: store.own_kpi_values(system, i.code, release_id) for i in store.list_institutions(system)}
     store.dispose()
     path = settings.community_dir / "releases" / release_id
-    return json.loads((path / "manifest.json").read_text()), path
+    return json.loads((path / "manifest.json").read_text()), path, own
 
 
 @pytest.mark.slow
@@ -159,10 +165,11 @@ def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_tit
     _require_spark()
     monkeypatch.chdir(tmp_path)  # nothing of Spark's may land in the working directory
     when = datetime.now(UTC).replace(microsecond=0)
-    duck, duck_dir = _publish_copy(demo_community, tmp_path / "duckdb" / "data", "duckdb", k_title, k_bench, when)
+    duck, duck_dir, duck_own = _publish_copy(demo_community, tmp_path / "duckdb" / "data", "duckdb", k_title,
+                                             k_bench, when)
     # A data directory with a space: Spark names files by URI, and the join must not depend on it.
-    spark, spark_dir = _publish_copy(demo_community, tmp_path / "spark engine" / "data", "spark", k_title, k_bench,
-                                     when)
+    spark, spark_dir, spark_own = _publish_copy(demo_community, tmp_path / "spark engine" / "data", "spark",
+                                                k_title, k_bench, when)
 
     assert (duck["engine"], spark["engine"]) == ("duckdb", "spark")
     assert spark["privacy"] == duck["privacy"]
@@ -170,6 +177,11 @@ def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_tit
     assert spark["contributors"] == duck["contributors"]
     assert sum(duck["contributors"]["benchmark"].values()) >= 5
     assert spark["row_counts"] == duck["row_counts"]
+    # The private values the release does not hold (each institution's unique share) agree too.
+    assert spark_own.keys() == duck_own.keys()
+    for code, rows in duck_own.items():
+        assert [(r["kpi"], r["period"]) for r in spark_own[code]] == [(r["kpi"], r["period"]) for r in rows], code
+        assert [r["value"] for r in spark_own[code]] == pytest.approx([r["value"] for r in rows], rel=1e-12), code
     assert len(duck["row_counts"]) == 20
     for name in duck["row_counts"]:
         difference = row_differences(pl.read_parquet(duck_dir / name), pl.read_parquet(spark_dir / name))
@@ -186,6 +198,7 @@ def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_tit
         assert released.height > 100                       # and released statistics
         assert released["n"].min() >= k_bench
         assert released.filter(pl.col("kpi") == "unique_share").height > 0
+        assert sum(len(rows) for rows in duck_own.values()) > 0
     assert not list((tmp_path / "spark engine" / "data" / "community" / "releases").glob(".*"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["duckdb", "spark engine"]   # no spark-warehouse,
     assert os.environ.get("SPARK_LOCAL_DIRS", "").startswith(str(tmp_path / "spark engine"))  # metastore_db...
