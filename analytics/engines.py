@@ -60,7 +60,7 @@ def open_engine(name: str, settings: Settings, spill: Path):
     return DuckDBEngine(settings, spill) if name == "duckdb" else SparkEngine(settings, spill)
 
 
-def _file_view(con, name: str, path: Path) -> None:
+def file_view(con, name: str, path: Path) -> None:
     """A DuckDB view over one Parquet file (the path passed as a value, never spliced in)."""
     con.execute(f"SET VARIABLE {name}_file = $p", {"p": str(path)})
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet(getvariable('{name}_file'))")
@@ -116,7 +116,7 @@ class DuckDBEngine:
             f"JOIN {name}_who w ON t.filename = w.path")
 
     def register_file(self, name: str, path: Path) -> None:
-        _file_view(self.con, name, path)
+        file_view(self.con, name, path)
 
     @contextmanager
     def local(self):
@@ -138,14 +138,12 @@ def _arrow(frame: pl.DataFrame):
     return frame.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string, which Spark reads
 
 
-# The part of a contribution file's path that names it: <token>/<service>/<table>.parquet.
-# Spark reports file paths as URIs (file:/..., spaces and the like escaped); these last three
-# parts are plain letters, digits and underscores in both forms, so the join never depends on
-# how the data directory is spelled. (substring_index, not a regular expression: a regexp per
-# row made the scan 25 times slower.)
-
-
 def _file_key(path: str) -> str:
+    """The part of a contribution file's path that names it: <token>/<service>/<table>.parquet.
+    Spark reports file paths as URIs (file:/..., spaces and the like escaped); these last three
+    parts are plain letters, digits and underscores in both forms, so the join never depends on
+    how the data directory is spelled. Spark takes them with substring_index: a regular
+    expression per row made the scan 20 times slower."""
     key = "/".join(Path(path).parts[-3:])
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+", key):
         raise EngineUnavailable(f"contribution file {path}: unexpected name for the Spark engine")
@@ -195,8 +193,8 @@ def _java_major(java: str) -> int | None:
 def start_spark(settings: Settings, local_dir: Path):
     """A Spark session for one publish: master and memory from the settings (SPARK_MASTER,
     SPARK_DRIVER_MEMORY, SPARK_SHUFFLE_PARTITIONS); shuffle and spill files under `local_dir`,
-    which publish removes afterwards; no web UI, no event log, quiet logs."""
-    _spark_requirements()
+    which publish removes afterwards; no web UI, no event log, quiet logs. (open_engine has
+    checked PySpark and Java.)"""
     # PySpark warns about pandas 3 (a Streamlit dependency) when it converts frames; it converts
     # with Arrow only here, never with pandas.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -367,7 +365,7 @@ class SparkEngine:
         con = _duckdb(self.settings, self.spill)
         try:
             for name, path in self.files.items():
-                _file_view(con, name, path)
+                file_view(con, name, path)
             yield con
         finally:
             con.close()

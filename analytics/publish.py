@@ -1,8 +1,8 @@
 """The system job's second half: build, verify and switch a community release.
 
 publish() refreshes the contributions (contributions.py), aggregates them with the SQL
-of release_sql.py in DuckDB (or Apache Spark: engines.py), applies the K_TITLE / K_BENCH / DOMINANCE thresholds,
-writes Parquet files and manifest.json into a hidden building directory, verifies the
+of release_sql.py in DuckDB (or Apache Spark: engines.py), applies the K_TITLE / K_BENCH /
+DOMINANCE thresholds, writes Parquet files and manifest.json into a hidden building directory, verifies the
 result (release.py), renames it into place and only then points ``current`` at it with
 an atomic rename. A crash at any point leaves the previous release current; the next
 publish removes the leftovers. Releases that contain a contribution that was since
@@ -28,16 +28,9 @@ from . import access, identifiers, release_sql
 from . import contributions as contrib
 from .access import Principal
 from .config import Settings
-from .engines import check_engine, open_engine
-from .release import (
-    KEEP_RELEASES,
-    RELEASE_SCHEMA,
-    ReleaseError,
-    current_release_id,
-    list_release_dirs,
-    sha256,
-    verify_release,
-)
+from .engines import check_engine, file_view, open_engine
+from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
+                      verify_release)
 from .schema import SERVICES
 from .store import Store, SystemJobStore, utcnow
 
@@ -256,8 +249,7 @@ def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: d
     so that pages open a release quickly. Nothing below K_TITLE is in their inputs."""
     from . import trends
 
-    con.execute("SET VARIABLE titles_released = $p", {"p": str(building / f"{prefix}titles.parquet")})
-    con.execute("CREATE OR REPLACE TEMP VIEW titles AS SELECT * FROM read_parquet(getvariable('titles_released'))")
+    file_view(con, "titles", building / f"{prefix}titles.parquet")
     for table in release_sql.TITLE_LEVEL:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_r")
     for table in ("monthly_signal", "trend_windows", "trend_rows"):
