@@ -21,7 +21,7 @@ from .local import institution_dir
 from .schema import SERVICES, TABLE_FILES
 from .store import Institution
 
-FORMAT_VERSION = 3  # raise when a contribution table changes shape (2: benchmark base measures; 3: held works)
+FORMAT_VERSION = 4  # raise when a contribution table changes (2: benchmark base measures; 3: held works; 4: noise)
 
 # Exactly the columns each contribution table may carry (the allow-list).
 CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -124,6 +124,7 @@ def loans(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
         .group_by("work_key", _month("loan_date").alias("month"))
         .agg(pl.col("count").sum().cast(pl.Int64).alias("loans"),
              pl.col("renewals").sum().cast(pl.Int64).alias("renewals"))
+        .filter(pl.col("loans") > 0)  # a lender of the work that month, whatever its noisy value
         .sort("work_key", "month")
         .collect()
         .select(CONTRIBUTION_COLUMNS["loans"])
@@ -142,6 +143,7 @@ def e_usage(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
             pl.col("title").drop_nulls().first().alias("title"),
             pl.col("count").sum().cast(pl.Int64).alias("count"),
         )
+        .filter(pl.col("count") > 0)  # a user of the title that month, whatever its noisy value
         .sort("work_key", "platform", "month", "metric_type")
         .collect()
         .select(CONTRIBUTION_COLUMNS["e_usage"])

@@ -10,10 +10,13 @@ page runs them on the institution's own data for "your value".
 Released statistics (publish.py, release_sql.BENCHMARK_CELLS and `select_cells`): per
 region, peer group, KPI and period: n, p25, median, p75 and mean (quantiles linear
 between order statistics: the median of an even n is the mean of the two middle values).
-A cell is released only when n >= K_BENCH, no institution makes up more than DOMINANCE of
-the summed figure, and it cannot be differenced against another released group of the
-same region, KPI and period (each side of the two member sets differs by 0 or at least
-K_BENCH institutions). Otherwise the release states why it is suppressed, never 0 or blank.
+A cell is released only when n >= K_BENCH and it cannot be differenced against another
+released group of the same region, KPI and period (each side of the two member sets differs
+by 0 or at least K_BENCH institutions). Otherwise the release states why it is suppressed,
+never 0 or blank. The dominance rule (no institution more than DOMINANCE of the total) is
+for totals and means only: where it fails, the mean is withheld with the reason and the
+quantiles, which say nothing about the largest value's size, are still released. Every
+value going in carries its institution's persistent noise factor (disclosure.kpi_factors).
 """
 
 from __future__ import annotations
@@ -365,11 +368,12 @@ def select_cells(cells: list[dict], k_bench: int, dominance: float) -> list[dict
     """Decide, per region, KPI and period, which peer-group cells may be released.
 
     `cells` hold region, peer_group, kpi, period, members (sorted ids), values, n, largest and
-    total. A cell is released when n >= k_bench, its largest value is at most `dominance` of
-    its total (when the total is positive), and for every cell already released in the same
-    region, KPI and period (broadest groups first) each side of the two member sets differs by
-    0 or at least k_bench institutions: subtracting one released statistic from another can
-    then never isolate fewer than k_bench institutions. Each cell gets `released` and `reason`.
+    total. A cell is released when n >= k_bench and for every cell already released in the
+    same region, KPI and period (broadest groups first) each side of the two member sets
+    differs by 0 or at least k_bench institutions: subtracting one released statistic from
+    another can then never isolate fewer than k_bench institutions. Each cell gets `released`
+    and `reason`, and `mean_reason` when its mean is withheld because one institution makes up
+    more than `dominance` of the total (the dominance rule is for totals and means only).
     """
     by_key: dict[tuple, list[dict]] = {}
     for cell in cells:
@@ -379,10 +383,9 @@ def select_cells(cells: list[dict], k_bench: int, dominance: float) -> list[dict
         for cell in sorted(group, key=lambda c: group_rank(c["peer_group"])):
             members = frozenset(cell["members"])
             reason = None
+            cell["mean_reason"] = dominated(cell["values"], dominance)
             if cell["n"] < k_bench:
                 reason = f"suppressed: fewer than {k_bench} institutions"
-            elif cell["total"] and cell["total"] > 0 and cell["largest"] > dominance * cell["total"]:
-                reason = f"suppressed: one institution makes up more than {dominance:.0%} of the total"
             else:
                 for other, name in accepted:
                     gaps = (len(members - other), len(other - members))
@@ -395,6 +398,14 @@ def select_cells(cells: list[dict], k_bench: int, dominance: float) -> list[dict
             if reason is None:
                 accepted.append((members, cell["peer_group"]))
     return cells
+
+
+def dominated(values: list[float], dominance: float) -> str | None:
+    """Why the mean of `values` is withheld, or None: the p% dominance rule for totals and means."""
+    total = sum(values)
+    if total > 0 and max(values) > dominance * total:
+        return f"mean withheld: one institution makes up more than {dominance:.0%} of the total"
+    return None
 
 
 def trimmed(values: list[float], k_bench: int) -> tuple[list[float], str | None]:
@@ -459,14 +470,15 @@ VARIANTS = ("none", "trim10")
 VARIANT_LABELS = {"none": "all values", "trim10": f"outliers trimmed ({TRIM:.0%} at each end)"}
 
 
-def release_rows(cells: list[dict], k_bench: int, epsilon: float | None) -> tuple[pl.DataFrame, dict]:
+def release_rows(cells: list[dict], k_bench: int, epsilon: float | None,
+                 dominance: float = 0.5, method: str = "protected") -> tuple[pl.DataFrame, dict]:
     """Released and suppressed rows for every cell and variant, after select_cells(); with
     `epsilon`, the released statistics are drawn once here through privacy.py."""
     from .release import RELEASE_SCHEMA
 
     schema = RELEASE_SCHEMA["benchmarks.parquet"]
     rows: list[dict] = []
-    note: dict = {"method": "exact"}
+    note: dict = {"method": method}
     per_statistic = None
     if epsilon is not None:
         from . import privacy
@@ -495,14 +507,17 @@ def release_rows(cells: list[dict], k_bench: int, epsilon: float | None) -> tupl
             continue
         values = list(cell["values"])
         if per_statistic is None:
+            withheld = cell.get("mean_reason")
             rows.append(row(cell, "none", n=cell["n"], p25=cell["p25"], median=cell["median"], p75=cell["p75"],
-                            mean=cell["mean"], method="exact"))
+                            mean=None if withheld else cell["mean"], method=method, reason=withheld))
             kept, reason = trimmed(values, k_bench)
             if reason:
                 rows.append(row(cell, "trim10", suppressed=True, reason=reason))
             else:
+                withheld = dominated(kept, dominance)
                 rows.append(row(cell, "trim10", n=len(kept), p25=quantile(kept, 0.25), median=quantile(kept, 0.5),
-                                p75=quantile(kept, 0.75), mean=sum(kept) / len(kept), method="exact"))
+                                p75=quantile(kept, 0.75), mean=None if withheld else sum(kept) / len(kept),
+                                method=method, reason=withheld))
         else:
             from . import privacy
 

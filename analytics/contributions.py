@@ -7,6 +7,10 @@ otherwise any contribution it had is deleted, files and token both. That deletio
 what makes opt-out real: the next release is built without it, and releases that
 contained it are deleted (publish.py).
 
+Magnitudes (loans, e-usage and reading-list counts) leave with the institution's persistent
+protective noise (disclosure.perturb_contribution), so exact values never reach the
+contributions folder.
+
 A contribution is rebuilt only when the institution's local data or profile changed
 since it was written (the source version), so a daily publish does not redo the work
 of unchanged institutions.
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import anonymize, local
+from . import anonymize, disclosure, local
 from .config import Settings
 from .schema import SERVICES
 from .store import Institution, SystemJobStore
@@ -49,21 +53,27 @@ def eligible(institution: Institution, service: str, in_effect: bool, as_of: dat
     return True
 
 
-def _source_version(settings: Settings, institution: Institution) -> str:
+def _source_version(settings: Settings, institution: Institution, noise: bool = True) -> str:
     # The contribution format is part of the version: an upgrade that changes what a table
-    # holds rebuilds every contribution once.
-    profile = f"format{anonymize.FORMAT_VERSION}|{institution.region}|{institution.consortium}|{institution.code}"
+    # holds rebuilds every contribution once. So is the noise: a contribution built without it
+    # (measurement only) is never reused by a protected publish.
+    profile = (f"format{anonymize.FORMAT_VERSION}{'' if noise else '-exact'}|{institution.region}|"
+               f"{institution.consortium}|{institution.code}")
     return f"{profile}|{local.data_version(settings.data_dir, institution.code)}"
 
 
 def refresh(settings: Settings, job: SystemJobStore, institutions: dict[str, Institution],
-            in_effect: dict[str, dict[str, bool]], as_of: date, progress=lambda _line: None) -> list[Contributor]:
-    """Bring contributions in line with the switches; return those to include."""
+            in_effect: dict[str, dict[str, bool]], as_of: date, progress=lambda _line: None,
+            noise: bool = True) -> list[Contributor]:
+    """Bring contributions in line with the switches; return those to include. `noise=False`
+    builds them without protective noise (measuring the disclosure layer's cost only)."""
     existing = {(c.institution_code, c.service): c for c in job.contributions()}
+    secrets = job.noise_secrets(list(institutions))
     included: list[Contributor] = []
     removed = rebuilt = 0
     for code, institution in sorted(institutions.items()):
         built: dict = {}  # tables shared by services are built once per institution
+        noisy: dict = {}  # and perturbed once
         for service in SERVICES:
             current = existing.get((code, service))
             if not eligible(institution, service, in_effect.get(code, {}).get(service, False), as_of):
@@ -72,12 +82,15 @@ def refresh(settings: Settings, job: SystemJobStore, institutions: dict[str, Ins
                     job.remove_contribution(current.token, "sharing not in effect")
                     removed += 1
                 continue
-            version = _source_version(settings, institution)
+            version = _source_version(settings, institution, noise)
             contribution = current or job.ensure_contribution(code, service)
             target = contribution_dir(settings, contribution.token, service)
             if contribution.source_version != version or not target.exists():
                 tables = anonymize.build_contribution(local.institution_dir(settings.data_dir, code), institution,
                                                       service, cache=built)
+                fresh = {name: frame for name, frame in tables.items() if name not in noisy}
+                noisy.update(disclosure.perturb_contribution(fresh, secrets[code]) if noise else fresh)
+                tables = {name: noisy[name] for name in tables}
                 _write(target, tables)
                 job.mark_refreshed(contribution.token, version)
                 rebuilt += 1

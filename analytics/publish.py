@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access, identifiers, release_sql
+from . import access, disclosure, identifiers, release_sql
 from . import contributions as contrib
 from .access import Principal
 from .config import Settings
@@ -91,9 +91,11 @@ def _included_from_year(institution) -> int:
     return anniversary.year if (anniversary.month, anniversary.day) == (1, 1) else anniversary.year + 1
 
 
-def _register_contributions(engine, contributors: list[contrib.Contributor], service: str) -> None:
+def _register_contributions(engine, contributors: list[contrib.Contributor], service: str,
+                            rkeys: dict[str, int]) -> None:
     """Views <table>_c over one service's contribution files, each row with its contributor's
-    token, tid (an integer per contributor), region, first counted year, type and size band."""
+    token, tid (an integer per contributor), record key (disclosure.record_key), region, first
+    counted year, type and size band."""
     chosen = [c for c in contributors if c.service == service]
     position = {c.token: i for i, c in enumerate(contributors)}
     tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis", "held_works")
@@ -103,11 +105,12 @@ def _register_contributions(engine, contributors: list[contrib.Contributor], ser
             "path": [str(c.path / f"{table}.parquet") for c in present],
             "token": [c.token for c in present],
             "tid": [position[c.token] for c in present],
+            "rkey": [rkeys[c.institution.code] for c in present],
             "region": [c.region for c in present],
             "included_from_year": [_included_from_year(c.institution) for c in present],
             "type": [c.institution.type for c in present],
             "size_band": [c.institution.size_band for c in present],
-        }, schema={"path": pl.String, "token": pl.String, "tid": pl.Int64, "region": pl.String,
+        }, schema={"path": pl.String, "token": pl.String, "tid": pl.Int64, "rkey": pl.Int64, "region": pl.String,
                    "included_from_year": pl.Int64, "type": pl.String, "size_band": pl.String})
         engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TYPES[table])
 
@@ -126,10 +129,33 @@ CONTRIBUTION_TYPES = {
 }
 
 
-def _write_table(con, sql: str, params: dict, path: Path, name: str) -> int:
+def _write_table(con, sql: str, params: dict, path: Path, name: str, protect=None) -> int:
+    """Run a release statement and write its rows; `protect` (a frame -> frame function: the
+    disclosure layer) sees them first."""
     # Sorted rows make a release byte-for-byte reproducible from the same contributions.
     ordered = f"SELECT * FROM ({sql}) ORDER BY ALL"
-    return _write_frame(con.sql(ordered, params=release_sql.used_params(sql, params)).pl(), path, name)
+    frame = con.sql(ordered, params=release_sql.used_params(sql, params)).pl()
+    return _write_frame(protect(frame) if protect else frame, path, name)
+
+
+def _protection(table: str, pops: dict[tuple, bytes], settings: Settings, protect: bool):
+    """The disclosure layer's step for one title-level table (or, for measuring its cost only,
+    the plain K_TITLE threshold)."""
+    if protect:
+        return lambda frame: disclosure.protect_table(table, frame, pops, settings.k_title)
+    return lambda frame: disclosure.exact_counts(table, frame, settings.k_title)
+
+
+def _populations(contributors: list[contrib.Contributor], service: str, secrets: dict[str, str]) -> dict:
+    """Population keys of a service's regions and peer groups (disclosure.population_key)."""
+    members: dict[tuple, list[str]] = {}
+    for c in contributors:
+        if c.service != service:
+            continue
+        for key in ((c.region,), (c.region, "all"), (c.region, f"type={c.institution.type}"),
+                    (c.region, f"size={c.institution.size_band}")):
+            members.setdefault(key, []).append(secrets[c.institution.code])
+    return disclosure.populations(members)
 
 
 def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
@@ -146,7 +172,8 @@ def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
 def release_params(settings: Settings, as_of: date) -> dict:
     """The named parameters of the release SQL ($k_title, $as_of_month, ...)."""
     window_start = _window_start(as_of)
-    return {"k_title": settings.k_title, "k_bench": settings.k_bench,
+    return {"k_title": settings.k_title, "k_bench": settings.k_bench, "withheld": disclosure.TITLE_WITHHELD,
+            "punctuation": disclosure.PUNCTUATION,
             "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
             "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
             "as_of_month_int": as_of.year * 100 + as_of.month,
@@ -158,11 +185,16 @@ def release_params(settings: Settings, as_of: date) -> dict:
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
                   progress=lambda _line: None, epsilon: float | None = None,
                   privacy_notes: dict | None = None, own_values: list | None = None,
-                  engine: str = "duckdb", engine_stats: dict | None = None) -> dict:
+                  engine: str = "duckdb", engine_stats: dict | None = None, secrets: dict[str, str] | None = None,
+                  protect: bool = True) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts;
     `privacy_notes` receives what the manifest records about the benchmark privacy and
     `own_values` the private per-institution values (code, kpi, period, value). `engine`
-    runs the SQL: "duckdb" (default) or "spark"; `engine_stats` receives its figures."""
+    runs the SQL: "duckdb" (default) or "spark"; `engine_stats` receives its figures.
+    `secrets` are the contributors' disclosure secrets (code -> secret, store.noise_secrets);
+    every figure passes the disclosure layer unless `protect` is False (measurement only)."""
+    secrets = secrets or {}
+    rkeys = {code: disclosure.record_key(secret) for code, secret in secrets.items()}
     privacy_notes = {} if privacy_notes is None else privacy_notes
     own_values = [] if own_values is None else own_values
     params = release_params(settings, as_of)
@@ -178,6 +210,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
             started = time.perf_counter()
             members = frozenset(c.institution.code for c in contributors if c.service == service)
+            pops = _populations(contributors, service, secrets)
             if members in done:
                 # The same institutions contribute the same tables to both services: same release rows
                 # (and the views registered for them hold the same data).
@@ -188,9 +221,10 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                     counts[name] = counts[source]
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
                 if service == "recommendations":
-                    _write_recommendation_evidence(con, building, prefix, params, counts, progress)
+                    _write_recommendation_evidence(con, building, prefix, params, counts, progress,
+                                                   lambda table: _protection(table, pops, settings, protect))
                 continue
-            _register_contributions(con, contributors, service)
+            _register_contributions(con, contributors, service, rkeys)
             con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
             con.execute(release_sql.WORK_MAP)
             con.execute(release_sql.WORK_IDS)
@@ -199,29 +233,32 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             for table, sql in release_sql.TITLE_LEVEL.items():
                 name = f"{prefix}{table}.parquet"
                 step = time.perf_counter()
-                counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
+                counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet",
+                                            _protection(table, pops, settings, protect))
                 progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
                 con.register_file(f"{table}_r", building / name)
                 _pause_for_crash_tests(f"{service}:{table}")
             name = f"{prefix}peer_selection.parquet"
             step = time.perf_counter()
             counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
-                                        "peer_selection.parquet")
+                                        "peer_selection.parquet", _protection("peer_selection", pops, settings, protect))
             progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
             con.register_file("peer_selection_r", building / name)
             name = f"{prefix}titles.parquet"
             step = time.perf_counter()
-            counts[name] = _write_table(con, release_sql.TITLES, {}, building / name, "titles.parquet")
+            counts[name] = _write_table(con, release_sql.TITLES, params, building / name, "titles.parquet")
             progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
             done[members] = prefix
             with con.local() as duck:
                 _write_trend_tables(duck, building, prefix, as_of, counts)
             progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
             if service == "recommendations":
-                _write_recommendation_evidence(con, building, prefix, params, counts, progress)
+                _write_recommendation_evidence(con, building, prefix, params, counts, progress,
+                                               lambda table: _protection(table, pops, settings, protect))
         started = time.perf_counter()
-        _register_contributions(con, contributors, "benchmark")
-        frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon)
+        _register_contributions(con, contributors, "benchmark", rkeys)
+        frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon,
+                                                   secrets if protect else None)
         counts["benchmarks.parquet"] = _write_frame(frame, building / "benchmarks.parquet", "benchmarks.parquet")
         privacy_notes["benchmark"] = privacy_note
         own_values.extend(own)
@@ -261,12 +298,12 @@ def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: d
 
 
 def _write_recommendation_evidence(con, building: Path, prefix: str, params: dict, counts: dict[str, int],
-                                   progress) -> None:
+                                   progress, protection) -> None:
     """Loans per copy, platforms and platform titles: evidence only recommendations use."""
     started = time.perf_counter()
     for table, sql in release_sql.RECOMMENDATION_EVIDENCE.items():
         name = f"{prefix}{table}.parquet"
-        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet")
+        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protection(table))
     progress(f"recommendations: evidence tables in {time.perf_counter() - started:.1f} s")
 
 
@@ -282,9 +319,10 @@ def _unique_shares(con, as_of: date) -> pl.DataFrame:
 
 
 def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contributor], as_of: date,
-                    epsilon: float | None) -> tuple[pl.DataFrame, dict, list]:
+                    epsilon: float | None, secrets: dict[str, str] | None) -> tuple[pl.DataFrame, dict, list]:
     """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
-    suppressed with its reason (benchmark.py states the rules)."""
+    suppressed with its reason (benchmark.py states the rules). With `secrets`, each
+    contributor's KPI values carry its persistent noise factor (disclosure.kpi_factors)."""
     from . import benchmark
 
     chosen = [c for c in contributors if c.service == "benchmark"]
@@ -300,6 +338,8 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     values.append(unique.rename({"tid": "unit"}))
     kpi_values = (pl.concat([v.with_columns(pl.col("unit").cast(pl.Int64)) for v in values]) if values
                   else pl.DataFrame(schema=schema)).rename({"unit": "tid"})
+    if secrets is not None:
+        kpi_values = _noisy_kpis(kpi_values, {position[c.token]: secrets[c.institution.code] for c in chosen})
     groups = pl.DataFrame(
         [(position[c.token], c.region, name) for c in chosen
          for name in benchmark.group_names(c.institution.type, c.institution.size_band, c.institution.country)],
@@ -310,7 +350,8 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     con.unregister("kpi_values")
     con.unregister("peer_groups")
     benchmark.select_cells(cells, settings.k_bench, settings.dominance)
-    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon)
+    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon, settings.dominance,
+                                         "protected" if secrets is not None else "exact")
     # Each institution's own unique share, kept private in the control database, and only where
     # its region's 'all' cell is released (so it never describes fewer than K_BENCH others).
     released_regions = {c["region"] for c in cells if c["kpi"] == "unique_share" and c["peer_group"] == "all"
@@ -319,6 +360,15 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     own = [(code_of[r["tid"]][0], "unique_share", r["period"], r["value"]) for r in unique.to_dicts()
            if code_of[r["tid"]][1] in released_regions]
     return frame, note, own
+
+
+def _noisy_kpis(values: pl.DataFrame, secret_of: dict[int, str]) -> pl.DataFrame:
+    """Each contributor's KPI values times its persistent factor per KPI and period."""
+    parts = []
+    for (tid,), part in values.group_by(["tid"], maintain_order=True):
+        factors = disclosure.kpi_factors(secret_of[tid], part["kpi"], part["period"])
+        parts.append(part.with_columns((pl.col("value") * pl.Series(factors)).alias("value")))
+    return pl.concat(parts) if parts else values
 
 
 def write_manifest(building: Path, release_id: str, created_at: datetime, as_of: date, settings: Settings,
@@ -425,18 +475,31 @@ def use_release(settings: Settings, store: Store, release_id: str, actor: Princi
 
 def publish(settings: Settings, store: Store, as_of: date | None = None, progress=lambda _line: None,
             now: datetime | None = None, epsilon: float | None = None, wait: bool = False,
-            engine: str = "duckdb", engine_stats: dict | None = None) -> str:
+            engine: str = "duckdb", engine_stats: dict | None = None, protect: bool = True) -> str:
     """Build a new release from the contributions in effect on `as_of`; return its id.
+    An institution whose switch is off today is never included, whatever `as_of` says.
+    `protect=False` builds it without the disclosure layer, for measuring that layer's cost
+    only (tests and bench; the CLI never offers it, and `release verify` rejects such a release).
     With `epsilon`, benchmark statistics are released with differential privacy (privacy.py).
     `engine` runs the release SQL: DuckDB (default) or Apache Spark (engines.py); both give
     the same release. Only one publish runs at a time (publish_lock)."""
     check_engine(engine)
     with publish_lock(settings, wait=wait):
-        return _publish(settings, store, as_of, progress, now, epsilon, engine, engine_stats)
+        return _publish(settings, store, as_of, progress, now, epsilon, engine, engine_stats, protect)
+
+
+def in_effect_now_and_then(store: Store, as_of: date, today: date) -> dict[str, dict[str, bool]]:
+    """Sharing in effect on the as-of date *and* today: opt-out is a present fact, so a
+    backdated publish never brings back an institution that has since stopped sharing."""
+    system = Principal.system_job()
+    then, now = store.sharing_in_effect(system, as_of), store.sharing_in_effect(system, today)
+    return {code: {service: on and now.get(code, {}).get(service, False) for service, on in services.items()}
+            for code, services in then.items()}
 
 
 def _publish(settings: Settings, store: Store, as_of: date | None, progress, now: datetime | None,
-             epsilon: float | None, engine: str = "duckdb", engine_stats: dict | None = None) -> str:
+             epsilon: float | None, engine: str = "duckdb", engine_stats: dict | None = None,
+             protect: bool = True) -> str:
     if epsilon is not None and not (epsilon > 0 and epsilon < float("inf")):
         raise ReleaseError(f"--epsilon {epsilon}: give a positive privacy budget such as 1.0.")
     system = Principal.system_job()
@@ -452,8 +515,9 @@ def _publish(settings: Settings, store: Store, as_of: date | None, progress, now
 
     started = time.perf_counter()
     institutions = {i.code: i for i in store.list_institutions(system)}
-    in_effect = store.sharing_in_effect(system, as_of)
-    contributors = contrib.refresh(settings, job, institutions, in_effect, as_of, progress)
+    in_effect = in_effect_now_and_then(store, as_of, now.date())
+    contributors = contrib.refresh(settings, job, institutions, in_effect, as_of, progress, noise=protect)
+    noise_keys = job.noise_secrets(sorted({c.institution.code for c in contributors}))
     progress(f"contributions ready in {time.perf_counter() - started:.1f} s")
 
     release_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -464,13 +528,14 @@ def _publish(settings: Settings, store: Store, as_of: date | None, progress, now
         notes: dict = {}
         own_values: list = []
         counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values,
-                               engine, engine_stats)
+                               engine, engine_stats, noise_keys, protect)
+        notes["disclosure"] = disclosure.manifest_note() if protect else {"protected": False}
         write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon, engine)
         _pause_for_crash_tests("manifest")
         progress(f"release files written in {time.perf_counter() - started:.1f} s")
         job.record_release(release_id, now, as_of, [(c.token, c.service, c.region) for c in contributors],
                            own_values)
-        problems = verify_release(settings, store, release_id, directory=building)
+        problems = verify_release(settings, store, release_id, directory=building, allow_unprotected=not protect)
         if problems:
             job.mark_release_deleted(release_id, "failed verification")
             raise ReleaseError("the new release failed verification; the previous release stays current:\n  "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -174,8 +174,10 @@ def register_forbidden(con, settings: Settings, store: Store, job: SystemJobStor
 
 
 def verify_release(settings: Settings, store: Store, release_id: str | None = None,
-                   directory: Path | None = None) -> list[str]:
-    """Problems found in a release; an empty list means every rule holds."""
+                   directory: Path | None = None, allow_unprotected: bool = False) -> list[str]:
+    """Problems found in a release; an empty list means every rule holds. A release built
+    without the disclosure layer (publish(protect=False), for measurement) is one, unless
+    `allow_unprotected`."""
     path = directory or release_path(settings.community_dir, release_id)
     manifest = read_manifest(path)
     release_id = manifest.get("release_id", release_id)
@@ -191,6 +193,9 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
         elif sha256(file) != expected:
             problems.append(f"{name}: checksum does not match the manifest")
     privacy = manifest.get("privacy", {})
+    if not privacy.get("disclosure", {}).get("protected") and not allow_unprotected:
+        problems.append("manifest: the release was built without the disclosure layer (noise on magnitudes and "
+                        "counts); it must not be used")
     job = SystemJobStore(store, Principal.system_job())
     con = duckdb.connect()
     try:
@@ -270,7 +275,9 @@ def _check_contributors(store: Store, job: SystemJobStore, release_id: str, mani
     recorded = job.release_contributors(release_id)
     counted: dict[str, dict[str, int]] = {s: {} for s in SERVICES}
     as_of = date.fromisoformat(manifest["as_of"])
+    built = datetime.fromisoformat(manifest["created_at"]).date() if manifest.get("created_at") else as_of
     in_effect = store.sharing_in_effect(Principal.system_job(), as_of)
+    on_build_day = store.sharing_in_effect(Principal.system_job(), built)
     for token, service, region in recorded:
         counted[service][region] = counted[service].get(region, 0) + 1
         code = job.institution_of(token)
@@ -279,6 +286,9 @@ def _check_contributors(store: Store, job: SystemJobStore, release_id: str, mani
                             f"must be deleted or rebuilt (the next publish does so)")
         elif not in_effect.get(code, {}).get(service, False):
             problems.append(f"a {service} contributor was not sharing on {as_of.isoformat()}")
+        elif not on_build_day.get(code, {}).get(service, False):
+            problems.append(f"a {service} contributor had stopped sharing by {built.isoformat()}, the day the "
+                            f"release was built (opt-out is a present fact, whatever the as-of date)")
     stated = {s: {r: n for r, n in manifest.get("contributors", {}).get(s, {}).items() if n} for s in SERVICES}
     if stated != {s: counted[s] for s in SERVICES}:
         problems.append(f"contributor counts in the manifest {stated} differ from the control database {counted}")

@@ -19,8 +19,11 @@ tests/test_publish_engines.py holds them to it:
 - hash() is 64-bit on both engines (Spark's xxhash64).
 
 Every title-level row states how many institutions contribute to it, and only rows
-where that count is at least K_TITLE are released: a figure from fewer institutions
-could single one of them out.
+where that count is at least K_TITLE go on to the disclosure layer (disclosure.py), which
+perturbs each count and withholds it again when the perturbed count falls below K_TITLE.
+Next to each count a statement emits `<name>_key`, the sum of the record keys (`rkey`) of
+the institutions counted: the cell key the perturbation is drawn from. The *_key columns
+never reach a release file (publish writes the release schema's columns only).
 """
 
 from __future__ import annotations
@@ -59,11 +62,11 @@ WORK_IDS = "CREATE OR REPLACE TEMP TABLE work_ids AS SELECT DISTINCT wid, work_k
 # then (or the acquisition date is unknown).
 HOLDINGS = """
 WITH held AS (
-    SELECT m.wid, h.region, h.tid,
+    SELECT m.wid, h.region, h.tid, h.rkey,
            min(CAST(replace(h.first_acquired_month, '-', '') AS INTEGER)) AS acquired
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE h.copies_held > 0
-    GROUP BY m.wid, h.region, h.tid
+    GROUP BY m.wid, h.region, h.tid, h.rkey
 ), held_as_of AS (
     SELECT * FROM held WHERE acquired IS NULL OR acquired <= $as_of_month_int
 ), months AS (
@@ -74,79 +77,82 @@ WITH held AS (
 ), released AS (
     SELECT s.wid, s.region, s.mo,
            count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS institutions_holding,
-           count(*) FILTER (WHERE p.acquired = s.mo) AS institutions_acquiring
+           count(*) FILTER (WHERE p.acquired = s.mo) AS institutions_acquiring,
+           sum(p.rkey) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS holding_key,
+           sum(p.rkey) FILTER (WHERE p.acquired = s.mo) AS acquiring_key
     FROM months s JOIN held_as_of p ON s.wid = p.wid AND s.region = p.region
     GROUP BY s.wid, s.region, s.mo
     HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) >= $k_title
 )
 SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month,
-       r.institutions_holding, r.institutions_acquiring
+       r.institutions_holding, r.institutions_acquiring, r.holding_key, r.acquiring_key
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 LOANS = """
 WITH mapped AS (
-    SELECT m.wid, m.merged, l.region, l.tid, CAST(replace(l.month, '-', '') AS INTEGER) AS mo, l.loans
+    SELECT m.wid, m.merged, l.region, l.tid, l.rkey, CAST(replace(l.month, '-', '') AS INTEGER) AS mo, l.loans
     FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
-    WHERE l.loans > 0 AND l.month <= $as_of_month AND l.month >= $window_start
+    WHERE l.month <= $as_of_month AND l.month >= $window_start
 ), per_contributor AS (
-    SELECT wid, region, mo, tid, loans FROM mapped WHERE NOT merged
+    SELECT wid, region, mo, tid, rkey, loans FROM mapped WHERE NOT merged
     UNION ALL
-    SELECT wid, region, mo, tid, sum(loans) FROM mapped WHERE merged GROUP BY wid, region, mo, tid
+    SELECT wid, region, mo, tid, rkey, sum(loans) FROM mapped WHERE merged GROUP BY wid, region, mo, tid, rkey
 ), released AS (
-    SELECT wid, region, mo, sum(loans) AS loans, count(*) AS institutions_lending
+    SELECT wid, region, mo, sum(loans) AS loans, count(*) AS institutions_lending, sum(rkey) AS lending_key
     FROM per_contributor GROUP BY wid, region, mo
     HAVING count(*) >= $k_title
 )
 SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month, r.loans,
-       r.institutions_lending
+       r.institutions_lending, r.lending_key
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 # A contribution has one row per platform, so e-usage is always summed per contributor first.
+# Contribution rows are those with usage (their noisy count may be 0).
 E_USAGE = """
 WITH per_contributor AS (
-    SELECT m.wid, u.region, CAST(replace(u.month, '-', '') AS INTEGER) AS mo, u.metric_type, u.tid,
+    SELECT m.wid, u.region, CAST(replace(u.month, '-', '') AS INTEGER) AS mo, u.metric_type, u.tid, u.rkey,
            sum(u.count) AS count
     FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
-    WHERE u.count > 0 AND u.month <= $as_of_month AND u.month >= $window_start
-    GROUP BY m.wid, u.region, mo, u.metric_type, u.tid
+    WHERE u.month <= $as_of_month AND u.month >= $window_start
+    GROUP BY m.wid, u.region, mo, u.metric_type, u.tid, u.rkey
 ), released AS (
-    SELECT wid, region, mo, metric_type, sum(count) AS count, count(*) AS institutions
+    SELECT wid, region, mo, metric_type, sum(count) AS count, count(*) AS institutions, sum(rkey) AS institutions_key
     FROM per_contributor GROUP BY wid, region, mo, metric_type
     HAVING count(*) >= $k_title
 )
 SELECT k.work_key, r.region, printf('%04d-%02d', r.mo // 100, r.mo % 100) AS month, r.metric_type, r.count,
-       r.institutions
+       r.institutions, r.institutions_key
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 READING_LISTS = """
 WITH per_contributor AS (
-    SELECT m.wid, r.region, r.term, r.tid, sum(r.lists) AS lists
+    SELECT m.wid, r.region, r.term, r.tid, r.rkey, sum(r.lists) AS lists
     FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
-    GROUP BY m.wid, r.region, r.term, r.tid
+    GROUP BY m.wid, r.region, r.term, r.tid, r.rkey
 ), released AS (
-    SELECT wid, region, term, sum(lists) AS lists, count(*) AS institutions
+    SELECT wid, region, term, sum(lists) AS lists, count(*) AS institutions, sum(rkey) AS institutions_key
     FROM per_contributor GROUP BY wid, region, term
     HAVING count(*) >= $k_title
 )
-SELECT k.work_key, r.region, r.term, r.lists, r.institutions
+SELECT k.work_key, r.region, r.term, r.lists, r.institutions, r.institutions_key
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 # What peers acquire and teach, per peer group of a region: 'all', 'type=<type>' and
 # 'size=<band>'. A group other than 'all' is used only when it and the rest of the region
 # each have at least K_BENCH members, so comparing a group with 'all' never isolates
-# fewer than K_BENCH institutions. A row is released when at least K_TITLE members hold
-# the work or list it; each count below K_TITLE is withheld (null), never shown.
+# fewer than K_BENCH institutions. A row goes on when at least K_TITLE members hold the work
+# or list it; the disclosure layer perturbs each count and withholds (null) any below K_TITLE.
 PEER_SELECTION = """
 WITH members AS (
-    SELECT DISTINCT tid, region, type, size_band FROM holdings_c
+    SELECT DISTINCT tid, rkey, region, type, size_band FROM holdings_c
 ), groups AS (
-    SELECT tid, region, 'all' AS peer_group FROM members
-    UNION ALL SELECT tid, region, 'type=' || type FROM members
-    UNION ALL SELECT tid, region, 'size=' || size_band FROM members
+    SELECT tid, rkey, region, 'all' AS peer_group FROM members
+    UNION ALL SELECT tid, rkey, region, 'type=' || type FROM members
+    UNION ALL SELECT tid, rkey, region, 'size=' || size_band FROM members
 ), sizes AS (
     SELECT region, peer_group, count(*) AS group_size FROM groups GROUP BY region, peer_group
 ), usable AS (
@@ -170,47 +176,74 @@ WITH members AS (
     SELECT p.wid, g.region, g.peer_group,
            count(*) FILTER (WHERE p.holds) AS holding,
            count(*) FILTER (WHERE p.acquired_recently) AS acquired_12m,
-           count(*) FILTER (WHERE p.lists) AS listing
+           count(*) FILTER (WHERE p.lists) AS listing,
+           sum(g.rkey) FILTER (WHERE p.holds) AS holding_key,
+           sum(g.rkey) FILTER (WHERE p.acquired_recently) AS acquired_key,
+           sum(g.rkey) FILTER (WHERE p.lists) AS listing_key
     FROM per_work p JOIN groups g ON p.tid = g.tid
     JOIN usable u ON g.region = u.region AND g.peer_group = u.peer_group
     GROUP BY p.wid, g.region, g.peer_group
     HAVING count(*) FILTER (WHERE p.holds) >= $k_title OR count(*) FILTER (WHERE p.lists) >= $k_title
 )
-SELECT k.work_key, c.region, c.peer_group, u.group_size,
-       CASE WHEN c.holding >= $k_title THEN c.holding END AS institutions_holding,
-       CASE WHEN c.acquired_12m >= $k_title THEN c.acquired_12m END AS institutions_acquired_12m,
-       CASE WHEN c.listing >= $k_title THEN c.listing END AS institutions_listing
+SELECT k.work_key, c.region, c.peer_group, u.group_size, c.holding AS institutions_holding,
+       c.acquired_12m AS institutions_acquired_12m, c.listing AS institutions_listing,
+       c.holding_key, c.acquired_key, c.listing_key
 FROM counted c JOIN work_ids k ON c.wid = k.wid
 JOIN usable u ON c.region = u.region AND c.peer_group = u.peer_group
 """
 
-# Bibliographic facts of the released works: the description most contributors use.
+# Bibliographic facts of the released works. Free text (title, author, publisher) is released
+# only in a form that at least K_TITLE holders agree on once case, punctuation and spacing are
+# ignored; otherwise the title becomes $withheld and author and publisher stay empty, so one
+# holder's wording ("... (Alpha University copy, barcode A-1)") never leaves. Coded facts
+# (year, language, LC class, subject) are the combination most holders use.
 TITLES = """
 WITH released AS (
     SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
     UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
     UNION SELECT work_key FROM peer_selection_r
 ), described AS (
-    SELECT m.work_key, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
-           h.subject, count(DISTINCT h.tid) AS votes
+    SELECT m.work_key, h.tid, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
+           h.subject, h.format, h.isbns
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE m.work_key IN (SELECT work_key FROM released)
-    GROUP BY ALL
+), texts AS (
+    SELECT work_key, field, norm, min(text) AS text, count(DISTINCT tid) AS votes
+    FROM (
+        SELECT work_key, tid, field, text,
+               lower(trim(replace(replace(translate(text, $punctuation, ''), '  ', ' '), '  ', ' '))) AS norm
+        FROM (
+            SELECT work_key, tid, 'title' AS field, title AS text FROM described WHERE title IS NOT NULL
+            UNION ALL SELECT work_key, tid, 'author', author FROM described WHERE author IS NOT NULL
+            UNION ALL SELECT work_key, tid, 'publisher', publisher FROM described WHERE publisher IS NOT NULL
+        ) u
+    ) t
+    GROUP BY work_key, field, norm
+    HAVING count(DISTINCT tid) >= $k_title
+), agreed AS (
+    SELECT work_key, field, text,
+           row_number() OVER (PARTITION BY work_key, field ORDER BY votes DESC, norm) AS pick
+    FROM texts
+), coded AS (
+    SELECT work_key, pub_year, language, lc_class, lc_subclass, subject, count(DISTINCT tid) AS votes
+    FROM described GROUP BY work_key, pub_year, language, lc_class, lc_subclass, subject
 ), ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY work_key ORDER BY votes DESC, title, author, publisher,
-                                 pub_year, language, lc_class, lc_subclass, subject) AS pick
-    FROM described
+    SELECT *, row_number() OVER (PARTITION BY work_key ORDER BY votes DESC, pub_year, language, lc_class,
+                                 lc_subclass, subject) AS pick
+    FROM coded
 ), formats AS (
-    SELECT m.work_key,
-           CASE WHEN count(DISTINCT h.format) > 1 THEN 'both' ELSE min(h.format) END AS format,
-           list_sort(list_distinct(flatten(list(h.isbns)))) AS isbns
-    FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
-    WHERE m.work_key IN (SELECT work_key FROM released)
-    GROUP BY m.work_key
+    SELECT work_key, CASE WHEN count(DISTINCT format) > 1 THEN 'both' ELSE min(format) END AS format,
+           list_sort(list_distinct(flatten(list(isbns)))) AS isbns, max(title) IS NOT NULL AS titled
+    FROM described
+    GROUP BY work_key
 )
-SELECT r.work_key, f.isbns, r.title, r.author, r.publisher, r.pub_year, r.language, r.lc_class, r.lc_subclass,
-       r.subject, f.format
+SELECT r.work_key, f.isbns,
+       coalesce(t.text, CASE WHEN f.titled THEN $withheld END) AS title, a.text AS author, p.text AS publisher,
+       r.pub_year, r.language, r.lc_class, r.lc_subclass, r.subject, f.format
 FROM ranked r JOIN formats f ON r.work_key = f.work_key
+LEFT JOIN agreed t ON t.work_key = r.work_key AND t.field = 'title' AND t.pick = 1
+LEFT JOIN agreed a ON a.work_key = r.work_key AND a.field = 'author' AND a.pick = 1
+LEFT JOIN agreed p ON p.work_key = r.work_key AND p.field = 'publisher' AND p.pick = 1
 WHERE r.pick = 1
 """
 
@@ -258,66 +291,71 @@ FROM per_work GROUP BY tid ORDER BY tid
 # holder's own figure next to who it is.
 WORK_USE = """
 WITH copies AS (
-    SELECT m.wid, h.region, h.tid, sum(h.copies_held) AS copies
+    SELECT m.wid, h.region, h.tid, h.rkey, sum(h.copies_held) AS copies
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE h.copies_held > 0 AND h.format = 'print'
-    GROUP BY m.wid, h.region, h.tid
+    GROUP BY m.wid, h.region, h.tid, h.rkey
 ), used AS (
     SELECT m.wid, l.tid, sum(l.loans) AS loans
     FROM loans_c l JOIN work_map m ON l.work_key = m.local_key
     WHERE l.month >= $last12_start AND l.month <= $last_complete
     GROUP BY m.wid, l.tid
 ), per_holder AS (
-    SELECT c.wid, c.region, c.tid, CAST(coalesce(u.loans, 0) AS DOUBLE) / c.copies AS loans_per_copy
+    SELECT c.wid, c.region, c.tid, c.rkey, CAST(coalesce(u.loans, 0) AS DOUBLE) / c.copies AS loans_per_copy
     FROM copies c LEFT JOIN used u ON c.wid = u.wid AND c.tid = u.tid
 ), released AS (
-    SELECT wid, region, count(*) AS holders, quantile_cont(loans_per_copy, 0.5) AS median_loans_per_copy
+    SELECT wid, region, count(*) AS holders, quantile_cont(loans_per_copy, 0.5) AS median_loans_per_copy,
+           sum(rkey) AS holders_key
     FROM per_holder GROUP BY wid, region
     HAVING count(*) >= $k_title
 )
-SELECT k.work_key, r.region, r.holders, r.median_loans_per_copy
+SELECT k.work_key, r.region, r.holders, r.median_loans_per_copy, r.holders_key
 FROM released r JOIN work_ids k ON r.wid = k.wid
 """
 
 # Which platforms carry which works: a (work, platform) pair is known when at least
 # K_TITLE institutions of the region report COUNTER usage for it in the release window.
 PLATFORM_TITLES = """
-SELECT k.work_key, u.region, u.platform, count(DISTINCT u.tid) AS institutions
-FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key JOIN work_ids k ON m.wid = k.wid
-WHERE u.platform IS NOT NULL AND trim(u.platform) <> '' AND u.count > 0
-  AND u.month >= $window_start AND u.month <= $as_of_month
-GROUP BY k.work_key, u.region, u.platform
-HAVING count(DISTINCT u.tid) >= $k_title
+SELECT work_key, region, platform, count(*) AS institutions, sum(rkey) AS institutions_key
+FROM (
+    SELECT DISTINCT k.work_key, u.region, u.platform, u.tid, u.rkey
+    FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key JOIN work_ids k ON m.wid = k.wid
+    WHERE u.platform IS NOT NULL AND trim(u.platform) <> ''
+      AND u.month >= $window_start AND u.month <= $as_of_month
+)
+GROUP BY work_key, region, platform
+HAVING count(*) >= $k_title
 """
 
 # Per region and platform: institutions holding e-titles that the community reports on the
 # platform (a platform title pair as above, so a platform only one institution names is never
-# released), and how many of them loaded usage for it in the last 12 complete months. A
-# loading count below K_TITLE is withheld (null).
+# released), and how many of them loaded usage for it in the last 12 complete months. The
+# disclosure layer withholds (null) a loading count below K_TITLE.
 PLATFORMS = """
 WITH plat AS (
     SELECT m.wid, u.region, u.platform
     FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key
-    WHERE u.platform IS NOT NULL AND trim(u.platform) <> '' AND u.count > 0
+    WHERE u.platform IS NOT NULL AND trim(u.platform) <> ''
       AND u.month >= $window_start AND u.month <= $as_of_month
     GROUP BY m.wid, u.region, u.platform
     HAVING count(DISTINCT u.tid) >= $k_title
 ), e_held AS (
-    SELECT DISTINCT h.tid, h.region, p.platform
+    SELECT DISTINCT h.tid, h.rkey, h.region, p.platform
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     JOIN plat p ON p.wid = m.wid AND p.region = h.region
     WHERE h.format = 'electronic' AND h.copies_held > 0
 ), loading AS (
     SELECT DISTINCT tid, region, platform FROM e_usage_c
-    WHERE platform IS NOT NULL AND count > 0 AND month >= $last12_start AND month <= $last_complete
+    WHERE platform IS NOT NULL AND month >= $last12_start AND month <= $last_complete
 ), counted AS (
-    SELECT e.region, e.platform, count(*) AS holding, count(l.tid) AS loading
+    SELECT e.region, e.platform, count(*) AS holding, count(l.tid) AS loading, sum(e.rkey) AS holding_key,
+           sum(e.rkey) FILTER (WHERE l.tid IS NOT NULL) AS loading_key
     FROM e_held e LEFT JOIN loading l ON e.tid = l.tid AND e.region = l.region AND e.platform = l.platform
     GROUP BY e.region, e.platform
     HAVING count(*) >= $k_title
 )
-SELECT region, platform, holding AS institutions_holding,
-       CASE WHEN loading >= $k_title THEN loading END AS institutions_loading
+SELECT region, platform, holding AS institutions_holding, loading AS institutions_loading, holding_key,
+       loading_key
 FROM counted
 """
 

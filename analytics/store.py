@@ -211,6 +211,18 @@ own_kpi_values = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
 )
 
+# Each institution's disclosure-control secret (disclosure.py): drawn once, the first time the
+# system job needs it, and kept through opt-out and back so that its protective noise never
+# changes (a second draw would give an attacker two noisy copies to average). Never released,
+# never shown; read only by the system job.
+noise_keys = sa.Table(
+    "noise_keys",
+    metadata,
+    sa.Column("institution_code", sa.String(32), sa.ForeignKey("institutions.code"), primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 recommendation_runs = sa.Table(
     "recommendation_runs",
     metadata,
@@ -1160,6 +1172,21 @@ class SystemJobStore:
         with self.engine.connect() as con:
             rows = con.execute(sa.select(releases).order_by(releases.c.created_at.desc())).mappings().all()
         return [{**r, "created_at": _aware(r["created_at"])} for r in rows]
+
+    def noise_secrets(self, codes: list[str], now: datetime | None = None) -> dict[str, str]:
+        """Each institution's disclosure secret, drawn on first use (disclosure.new_secret)."""
+        from .disclosure import new_secret
+
+        wanted = sorted(set(codes))
+        with self.engine.begin() as con:
+            found = dict(con.execute(sa.select(noise_keys.c.institution_code, noise_keys.c.secret)).all())
+            missing = [c for c in wanted if c not in found]
+            if missing:
+                fresh = {c: new_secret() for c in missing}
+                con.execute(noise_keys.insert(), [{"institution_code": c, "secret": v, "created_at": now or utcnow()}
+                                                  for c, v in fresh.items()])
+                found.update(fresh)
+        return {c: found[c] for c in wanted}
 
     def institution_of(self, token: str) -> str | None:
         with self.engine.connect() as con:

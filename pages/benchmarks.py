@@ -88,6 +88,7 @@ def fmt(value, unit: str = "") -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+PROTECTED = "peers ±2–5% each"
 st.subheader("KPI watchlist")
 watch = benchmark.watchlist(rows)
 table = watch.select(
@@ -106,7 +107,8 @@ table = watch.select(
     pl.col("unit").alias("Unit"), pl.col("direction").alias("Better"),
     pl.when(pl.col("method") == "dp").then(
         pl.format("noisy: mean ± {} (1 sd), quantiles to {}", pl.col("mean_noise_sd").round(3),
-                  pl.col("quantile_step").round(3))).otherwise(pl.lit("exact")).alias("Precision"),
+                  pl.col("quantile_step").round(3))).when(pl.col("method") == "protected").then(pl.lit(PROTECTED))
+    .otherwise(pl.lit("exact")).alias("Precision"),
 )
 st.dataframe(table, hide_index=True, width="stretch", key="benchmark_watchlist")
 st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
@@ -123,8 +125,9 @@ with left:
         r = latest.row(0, named=True)
         chart = go.Figure()
         chart.add_trace(go.Box(
-            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]], mean=[r["mean"]],
-            lowerfence=[r["p25"]], upperfence=[r["p75"]], name=f"{group} (n={r['n']})", boxmean=True,
+            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]], mean=[r["mean"]] if r["mean"] is not None else None,
+            lowerfence=[r["p25"]], upperfence=[r["p75"]], name=f"{group} (n={r['n']})",
+            boxmean=r["mean"] is not None,
             orientation="h", hoverinfo="x"))
         if r["own_value"] is not None:
             chart.add_trace(go.Scatter(x=[r["own_value"]], y=[f"{group} (n={r['n']})"], mode="markers",
@@ -134,7 +137,10 @@ with left:
                             xaxis_title=f"{spec.name} ({spec.unit})", yaxis_title="Peer group", height=320,
                             legend={"orientation": "h"})
         st.plotly_chart(chart, key="benchmark_distribution")
-        st.caption("Box: 25th to 75th percentile with the median (line) and mean (dashed) of the peer group.")
+        st.caption("Box: 25th to 75th percentile with the median (line) and mean (dashed) of the peer group. "
+                   "Each peer's value carries a fixed protective offset of 2–5% before it is pooled, so no "
+                   "institution's figure can be worked out from these statistics; yours is shown exact."
+                   + (f" {r['reason'].capitalize()}." if r["mean"] is None and r["reason"] else ""))
     else:
         st.info(f"No released peer statistics for {spec.name}: " + (series["reason"].drop_nulls().first()
                                                                     or "no data."))

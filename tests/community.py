@@ -38,6 +38,7 @@ def build(data_dir: Path, members: list[Member], joined: datetime = JOINED) -> t
                               type=member.type, region=member.region, fte_students=member.fte,
                               go_live_date=member.go_live, consortium=member.consortium)
         admin = store.add_user(SYSTEM, f"admin@{member.code.lower()}.example.org", member.code, ["admin"]).principal()
+        _fixed_noise_key(store, member.code)
         for kind, text in member.tables.items():
             path = data_dir.parent / f"{member.code}-{kind}.csv"
             path.write_text(text)
@@ -46,6 +47,18 @@ def build(data_dir: Path, members: list[Member], joined: datetime = JOINED) -> t
             version = store.institution(admin, member.code).version
             store.set_sharing(admin, member.code, service, True, version, now=joined)
     return settings, store
+
+
+def _fixed_noise_key(store: Store, code: str) -> None:
+    """A disclosure secret derived from the code, so that a test's protected release is the same
+    on every run (in production each secret is random: disclosure.new_secret)."""
+    import hashlib
+
+    from analytics.store import noise_keys
+
+    secret = hashlib.sha256(f"test noise key {code}".encode()).hexdigest()
+    with store.engine.begin() as con:
+        con.execute(noise_keys.insert().values(institution_code=code, secret=secret, created_at=JOINED))
 
 
 def opt_out(store: Store, code: str, service: str, now: datetime) -> None:
@@ -63,3 +76,29 @@ def items_csv(rows: list[tuple]) -> str:
 def loans_csv(rows: list[tuple]) -> str:
     """rows of (item_id, month YYYY-MM, count)."""
     return "item_id,loan_date,count\n" + "".join(f"{i},{m},{c}\n" for i, m, c in rows)
+
+
+def publish_exact(settings: Settings, store: Store, **kwargs) -> str:
+    """A release without the disclosure layer (publish(protect=False)), for tests that check the
+    aggregation arithmetic by hand; the layer itself is tested in test_disclosure and test_attacks."""
+    from analytics.publish import publish
+
+    return publish(settings, store, protect=False, **kwargs)
+
+
+def verify_exact(settings: Settings, store: Store, release_id: str | None = None) -> list[str]:
+    from analytics.release import verify_release
+
+    return verify_release(settings, store, release_id, allow_unprotected=True)
+
+
+def share_noise_keys(source: Store, target: Store, codes: list[str]) -> None:
+    """Give `target`'s institutions the disclosure secrets they have in `source`, so that two
+    communities can be compared release for release."""
+    from analytics.store import noise_keys
+
+    with source.engine.connect() as con:
+        rows = con.execute(noise_keys.select().where(noise_keys.c.institution_code.in_(codes))).mappings().all()
+    with target.engine.begin() as con:
+        con.execute(noise_keys.delete().where(noise_keys.c.institution_code.in_(codes)))
+        con.execute(noise_keys.insert(), [dict(r) for r in rows])

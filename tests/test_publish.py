@@ -17,7 +17,9 @@ from polars.testing import assert_frame_equal
 
 from analytics.publish import publish
 from analytics.release import current_release_id, list_release_dirs, read_manifest, release_path, verify_release
-from tests.community import Member, build, items_csv, loans_csv, opt_out
+from analytics import disclosure
+from tests.community import (Member, build, items_csv, loans_csv, opt_out, publish_exact, share_noise_keys,
+                             verify_exact)
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 6, 15)
@@ -63,7 +65,7 @@ def release_table(settings, name: str, release_id: str | None = None) -> pl.Data
 
 def test_title_rows_need_three_institutions(small):
     settings, store = small
-    publish(settings, store, as_of=AS_OF, now=NOW)
+    publish_exact(settings, store, as_of=AS_OF, now=NOW)
     holdings = release_table(settings, "holdings.parquet")
     current = holdings.filter(pl.col("month") == "2026-06").sort("work_key")
     assert current.select("work_key", "institutions_holding").rows() == [
@@ -82,6 +84,21 @@ def test_title_rows_need_three_institutions(small):
         "The Fire Next Time", "P", "PS", "American literature")
 
 
+def test_protected_title_rows_never_show_fewer_than_three(small):
+    settings, store = small
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    holdings = release_table(settings, "holdings.parquet")
+    assert "isbn:9780345806567" not in holdings["work_key"].to_list()  # held by 2 only: never, whatever the noise
+    assert holdings["institutions_holding"].min() >= 3 and holdings["institutions_holding"].max() <= 5
+    for row in release_table(settings, "loans.parquet").iter_rows(named=True):
+        assert row["institutions_lending"] >= 3 and row["month"] == "2026-03"  # April's 2 lenders: never
+    titles = release_table(settings, "titles.parquet")
+    # "Edge", "On the edge", "Edge (print)": no K_TITLE holders agree, so no holder's wording leaves
+    edge = titles.filter(pl.col("work_key") == f"isbn:{PRINT}")
+    assert edge.is_empty() or edge.select("title", "author").row(0) == (disclosure.TITLE_WITHHELD, "Andrews, Ilona")
+    assert verify_release(settings, store) == []
+
+
 def test_manifest_and_verify(small):
     settings, store = small
     release_id = publish(settings, store, as_of=AS_OF, now=NOW)
@@ -91,15 +108,15 @@ def test_manifest_and_verify(small):
     assert manifest["contributors"] == {"collection_development": {"EU": 3}, "recommendations": {"EU": 3},
                                         "benchmark": {"EU": 3}}
     assert manifest["privacy"] == {"K_TITLE": 3, "K_BENCH": 5, "DOMINANCE": 0.5, "epsilon": None,
-                                   "benchmark": {"method": "exact"}}
-    assert manifest["row_counts"]["loans.parquet"] == 1
+                                   "benchmark": {"method": "protected"}, "disclosure": disclosure.manifest_note()}
+    assert manifest["row_counts"]["loans.parquet"] <= 1
     assert set(manifest["sha256"]) == set(manifest["row_counts"])
     assert verify_release(settings, store) == []
 
 
 def test_verify_catches_tampering_and_leaks(small):
     settings, store = small
-    publish(settings, store, as_of=AS_OF, now=NOW)
+    publish_exact(settings, store, as_of=AS_OF, now=NOW)  # so that the loans row is certainly there
     path = release_path(settings.community_dir)
     titles = pl.read_parquet(path / "titles.parquet")
     leaked = titles.with_columns(pl.lit("A-0").alias("title"))  # a local item id of institution A
@@ -162,8 +179,30 @@ def test_no_canary_reaches_any_release_file(tmp_path):
     assert len(files) >= 12
     for file in files:
         assert CANARY.encode() not in file.read_bytes().upper(), file.name
-    loans = release_table(settings, "loans.parquet")
-    assert loans.rows() == [("isbn:9780679744726", "EU", "2026-03", 13, 4)]  # the canary's loans do count
+    loans = release_table(settings, "loans.parquet")  # 3 + 3 + 3 + 4 loans by 4 institutions, protected
+    assert [(w, m) for w, _r, m, _l, _n in loans.rows()] in ([], [("isbn:9780679744726", "2026-03")])
+    assert all(9 <= total <= 17 and 3 <= lenders <= 6 for _w, _r, _m, total, lenders in loans.rows())
+    assert verify_release(settings, store) == []
+    exact = publish_exact(settings, store, as_of=AS_OF, now=NOW.replace(minute=5))
+    assert release_table(settings, "loans.parquet", exact).rows() == [
+        ("isbn:9780679744726", "EU", "2026-03", 13, 4)]  # the canary's loans do count
+    store.dispose()
+
+
+def test_backdated_publish_never_includes_an_institution_that_has_opted_out(tmp_path):
+    """Opt-out is a present fact: --as-of an earlier date, when X still shared, leaves X out."""
+    members = [member(c, [FIRE, ROOM], loans=[(0, "2026-03", 2)]) for c in "ABC"]
+    members.append(member("X", [FIRE, ("Only X", "Solo, Han", "9780441017805", "PS1 .S6", "2020-01-01")],
+                          loans=[(0, "2026-03", 50)]))
+    settings, store = build(tmp_path / "data", members)
+    publish(settings, store, as_of=AS_OF, now=at(1))
+    for service in ("collection_development", "recommendations", "benchmark"):
+        opt_out(store, "X", service, now=at(2))
+    backdated = publish(settings, store, as_of=date(2026, 5, 1), now=datetime(2026, 7, 2, tzinfo=timezone.utc))
+    manifest = read_manifest(release_path(settings.community_dir, backdated))
+    assert manifest["contributors"]["collection_development"] == {"EU": 3}
+    assert manifest["contributors"]["benchmark"] == {"EU": 3}
+    assert list_release_dirs(settings.community_dir) == [backdated]  # the release with X is gone too
     assert verify_release(settings, store) == []
     store.dispose()
 
@@ -181,7 +220,8 @@ def test_opt_out_leaves_only_releases_computed_without_the_institution(tmp_path)
     first = publish(settings, store, as_of=AS_OF, now=at(1))
     second = publish(settings, store, as_of=AS_OF, now=at(2))
     assert list_release_dirs(settings.community_dir) == [first, second]
-    assert release_table(settings, "loans.parquet", first)["institutions_lending"].to_list() == [4, 4]
+    lending = release_table(settings, "loans.parquet", first)["institutions_lending"].to_list()
+    assert len(lending) <= 2 and all(3 <= n <= 6 for n in lending)  # 4 lenders each, perturbed
     for service in ("collection_development", "recommendations", "benchmark"):
         opt_out(store, "X", service, now=at(3))
     # Benchmark opt-out takes effect on the first day of the next month: publish then.
@@ -190,6 +230,7 @@ def test_opt_out_leaves_only_releases_computed_without_the_institution(tmp_path)
     assert list_release_dirs(settings.community_dir) == [third]  # the two releases with X are gone
 
     reference_settings, reference_store = build(tmp_path / "without" / "data", community(with_x=False))
+    share_noise_keys(store, reference_store, ["A", "B", "C"])  # the same protective noise, so files can match
     reference = publish(reference_settings, reference_store, as_of=july.date(), now=july)
     for name in read_manifest(release_path(settings.community_dir))["row_counts"]:
         assert_frame_equal(release_table(settings, name, third), release_table(reference_settings, name, reference))
@@ -246,14 +287,14 @@ def test_publish_killed_midway_leaves_previous_release_current(small, pause):
 
 def test_as_of_excludes_later_data_and_switches(small):
     settings, store = small
-    publish(settings, store, as_of=date(2026, 3, 31), now=NOW)
+    publish_exact(settings, store, as_of=date(2026, 3, 31), now=NOW)
     loans = release_table(settings, "loans.parquet")
     assert loans["month"].to_list() == ["2026-03"]
     holdings = release_table(settings, "holdings.parquet")
     # B's e-book arrived 2026-03-10, so on 2026-03-31 the print/e work is held by three.
     assert holdings.filter(pl.col("month") == "2026-03").select("work_key", "institutions_holding").sort(
         "work_key").rows() == [(f"isbn:{PRINT}", 3), ("isbn:9780679744726", 3)]
-    earlier = publish(settings, store, as_of=date(2026, 2, 28), now=at(4))
+    earlier = publish_exact(settings, store, as_of=date(2026, 2, 28), now=at(4))
     february = release_table(settings, "holdings.parquet", earlier)
     assert february["work_key"].to_list() == ["isbn:9780679744726"]  # the e-book was not yet acquired
     # Before anyone shared (JOINED is 2024-01-10), a release has no contributors at all.

@@ -10,9 +10,8 @@ import pytest
 
 from analytics.access import PermissionDenied, Principal
 from analytics.deselection import DeselectionRules, deselection
-from analytics.publish import publish
 from analytics.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, score, trending
-from tests.community import Member, build, items_csv, loans_csv
+from tests.community import Member, build, items_csv, loans_csv, publish_exact
 
 AS_OF = date(2026, 6, 15)
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
@@ -48,7 +47,7 @@ def community(tmp_path):
                                                              "QL444 .K5", "2020-01-01")])},
                           services=("benchmark",)))
     settings, store = build(tmp_path / "data", members)
-    publish(settings, store, as_of=AS_OF, now=NOW)
+    publish_exact(settings, store, as_of=AS_OF, now=NOW)
     yield settings, store, open_release(settings.community_dir)
     store.dispose()
 
@@ -196,7 +195,7 @@ def _peer_community(tmp_path, research: int, teaching: int):
         members.append(Member(code, type="research" if i < research else "teaching", tables={"items": items_csv(rows)}))
     members.append(Member("Z", tables={"items": items_csv([("Z-0",) + RARE[:5]])}))  # holds neither
     settings, store = build(tmp_path / "data", members)
-    publish(settings, store, as_of=AS_OF, now=NOW)
+    publish_exact(settings, store, as_of=AS_OF, now=NOW)
     return settings, store, open_release(settings.community_dir)
 
 
