@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "formats", "contributions", "publish", "verify", "queries",
-                                                "recommend", "benchmark"),
+                                                "recommend", "benchmark", "utility"),
                        help="run one stage")
     bench.add_argument("--rows", type=int, help="rows of the generated items file (default 1,000,000)")
     bench.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",

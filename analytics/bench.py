@@ -12,7 +12,13 @@ Stages:
 - recommend: every recommendation for the largest institution, cold, and the
   Recommendations page rendered warm;
 - benchmark: the largest institution's own KPI values and benchmark report, and the
-  Benchmarks page, cold and warm.
+  Benchmarks page, cold and warm;
+- utility: how close a protected release stays to the unprotected one (utility.py): for
+  the demo community (build_demo with its defaults, built once under data/bench/utility-demo)
+  and for the generated community of scale s (always s, whatever --scale says), an
+  unprotected and a protected release are published with the same as-of date and time and
+  compared. Its table row times the whole stage; the note gives each publish and the
+  comparison, and the figures and target lines print below the table.
 
 Each stage runs in a child process that reports its own time and peak memory (max RSS),
 so one stage's memory never hides in another's. Results print as a table and are
@@ -45,6 +51,7 @@ SCALES = {
     "l": (500, 1_000_000, 25_000_000, 100_000_000),
 }
 COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend", "benchmark")
+UTILITY_SCALE = "s"
 
 
 def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
@@ -228,6 +235,13 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
             extra = _recommendations(settings, store)
         elif stage == "benchmark":
             extra = _benchmarks(settings, store)
+        elif stage == "utility":
+            from .utility import compare, publish_pair
+
+            extra = publish_pair(settings, store)
+            step = time.perf_counter()
+            extra["utility"] = compare(settings, store, extra["protected"], extra["unprotected"])
+            extra["compare_seconds"] = round(time.perf_counter() - step, 2)
         elif stage == "verify":
             from .release import verify_release
 
@@ -437,6 +451,59 @@ def bench_community(base: Path, scale: str, stages: list[str], engine: str = "du
     return results
 
 
+def bench_utility(base: Path) -> list[dict]:
+    """The utility stage on the demo community and on the generated community of scale s."""
+    from .access import Principal
+    from .demo import build_demo
+    from .store import Store
+
+    demo_dir = base / "utility-demo"
+    settings = load_settings(demo_dir)
+    store = Store.from_settings(settings)
+    built = bool(store.list_institutions(Principal.system_job()))
+    store.dispose()
+    if not built:
+        print(f"demo community in {demo_dir}", file=sys.stderr)
+        build_demo(settings, progress=lambda line: print(line, file=sys.stderr))
+    generated_dir = base / f"community-{UTILITY_SCALE}"
+    print(f"community at scale {UTILITY_SCALE} in {generated_dir}", file=sys.stderr)
+    generate_community(load_settings(generated_dir), UTILITY_SCALE, progress=lambda line: print(line, file=sys.stderr))
+    results = []
+    for name, data_dir in (("demo", demo_dir), (f"scale {UTILITY_SCALE}", generated_dir)):
+        result = _run_stage("utility", data_dir)
+        note = (f"publish unprotected {result['publish_unprotected_seconds']} s, protected "
+                f"{result['publish_protected_seconds']} s, compare {result['compare_seconds']} s"
+                + ("" if result["protect_supported"] else "; publish has no protect yet: both releases the same"))
+        results.append({"stage": f"utility ({name})", "rows": result["utility"]["institutions"],
+                        "seconds": round(result["seconds"], 2), "rows_per_second": None,
+                        "peak_mib": round(result["peak_mib"]), "note": note, "utility": result["utility"],
+                        "releases": {k: result[k] for k in ("protected", "unprotected", "protect_supported")}})
+    return results
+
+
+def print_utility(result: dict) -> None:
+    """The utility figures of one community, below the table."""
+    figures = result["utility"]
+    trend, medians = figures["trending"], figures["peer_medians"]
+    print(f"\n{result['stage']}: {figures['institutions']} institutions "
+          f"({figures['institutions_allowed']} see collection development), releases "
+          f"{figures['protected_release']} (protected) and {figures['unprotected_release']} (unprotected)")
+    print(f"  stage {result['seconds']} s: {result['note']}")
+    print("  trending top-50 overlap: " + ", ".join(
+        f"{region} {r['common']}/{r['unprotected']}" for region, r in trend["regions"].items())
+          + f"; regions without trending works: {', '.join(trend['skipped_regions_empty']) or 'none'}")
+    print(f"  peer medians: {medians['cells_released_both']} cells released in both "
+          f"({medians['cells_lost']} only unprotected, {medians['cells_gained']} only protected); "
+          + "; ".join(f"{name.replace('_', ' ')}: {medians[name]['within']}/{medians[name]['cells']} within 5%"
+                      for name in ("n_10_plus", "n_5_to_9")))
+    for part in ("selection", "deselection"):
+        p = figures[part]
+        skipped = {k: len(v) for k, v in p.items() if k.startswith("skipped_")}
+        print(f"  {part}: {p['compared']} institutions compared, skipped {skipped}")
+    for line in figures["targets"]:
+        print(f"  {line}")
+
+
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None,
               engine: str = "duckdb") -> int:
     from .engines import check_engine
@@ -444,7 +511,7 @@ def run_bench(settings: Settings, scale: str = "s", only: str | None = None, row
     check_engine(engine)  # before generating anything: says what to install
     base = settings.data_dir / "bench"
     base.mkdir(parents=True, exist_ok=True)
-    stages = [only] if only else ["import", "formats", *COMMUNITY_STAGES]
+    stages = [only] if only else ["import", "formats", *COMMUNITY_STAGES, "utility"]
     results = []
     if "import" in stages:
         results.append(bench_import(base, rows or IMPORT_ROWS))
@@ -453,11 +520,17 @@ def run_bench(settings: Settings, scale: str = "s", only: str | None = None, row
     community_stages = [s for s in stages if s in COMMUNITY_STAGES]
     if community_stages:
         results += bench_community(base, scale, community_stages, engine)
-    print(render([{k: v for k, v in r.items() if k != "steps"} for r in results], "table"))
+    if "utility" in stages:
+        results += bench_utility(base)
+    print(render([{k: v for k, v in r.items() if k not in ("steps", "utility", "releases")} for r in results],
+                 "table"))
     for result in results:
         if result.get("steps"):
             print(f"\n{result['stage']}, {engine}, seconds per step:")
             print("\n".join(f"  {step:45} {seconds:8.1f}" for step, seconds in result["steps"].items()))
+    for result in results:
+        if result.get("utility"):
+            print_utility(result)
     out = base / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "engine": engine, "results": results},
                               indent=2))
