@@ -174,7 +174,7 @@ def _count_noise(u: np.ndarray) -> np.ndarray:
 
 def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
                   populations: dict[tuple, bytes], by: Sequence[str], cell: Sequence[str],
-                  k_title: int | None) -> pl.DataFrame:
+                  k_title: int | None, floor: bool = False) -> pl.DataFrame:
     """Replace the true count in `column` by its cell-key perturbed value.
 
     `set_key` is the column holding the sum of the record keys of the institutions counted;
@@ -183,7 +183,8 @@ def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
     (pass integer columns, e.g. from hashed(); months are left out where the same
     institutions give the same figure, so that every month of a cumulative count carries the
     same noise). With `k_title`, a count is kept only when the true and the perturbed count
-    both reach it (else null); without, it is clipped at 0.
+    both reach it (else null); with `floor` as well, a true count that reaches it is always
+    kept and shown as at least k_title; without `k_title`, it is clipped at 0.
     """
     if frame.is_empty():
         return frame
@@ -196,6 +197,8 @@ def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
     noisy = true + _count_noise(u)
     if k_title is None:
         shown = np.where(np.isnan(true), np.nan, np.maximum(noisy, 0))
+    elif floor:
+        shown = np.where(true >= k_title, np.maximum(noisy, k_title), np.nan)
     else:
         shown = np.where((true >= k_title) & (noisy >= k_title), noisy, np.nan)
     return frame.with_columns(pl.Series(column, shown, nan_to_null=True).cast(pl.Int64))
@@ -204,32 +207,34 @@ def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
 # -- the released title-level tables ------------------------------------------------------------
 
 # Per release table: the columns that select the population (region, or region and peer group);
-# each count of institutions as (column, its set-key column, label, cell columns, thresholded);
+# each count of institutions as (column, its set-key column, label, cell columns, threshold) where
+# threshold is "both" (true and perturbed count reach K_TITLE), "floor" (the true count reaches it;
+# shown as at least K_TITLE) or None (clipped at 0);
 # a row is kept when at least one of `required` is released; `sums` are clipped at 0 (their
 # noise came in with the contributions).
 _HOLDING = ("work_key",)
 COUNT_SPECS: dict[str, dict] = {
     "holdings": {"by": ("region",), "required": ("institutions_holding",), "sums": (), "counts": (
-        ("institutions_holding", "holding_key", "holding", _HOLDING, True),
-        ("institutions_acquiring", "acquiring_key", "acquiring", _HOLDING, False))},
+        ("institutions_holding", "holding_key", "holding", _HOLDING, "both"),
+        ("institutions_acquiring", "acquiring_key", "acquiring", _HOLDING, None))},
     "loans": {"by": ("region",), "required": ("institutions_lending",), "sums": ("loans",), "counts": (
-        ("institutions_lending", "lending_key", "lending", _HOLDING, True),)},
+        ("institutions_lending", "lending_key", "lending", _HOLDING, "floor"),)},
     "e_usage": {"by": ("region",), "required": ("institutions",), "sums": ("count",), "counts": (
-        ("institutions", "institutions_key", "using", ("work_key", "metric_type"), True),)},
+        ("institutions", "institutions_key", "using", ("work_key", "metric_type"), "floor"),)},
     "reading_lists": {"by": ("region",), "required": ("institutions",), "sums": ("lists",), "counts": (
-        ("institutions", "institutions_key", "listing_term", _HOLDING, True),)},
+        ("institutions", "institutions_key", "listing_term", _HOLDING, "floor"),)},
     "peer_selection": {"by": ("region", "peer_group"), "required": ("institutions_holding", "institutions_listing"),
                        "sums": (), "counts": (
-        ("institutions_holding", "holding_key", "holding", _HOLDING, True),
-        ("institutions_acquired_12m", "acquired_key", "acquired_12m", _HOLDING, True),
-        ("institutions_listing", "listing_key", "listing", _HOLDING, True))},
+        ("institutions_holding", "holding_key", "holding", _HOLDING, "both"),
+        ("institutions_acquired_12m", "acquired_key", "acquired_12m", _HOLDING, "both"),
+        ("institutions_listing", "listing_key", "listing", _HOLDING, "both"))},
     "work_use": {"by": ("region",), "required": ("holders",), "sums": (), "counts": (
-        ("holders", "holders_key", "holding_print", _HOLDING, True),)},
+        ("holders", "holders_key", "holding_print", _HOLDING, "both"),)},
     "platform_titles": {"by": ("region",), "required": ("institutions",), "sums": (), "counts": (
-        ("institutions", "institutions_key", "platform_using", ("work_key", "platform"), True),)},
+        ("institutions", "institutions_key", "platform_using", ("work_key", "platform"), "both"),)},
     "platforms": {"by": ("region",), "required": ("institutions_holding",), "sums": (), "counts": (
-        ("institutions_holding", "holding_key", "platform_holding", ("platform",), True),
-        ("institutions_loading", "loading_key", "platform_loading", ("platform",), True))},
+        ("institutions_holding", "holding_key", "platform_holding", ("platform",), "both"),
+        ("institutions_loading", "loading_key", "platform_loading", ("platform",), "both"))},
 }
 
 
@@ -244,9 +249,9 @@ def protect_table(table: str, frame: pl.DataFrame, pops: dict[tuple, bytes], k_t
     spec = COUNT_SPECS[table]
     text = sorted({c for _n, _k, _l, cell, _t in spec["counts"] for c in cell})
     work = hashed(frame, text)
-    for column, set_key, label, cell, thresholded in spec["counts"]:
+    for column, set_key, label, cell, threshold in spec["counts"]:
         work = perturb_count(work, column, set_key, label, pops, spec["by"], [f"_h_{c}" for c in cell],
-                             k_title if thresholded else None)
+                             k_title if threshold else None, floor=threshold == "floor")
     kept = pl.any_horizontal(pl.col(c).is_not_null() for c in spec["required"])
     return (work.filter(kept)
             .with_columns(pl.col(c).clip(lower_bound=0) for c in spec["sums"])
@@ -258,8 +263,8 @@ def exact_counts(table: str, frame: pl.DataFrame, k_title: int) -> pl.DataFrame:
     counts below K_TITLE withheld as before the disclosure layer existed."""
     spec = COUNT_SPECS[table]
     work = frame
-    for column, _key, _label, _cell, thresholded in spec["counts"]:
-        if thresholded:
+    for column, _key, _label, _cell, threshold in spec["counts"]:
+        if threshold:
             work = work.with_columns(pl.when(pl.col(column) >= k_title).then(pl.col(column)).alias(column))
     return work.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in spec["required"]))
 

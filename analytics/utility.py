@@ -38,7 +38,6 @@ release stays on disk among the retained releases: run this on bench or test dat
 
 from __future__ import annotations
 
-import inspect
 import time
 from datetime import datetime
 
@@ -56,6 +55,9 @@ MEDIAN_TOLERANCE = 0.05
 ZERO_TOLERANCE = 1e-9
 SELECTION_LIMIT = 1000      # pages/selection.py
 SELECTION_PERCENT = 20.0    # the page's slider default
+# Widely held: 5 or more institutions of the region (the page's default of 10 is more than most
+# regions of the demo and bench communities have).
+DESELECTION_MIN_HOLDERS = 5
 DESELECTION_LIMIT = 5000    # pages/deselection.py
 TARGETS = {"trending": 0.90, "medians_n10": 0.95, "selection": 0.95, "deselection": 0.95}
 
@@ -177,7 +179,8 @@ def _deselection(settings: Settings, protected, unprotected, allowed) -> dict:
     retain: dict[str, dict] = {}
     skipped_empty, skipped_no_items = [], []
     for institution in allowed:
-        rules = DeselectionRules(region=institution.region, limit=DESELECTION_LIMIT)
+        rules = DeselectionRules(region=institution.region, min_holders=DESELECTION_MIN_HOLDERS,
+                                 limit=DESELECTION_LIMIT)
         try:
             truth = deselection(unprotected, settings.data_dir, institution.code, rules, settings.k_title)
         except FileNotFoundError:  # no items imported yet
@@ -233,20 +236,17 @@ def _pct(value: float | None) -> str:
 
 
 def publish_pair(settings: Settings, store: Store, now: datetime | None = None, progress=lambda _line: None) -> dict:
-    """Publish the unprotected release, then the protected one (which is left current), with the
-    same as-of date and creation time; return their ids and how long each publish took.
-
-    `protect` is passed only if publish() has it; without it both releases are the same."""
+    """Publish the unprotected release (publish(protect=False), measurement only), then the
+    protected one (which is left current), with the same as-of date and creation time; return
+    their ids and how long each publish took."""
     from .publish import publish
 
     now = now or utcnow()
-    supported = "protect" in inspect.signature(publish).parameters
     ids, seconds = {}, {}
     for name, protect in (("unprotected", False), ("protected", True)):
         started = time.perf_counter()
-        ids[name] = publish(settings, store, as_of=now.date(), now=now, progress=progress,
-                            **({"protect": protect} if supported else {}))
+        ids[name] = publish(settings, store, as_of=now.date(), now=now, progress=progress, protect=protect)
         seconds[name] = round(time.perf_counter() - started, 2)
-    return {"protected": ids["protected"], "unprotected": ids["unprotected"], "protect_supported": supported,
+    return {"protected": ids["protected"], "unprotected": ids["unprotected"],
             "publish_protected_seconds": seconds["protected"],
             "publish_unprotected_seconds": seconds["unprotected"]}

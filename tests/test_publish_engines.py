@@ -138,6 +138,17 @@ def _require_spark() -> None:
         pytest.skip(missing)
 
 
+def _draw_noise_keys(data_dir) -> None:
+    """Each institution's disclosure secret, drawn in the source as the first publish would."""
+    from analytics.access import Principal
+    from analytics.store import SystemJobStore
+
+    store = Store.from_settings(load_settings(data_dir))
+    system = Principal.system_job()
+    SystemJobStore(store, system).noise_secrets([i.code for i in store.list_institutions(system)])
+    store.dispose()
+
+
 def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when: datetime):
     """Publish a copy of `source` with `engine`: its manifest, release directory and the private
     per-institution values it stored in the control database."""
@@ -164,6 +175,7 @@ def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when:
 def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_title, k_bench, monkeypatch):
     _require_spark()
     monkeypatch.chdir(tmp_path)  # nothing of Spark's may land in the working directory
+    _draw_noise_keys(demo_community)  # both copies then carry the same protective noise
     when = datetime.now(UTC).replace(microsecond=0)
     duck, duck_dir, duck_own = _publish_copy(demo_community, tmp_path / "duckdb" / "data", "duckdb", k_title,
                                              k_bench, when)
