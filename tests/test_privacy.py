@@ -53,6 +53,7 @@ def test_split_budget_divides_by_cells_and_statistics():
     assert split_budget(2.0, 5, 4) == pytest.approx(0.1)
     assert split_budget(3.0, 1, 1) == 3.0
     assert split_budget(1.0, 3, statistics_per_cell=2) == pytest.approx(1 / 6)
+    assert split_budget(1.0, 24, 3, refreshes=12) == pytest.approx(1 / 864)
 
 
 @pytest.mark.parametrize("epsilon, cells, stats, fragment", [
@@ -225,9 +226,11 @@ def test_privacy_summary_records_the_guarantee():
     summary = privacy_summary(2.0, 10, 4, eps_stat)
     assert summary["epsilon"] == 2.0
     assert summary["epsilon_per_statistic"] == pytest.approx(0.05)
-    assert summary["epsilon_spent"] == pytest.approx(2.0)
+    assert summary["epsilon_planned"] == pytest.approx(2.0)
+    assert summary["epsilon_per_cell"] == pytest.approx(0.2)
     assert summary["cells_per_institution"] == 10
     assert summary["statistics_per_cell"] == 4
+    assert summary["refreshes"] == 1
     assert summary["privacy_unit"] == "one institution"
     assert "sequential composition" in summary["composition"]
     assert "make_private_quantile" in summary["mechanisms"]["quantiles"]
@@ -235,8 +238,50 @@ def test_privacy_summary_records_the_guarantee():
     assert summary["library"].startswith("opendp ")
 
 
+def test_privacy_summary_of_a_yearly_plan_without_the_mean():
+    eps_stat = split_budget(1.0, 24, 3, refreshes=12)
+    summary = privacy_summary(1.0, 24, 3, eps_stat, 12, ("p25", "median", "p75"))
+    assert summary["epsilon_per_statistic"] == pytest.approx(1 / 864)
+    assert summary["epsilon_planned"] == pytest.approx(1.0)
+    assert summary["statistics"] == ["p25", "median", "p75"]
+    assert set(summary["mechanisms"]) == {"quantiles"}
+    assert "mean" not in summary["post_processing"]
+
+
 def test_privacy_summary_rejects_overspending():
     with pytest.raises(ValueError, match="exceeds the budget"):
         privacy_summary(1.0, 10, 4, 0.03)
+    with pytest.raises(ValueError, match="exceeds the budget"):
+        privacy_summary(1.0, 10, 4, 0.025, refreshes=2)
     with pytest.raises(ValueError, match="epsilon"):
         privacy_summary(0.0, 10, 4, 0.0)
+
+
+# --- private_cell without the mean ----------------------------------------
+
+def test_private_cell_releases_only_the_requested_statistics():
+    cell = private_cell(DATA, BOUNDS, 0.5, statistics=("p25", "median", "p75"))
+    assert cell["mean"] is None and cell["noise"]["mean"] is None
+    assert cell["noise"]["statistics"] == ["p25", "median", "p75"]
+    # three statistics, basic composition, certified by OpenDP's own map
+    assert cell["noise"]["epsilon_cell"] == pytest.approx(3 * 0.5, rel=1e-9)
+    assert cell["p25"] <= cell["median"] <= cell["p75"]
+    with pytest.raises(ValueError, match="subset"):
+        private_cell(DATA, BOUNDS, 0.5, statistics=("p90",))
+    with pytest.raises(ValueError, match="subset"):
+        private_cell(DATA, BOUNDS, 0.5, statistics=())
+
+
+def test_quantile_rank_error_matches_the_measured_spread():
+    import bisect
+
+    from analytics.privacy import quantile_rank_error
+
+    assert quantile_rank_error(1.0) == pytest.approx(math.log(256))
+    n, eps = 200, 0.2  # rule of thumb: ~28 institutions, well below n / 2
+    values = [float(i) / 2 for i in range(n)]  # spacing 0.5 > grid step 100/255: ranks are resolvable
+    errors = sorted(abs(bisect.bisect_left(values, private_cell(values, BOUNDS, eps, statistics=("median",))
+                                            ["median"]) - n / 2) for _ in range(200))
+    p90 = errors[179]
+    # measured 0.65 .. 1.0 x the rule of thumb; the bounds leave room for sampling error
+    assert 0.3 * quantile_rank_error(eps) <= p90 <= 1.6 * quantile_rank_error(eps)
