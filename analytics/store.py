@@ -1214,3 +1214,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# The differential-privacy budget account declares its tables on `metadata` (created and dropped
+# with the others); imported last because it imports `metadata` from here.
+from . import dp_budget as _dp_budget  # noqa: E402,F401
