@@ -470,28 +470,24 @@ VARIANTS = ("none", "trim10")
 VARIANT_LABELS = {"none": "all values", "trim10": f"outliers trimmed ({TRIM:.0%} at each end)"}
 
 
-def release_rows(cells: list[dict], k_bench: int, epsilon: float | None,
-                 dominance: float = 0.5, method: str = "protected") -> tuple[pl.DataFrame, dict]:
-    """Released and suppressed rows for every cell and variant, after select_cells(); with
-    `epsilon`, the released statistics are drawn once here through privacy.py."""
+def release_rows(cells: list[dict], k_bench: int, epsilon: float | None, dp=None,
+                 codes: dict[int, str] | None = None, dominance: float = 0.5,
+                 method: str = "protected") -> tuple[pl.DataFrame, dict]:
+    """Released and suppressed rows for every cell and variant, after select_cells(). With
+    `epsilon`, `dp` (a dp_budget.DPRelease: the yearly budget accounted in the control database)
+    decides, draws and charges the released statistics; `codes` maps member ids to institution codes.
+    `method` names how the values going in were protected ("protected", or "exact" in a
+    measurement build)."""
     from .release import RELEASE_SCHEMA
 
+    if epsilon is not None:
+        if dp is None or dp.epsilon != epsilon:
+            raise ValueError("a differentially private release needs the budget account of its epsilon "
+                             "(dp_budget.DPRelease)")
+        return dp.release_rows(cells, codes or {})
     schema = RELEASE_SCHEMA["benchmarks.parquet"]
     rows: list[dict] = []
     note: dict = {"method": method}
-    per_statistic = None
-    if epsilon is not None:
-        from . import privacy
-
-        released = [c for c in cells if c["released"]]
-        load: dict[int, int] = {}
-        for cell in released:
-            for member in cell["members"]:
-                load[member] = load.get(member, 0) + 1
-        cells_per_institution = max(load.values(), default=1)
-        per_statistic = privacy.split_budget(epsilon, cells_per_institution, 4)
-        note = {"method": "differential privacy",
-                **privacy.privacy_summary(epsilon, cells_per_institution, 4, per_statistic)}
 
     def row(cell: dict, variant: str, **values) -> dict:
         base = {name: None for name in schema}
@@ -506,28 +502,15 @@ def release_rows(cells: list[dict], k_bench: int, epsilon: float | None,
                 rows.append(row(cell, variant, suppressed=True, reason=cell["reason"]))
             continue
         values = list(cell["values"])
-        if per_statistic is None:
-            withheld = cell.get("mean_reason")
-            rows.append(row(cell, "none", n=cell["n"], p25=cell["p25"], median=cell["median"], p75=cell["p75"],
-                            mean=None if withheld else cell["mean"], method=method, reason=withheld))
-            kept, reason = trimmed(values, k_bench)
-            if reason:
-                rows.append(row(cell, "trim10", suppressed=True, reason=reason))
-            else:
-                withheld = dominated(kept, dominance)
-                rows.append(row(cell, "trim10", n=len(kept), p25=quantile(kept, 0.25), median=quantile(kept, 0.5),
-                                p75=quantile(kept, 0.75), mean=None if withheld else sum(kept) / len(kept),
-                                method=method, reason=withheld))
+        withheld = cell.get("mean_reason")
+        rows.append(row(cell, "none", n=cell["n"], p25=cell["p25"], median=cell["median"], p75=cell["p75"],
+                        mean=None if withheld else cell["mean"], method=method, reason=withheld))
+        kept, reason = trimmed(values, k_bench)
+        if reason:
+            rows.append(row(cell, "trim10", suppressed=True, reason=reason))
         else:
-            from . import privacy
-
-            low, high = CATALOG[cell["kpi"]].bounds
-            noisy = privacy.private_cell(values, privacy.Bounds(low, high), per_statistic, n=cell["n"])
-            rows.append(row(cell, "none", n=cell["n"], p25=noisy["p25"], median=noisy["median"], p75=noisy["p75"],
-                            mean=noisy["mean"], method="dp", mean_noise_sd=noisy["noise"]["mean"]["std"],
-                            quantile_step=noisy["noise"]["quantiles"]["spacing"]))
-            rows.append(row(cell, "trim10", suppressed=True,
-                            reason="suppressed: the trimmed variant is not released with differential privacy"))
+            rows.append(row(cell, "trim10", n=len(kept), p25=quantile(kept, 0.25), median=quantile(kept, 0.5),
+                            p75=quantile(kept, 0.75), mean=sum(kept) / len(kept), method="exact"))
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     return frame.sort("region", "peer_group", "kpi", "period", "variant"), note
 

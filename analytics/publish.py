@@ -186,13 +186,14 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                   progress=lambda _line: None, epsilon: float | None = None,
                   privacy_notes: dict | None = None, own_values: list | None = None,
                   engine: str = "duckdb", engine_stats: dict | None = None, secrets: dict[str, str] | None = None,
-                  protect: bool = True) -> dict:
+                  protect: bool = True, dp=None) -> dict:
     """Aggregate the contributions into release files under `building`. Returns row counts;
     `privacy_notes` receives what the manifest records about the benchmark privacy and
     `own_values` the private per-institution values (code, kpi, period, value). `engine`
     runs the SQL: "duckdb" (default) or "spark"; `engine_stats` receives its figures.
     `secrets` are the contributors' disclosure secrets (code -> secret, store.noise_secrets);
-    every figure passes the disclosure layer unless `protect` is False (measurement only)."""
+    every figure passes the disclosure layer unless `protect` is False (measurement only).
+    With `epsilon`, `dp` (dp_budget.DPRelease) accounts the yearly privacy budget."""
     secrets = secrets or {}
     rkeys = {code: disclosure.record_key(secret) for code, secret in secrets.items()}
     privacy_notes = {} if privacy_notes is None else privacy_notes
@@ -258,7 +259,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark", rkeys)
         frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon,
-                                                   secrets if protect else None)
+                                                   secrets if protect else None, dp)
         counts["benchmarks.parquet"] = _write_frame(frame, building / "benchmarks.parquet", "benchmarks.parquet")
         privacy_notes["benchmark"] = privacy_note
         own_values.extend(own)
@@ -319,7 +320,7 @@ def _unique_shares(con, as_of: date) -> pl.DataFrame:
 
 
 def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contributor], as_of: date,
-                    epsilon: float | None, secrets: dict[str, str] | None) -> tuple[pl.DataFrame, dict, list]:
+                    epsilon: float | None, secrets: dict[str, str] | None, dp=None) -> tuple[pl.DataFrame, dict, list]:
     """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
     suppressed with its reason (benchmark.py states the rules). With `secrets`, each
     contributor's KPI values carry its persistent noise factor (disclosure.kpi_factors)."""
@@ -350,8 +351,9 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     con.unregister("kpi_values")
     con.unregister("peer_groups")
     benchmark.select_cells(cells, settings.k_bench, settings.dominance)
-    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon, settings.dominance,
-                                         "protected" if secrets is not None else "exact")
+    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon, dp,
+                                         {position[c.token]: c.institution.code for c in chosen},
+                                         settings.dominance, "protected" if secrets is not None else "exact")
     # Each institution's own unique share, kept private in the control database, and only where
     # its region's 'all' cell is released (so it never describes fewer than K_BENCH others).
     released_regions = {c["region"] for c in cells if c["kpi"] == "unique_share" and c["peer_group"] == "all"
@@ -527,8 +529,13 @@ def _publish(settings: Settings, store: Store, as_of: date | None, progress, now
         started = time.perf_counter()
         notes: dict = {}
         own_values: list = []
+        dp = None  # with epsilon: the yearly privacy budget, accounted in the control database
+        if epsilon is not None:
+            from . import dp_budget
+
+            dp = dp_budget.DPRelease(job, epsilon, as_of, release_id, dp_budget.fingerprint_key(community))
         counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values,
-                               engine, engine_stats, noise_keys, protect)
+                               engine, engine_stats, noise_keys, protect, dp)
         notes["disclosure"] = disclosure.manifest_note() if protect else {"protected": False}
         write_manifest(building, release_id, now, as_of, settings, contributors, counts, notes, epsilon, engine)
         _pause_for_crash_tests("manifest")

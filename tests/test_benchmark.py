@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import date, datetime, timezone
+import re
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -14,8 +15,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from analytics import benchmark
+from analytics import benchmark, dp_budget
 from analytics.__main__ import main
+from analytics.access import Principal
+from analytics.ingest.tabular import import_file
 from analytics.publish import publish
 from analytics.release import release_path, verify_release
 from tests.community import Member, build, publish_exact, verify_exact
@@ -187,25 +190,58 @@ def test_kpi_catalog_is_documented_in_the_readme():
         assert kpi.bounds[0] < kpi.bounds[1]
 
 
-def test_epsilon_releases_noisy_statistics_with_their_noise_recorded(tmp_path):
+def test_epsilon_is_a_yearly_budget_accounted_across_releases(tmp_path):
     loans = [10, 20, 20, 30, 40, 50]
     settings, store = build(tmp_path / "data", [lender(f"L{i}", n) for i, n in enumerate(loans)])
-    publish(settings, store, as_of=AS_OF, now=NOW, epsilon=1.0)
-    manifest = json.loads((release_path(settings.community_dir) / "manifest.json").read_text())
-    privacy = manifest["privacy"]
-    assert privacy["epsilon"] == 1.0 and privacy["benchmark"]["method"] == "differential privacy"
-    frame = pl.read_parquet(release_path(settings.community_dir) / "benchmarks.parquet")
+
+    def released(as_of, now):
+        publish(settings, store, as_of=as_of, now=now, epsilon=1.0)
+        text = (release_path(settings.community_dir) / "manifest.json").read_text()
+        assert not re.search(r"\bL[0-9]\b", text)  # no institution is named in the public manifest
+        frame = pl.read_parquet(release_path(settings.community_dir) / "benchmarks.parquet")
+        assert verify_release(settings, store) == []
+        return frame, json.loads(text)["privacy"]
+
+    frame, privacy = released(AS_OF, NOW)
+    note, budget = privacy["benchmark"], privacy["benchmark"]["budget"]
+    assert privacy["epsilon"] == 1.0 and note["method"] == "differential privacy"
     shown = frame.filter(~pl.col("suppressed"))
-    assert shown.height > 0 and set(shown["method"]) == {"dp"} and set(shown["variant"]) == {"none"}
-    [row] = shown.filter((pl.col("kpi") == "loans") & (pl.col("period") == "2025")
-                         & (pl.col("peer_group") == "all")).to_dicts()
-    low, high = benchmark.CATALOG["loans"].bounds
-    assert low <= row["p25"] <= row["median"] <= row["p75"] <= high
-    # The documented scale: Laplace (upper - lower) / (epsilon_per_statistic x n) for the mean.
-    per_statistic = privacy["benchmark"]["epsilon_per_statistic"]
-    assert row["mean_noise_sd"] == pytest.approx(2 ** 0.5 * (high - low) / (per_statistic * 6), rel=1e-6)
+    assert set(shown["method"]) == {"dp"} and set(shown["variant"]) == {"none"}
+    # Only the last complete year, the broad groups and the ratio KPIs are drawn.
+    assert set(shown["period"]) == {"2025"} and set(shown["peer_group"]) == {"all", "type=research"}
+    assert set(shown["kpi"]) <= set(dp_budget.DP_KPIS) and "turnover_rate" in set(shown["kpi"])
+    [row] = shown.filter((pl.col("kpi") == "turnover_rate") & (pl.col("peer_group") == "all")).to_dicts()
+    low, high = benchmark.CATALOG["turnover_rate"].bounds
+    assert low <= row["p25"] <= row["median"] <= row["p75"] <= high and row["n"] == 6
+    assert row["mean"] is None and row["mean_noise_sd"] is None  # the mean is not released under DP
     assert row["quantile_step"] == pytest.approx((high - low) / 255)
-    assert verify_release(settings, store) == []
+    [loans_row] = cells_of(settings, "loans", "2025").filter(pl.col("peer_group") == "all").to_dicts()
+    assert loans_row["suppressed"] and "public range is too wide" in loans_row["reason"]
+    # Every institution is in every drawn cell: it spent drawn x 3 statistics x 1/864.
+    drawn = shown.height
+    assert note["epsilon_per_statistic"] == pytest.approx(1 / 864) and budget["cells"]["drawn"] == drawn
+    assert budget["epsilon_spent_release_max"] == pytest.approx(drawn * 3 / 864)
+    assert budget["epsilon_spent_year_max"] == pytest.approx(drawn * 3 / 864)
+    assert budget["epsilon_remaining_min"] == pytest.approx(1 - drawn * 3 / 864)
+
+    # A month later, the same data: the same noisy figures, nothing spent.
+    again, privacy = released(date(2026, 7, 15), NOW + timedelta(days=30))
+    assert again.equals(frame)
+    budget = privacy["benchmark"]["budget"]
+    assert budget["epsilon_spent_release_max"] == 0.0 and budget["cells"]["kept"] == drawn
+    assert budget["epsilon_spent_year_max"] == pytest.approx(drawn * 3 / 864)
+
+    # L0's 2025 loans change: turnover and loans per FTE of 'all' and 'type=research' are redrawn.
+    csv = tmp_path / "L0-loans-corrected.csv"
+    csv.write_text("item_id,loan_date,count\nL0-0,2025-03,99\nL0-1,2024-05,1\n")
+    import_file(settings.data_dir, Principal.system_job(), "L0", "loans", csv)
+    changed, privacy = released(date(2026, 8, 15), NOW + timedelta(days=61))
+    budget = privacy["benchmark"]["budget"]
+    assert budget["cells"]["drawn"] == 4 and budget["cells"]["kept"] == drawn - 4
+    assert budget["epsilon_spent_release_max"] == pytest.approx(4 * 3 / 864)
+    assert budget["epsilon_spent_year_max"] == pytest.approx((drawn + 4) * 3 / 864)
+    redrawn = pl.col("kpi").is_in(["turnover_rate", "loans_per_fte"])
+    assert changed.filter(~redrawn).equals(frame.filter(~redrawn))
     store.dispose()
 
 
