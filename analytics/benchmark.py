@@ -509,8 +509,10 @@ def release_rows(cells: list[dict], k_bench: int, epsilon: float | None, dp=None
         if reason:
             rows.append(row(cell, "trim10", suppressed=True, reason=reason))
         else:
+            withheld = dominated(kept, dominance)
             rows.append(row(cell, "trim10", n=len(kept), p25=quantile(kept, 0.25), median=quantile(kept, 0.5),
-                            p75=quantile(kept, 0.75), mean=sum(kept) / len(kept), method="exact"))
+                            p75=quantile(kept, 0.75), mean=None if withheld else sum(kept) / len(kept),
+                            method=method, reason=withheld))
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     return frame.sort("region", "peer_group", "kpi", "period", "variant"), note
 

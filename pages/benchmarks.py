@@ -10,6 +10,7 @@ import streamlit as st
 
 import ui
 from analytics import benchmark
+from analytics.privacy import quantile_rank_error
 
 actor = ui.require_principal()
 store = ui.store()
@@ -57,7 +58,9 @@ if not institution.live_for_a_year(as_of):
             f"joins them only from {institution.first_anniversary.isoformat()} on.")
 if noisy:
     st.warning(f"Peer statistics in this release are noisy on purpose (differential privacy, ε = "
-               f"{privacy['epsilon']} per institution). Each row says by how much.", icon=":material/blur_on:")
+               f"{privacy['epsilon']} per institution and year). Only the yearly quartiles of ratio KPIs for all "
+               f"institutions and by type are released; each row says how precise they are.",
+               icon=":material/blur_on:")
 
 groups = groups_of(release.release_id, institution.region)
 mine = benchmark.group_names(institution.type, institution.size_band, institution.country)
@@ -89,6 +92,25 @@ def fmt(value, unit: str = "") -> str:
 
 
 PROTECTED = "peers ±2–5% each"
+rank_error = None  # of the released quartiles, in institutions by rank, 9 times in 10
+if noisy and privacy.get("benchmark", {}).get("epsilon_per_statistic"):
+    rank_error = quantile_rank_error(privacy["benchmark"]["epsilon_per_statistic"])
+
+
+def precision(r: dict) -> str:
+    if r["method"] == "protected":
+        return PROTECTED
+    if r["method"] != "dp":
+        return "exact"
+    parts = [f"mean ± {r['mean_noise_sd']:.3g} (1 sd)"] if r["mean_noise_sd"] is not None else []
+    if rank_error is not None and r["n"]:
+        parts.append(f"quartiles within about {rank_error:.0f} of {r['n']} institutions by rank (9 times in 10)"
+                     if rank_error < r["n"] / 4 else "quartiles close to random at this privacy budget")
+    parts.append(f"grid step {r['quantile_step']:.3g}")
+    stale = f" — {r['reason']}" if (r["reason"] or "").startswith("stale") else ""
+    return "noisy: " + ", ".join(parts) + stale
+
+
 st.subheader("KPI watchlist")
 watch = benchmark.watchlist(rows)
 table = watch.select(
@@ -105,10 +127,8 @@ table = watch.select(
                                                                                                   r["unit"]),
         return_dtype=pl.String).alias("Change since last period"),
     pl.col("unit").alias("Unit"), pl.col("direction").alias("Better"),
-    pl.when(pl.col("method") == "dp").then(
-        pl.format("noisy: mean ± {} (1 sd), quantiles to {}", pl.col("mean_noise_sd").round(3),
-                  pl.col("quantile_step").round(3))).when(pl.col("method") == "protected").then(pl.lit(PROTECTED))
-    .otherwise(pl.lit("exact")).alias("Precision"),
+    pl.struct("method", "n", "mean_noise_sd", "quantile_step", "reason").map_elements(
+        precision, return_dtype=pl.String).alias("Precision"),
 )
 st.dataframe(table, hide_index=True, width="stretch", key="benchmark_watchlist")
 st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
@@ -125,10 +145,10 @@ with left:
         r = latest.row(0, named=True)
         chart = go.Figure()
         chart.add_trace(go.Box(
-            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]], mean=[r["mean"]] if r["mean"] is not None else None,
+            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]],
+            **({"mean": [r["mean"]]} if r["mean"] is not None else {}),  # no mean under differential privacy
             lowerfence=[r["p25"]], upperfence=[r["p75"]], name=f"{group} (n={r['n']})",
-            boxmean=r["mean"] is not None,
-            orientation="h", hoverinfo="x"))
+            boxmean=r["mean"] is not None, orientation="h", hoverinfo="x"))
         if r["own_value"] is not None:
             chart.add_trace(go.Scatter(x=[r["own_value"]], y=[f"{group} (n={r['n']})"], mode="markers",
                                        marker={"size": 14, "symbol": "diamond", "color": "#d62728"},
@@ -137,10 +157,13 @@ with left:
                             xaxis_title=f"{spec.name} ({spec.unit})", yaxis_title="Peer group", height=320,
                             legend={"orientation": "h"})
         st.plotly_chart(chart, key="benchmark_distribution")
-        st.caption("Box: 25th to 75th percentile with the median (line) and mean (dashed) of the peer group. "
-                   "Each peer's value carries a fixed protective offset of 2–5% before it is pooled, so no "
-                   "institution's figure can be worked out from these statistics; yours is shown exact."
-                   + (f" {r['reason'].capitalize()}." if r["mean"] is None and r["reason"] else ""))
+        st.caption("Box: 25th to 75th percentile with the median (line)"
+                   + (" and mean (dashed)" if r["mean"] is not None else "") + " of the peer group."
+                   + (" Each peer's value carries a fixed protective offset of 2–5% before it is pooled, so no "
+                      "institution's figure can be worked out from these statistics; yours is shown exact."
+                      if r["method"] == "protected" else "")
+                   + (f" {r['reason'][0].upper()}{r['reason'][1:]}." if r["mean"] is None and r["reason"]
+                      and r["method"] != "dp" else ""))
     else:
         st.info(f"No released peer statistics for {spec.name}: " + (series["reason"].drop_nulls().first()
                                                                     or "no data."))

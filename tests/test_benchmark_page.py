@@ -60,3 +60,24 @@ def test_institution_without_benchmark_sharing_sees_no_peer_numbers(community):
     assert not at.exception
     assert "does not share Benchmark Analytics" in at.info[0].value
     assert not at.dataframe and not at.get("plotly_chart")
+
+
+def test_noisy_release_shows_quartiles_and_their_precision(tmp_path, monkeypatch):
+    members = [lender(f"L{i}", n) for i, n in enumerate([10, 20, 20, 30, 40, 50])]
+    settings, store = build(tmp_path / "data", members)
+    publish(settings, store, as_of=AS_OF, now=NOW, epsilon=1.0)
+    store.dispose()
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(settings.data_dir))
+    at = page("L0")
+    assert not at.exception, at.exception
+    assert "per institution and year" in at.warning[0].value
+    watch = next(df.value for df in at.dataframe if "KPI" in df.value.columns)
+    turnover = watch[watch["KPI"] == "Turnover rate"].iloc[0]
+    assert turnover["Period"] == "2025" and turnover["Institutions"] == 6
+    assert turnover["Precision"] == "noisy: quartiles close to random at this privacy budget, grid step 0.0784"
+    loans = watch[watch["KPI"] == "Loans"].iloc[0]
+    assert "not released with differential privacy" in loans["Peer median"]
+    at.selectbox(key="benchmark_kpi").set_value("turnover_rate").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2  # the box without a mean, and the trend
+    assert any("median (line) of the peer group" in c.value for c in at.caption)
