@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--wait", action="store_true",
                      help="if another publish is running, wait for it instead of exiting with status 2")
     pub.add_argument("--epsilon", type=float,
-                     help="release benchmark statistics with differential privacy, total budget per institution")
+                     help="release benchmark statistics with differential privacy: a budget of E per institution "
+                          "and calendar year, accounted across releases in the control database")
     pub.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
                      help="what runs the release SQL: DuckDB on this machine (default) or Apache Spark "
                           "(SPARK_MASTER, default local[*]; needs requirements-spark.txt and Java 17+)")
