@@ -78,7 +78,7 @@ def _column_hash(column: pl.Series) -> np.ndarray:
     per distinct value. Unkeyed: the secret enters through keyed_uniform's starting state."""
     if column.is_empty():
         return np.zeros(0, dtype=np.uint64)
-    if column.dtype.is_integer():
+    if column.dtype.is_integer() or column.dtype.is_decimal():  # DuckDB sums BIGINTs to DECIMAL(38,0)
         return column.fill_null(-1).cast(pl.Int64).to_numpy().astype(np.uint64)
     text = column.cast(pl.String).fill_null("\x00")
     distinct = text.unique()
