@@ -188,11 +188,14 @@ def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
     """
     if frame.is_empty():
         return frame
-    indexed = frame.select(*by, *cell, set_key).with_row_index("_row")
-    u = np.empty(frame.height)
-    for values, part in indexed.group_by(list(by)):
-        rows = part["_row"].to_numpy()
-        u[rows] = keyed_uniform(populations[tuple(values)], label, [part[c] for c in (*cell, set_key)], part.height)
+    # The starting state of every row from its population's key, in one vectorised pass.
+    seeds = pl.DataFrame([{**dict(zip(by, values)), "_seed": _digest(key, f"{label}#0")}
+                          for values, key in populations.items() if len(values) == len(by)],
+                         schema={**{b: frame.schema[b] for b in by}, "_seed": pl.UInt64})
+    state = frame.select(by).join(seeds, on=list(by), how="left", maintain_order="left")["_seed"].to_numpy()
+    for column_name in (*cell, set_key):
+        state = _splitmix(state ^ _column_hash(frame[column_name]))
+    u = (_splitmix(state) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     true = frame[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
     noisy = true + _count_noise(u)
     if k_title is None:

@@ -207,19 +207,20 @@ WITH released AS (
            h.subject, h.format, h.isbns
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
     WHERE m.work_key IN (SELECT work_key FROM released)
+), holder_texts AS (
+    SELECT DISTINCT work_key, tid, field, text FROM (
+        SELECT work_key, tid, 'title' AS field, title AS text FROM described WHERE title IS NOT NULL
+        UNION ALL SELECT work_key, tid, 'author', author FROM described WHERE author IS NOT NULL
+        UNION ALL SELECT work_key, tid, 'publisher', publisher FROM described WHERE publisher IS NOT NULL
+    ) u
+), normalized AS (
+    SELECT text, lower(trim(replace(replace(translate(text, $punctuation, ''), '  ', ' '), '  ', ' '))) AS norm
+    FROM (SELECT DISTINCT text FROM holder_texts) d
 ), texts AS (
-    SELECT work_key, field, norm, min(text) AS text, count(DISTINCT tid) AS votes
-    FROM (
-        SELECT work_key, tid, field, text,
-               lower(trim(replace(replace(translate(text, $punctuation, ''), '  ', ' '), '  ', ' '))) AS norm
-        FROM (
-            SELECT work_key, tid, 'title' AS field, title AS text FROM described WHERE title IS NOT NULL
-            UNION ALL SELECT work_key, tid, 'author', author FROM described WHERE author IS NOT NULL
-            UNION ALL SELECT work_key, tid, 'publisher', publisher FROM described WHERE publisher IS NOT NULL
-        ) u
-    ) t
-    GROUP BY work_key, field, norm
-    HAVING count(DISTINCT tid) >= $k_title
+    SELECT h.work_key, h.field, n.norm, min(h.text) AS text, count(DISTINCT h.tid) AS votes
+    FROM holder_texts h JOIN normalized n ON h.text = n.text
+    GROUP BY h.work_key, h.field, n.norm
+    HAVING count(DISTINCT h.tid) >= $k_title
 ), agreed AS (
     SELECT work_key, field, text,
            row_number() OVER (PARTITION BY work_key, field ORDER BY votes DESC, norm) AS pick

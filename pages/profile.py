@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import anonymize, local
+from analytics import anonymize, disclosure, local
 from analytics.access import PermissionDenied
 from analytics.schema import (INSTITUTION_TYPES, REGION_LABELS, REGIONS, SERVICE_LABELS, SERVICES,
                               size_band)
@@ -205,6 +205,10 @@ if service:
         with st.container(border=True):
             st.markdown(f"**{table}** — {rows:,} rows")
             st.caption("Columns: " + ", ".join(columns))
+            if table in disclosure.MAGNITUDES:
+                st.caption(f"Counts ({', '.join(disclosure.MAGNITUDES[table][1])}) are shown as you hold them; "
+                           "they leave with your institution's fixed protective noise (±1, or 2–10% for larger "
+                           "counts), so nobody can read your exact figures from the community data.")
             st.dataframe(sample, hide_index=True, width="stretch")
 
 # --- Audit history --------------------------------------------------------------------
