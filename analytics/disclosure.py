@@ -155,7 +155,7 @@ def kpi_factors(secret: str, kpis: pl.Series, periods: pl.Series) -> np.ndarray:
 
 def record_key(secret: str) -> int:
     """The institution's record key (ABS cell-key method): a fixed random 31-bit integer. The
-    sum of the record keys of the institutions in a cell identifies the set without naming it."""
+    XOR of the record keys of the institutions in a cell identifies the set without naming it."""
     return _digest(bytes.fromhex(secret), "record") % (1 << 31)
 
 
@@ -177,7 +177,7 @@ def perturb_count(frame: pl.DataFrame, column: str, set_key: str, label: str,
                   k_title: int | None, floor: bool = False) -> pl.DataFrame:
     """Replace the true count in `column` by its cell-key perturbed value.
 
-    `set_key` is the column holding the sum of the record keys of the institutions counted;
+    `set_key` is the column holding the XOR of the record keys of the institutions counted;
     `populations` maps the values of the `by` columns (region, or region and peer group) to
     the population key; `cell` names the columns that identify the figure besides its set
     (pass integer columns, e.g. from hashed(); months are left out where the same

@@ -21,8 +21,9 @@ tests/test_publish_engines.py holds them to it:
 Every title-level row states how many institutions contribute to it, and only rows
 where that count is at least K_TITLE go on to the disclosure layer (disclosure.py), which
 perturbs each count and withholds it again when the perturbed count falls below K_TITLE.
-Next to each count a statement emits `<name>_key`, the sum of the record keys (`rkey`) of
-the institutions counted: the cell key the perturbation is drawn from. The *_key columns
+Next to each count a statement emits `<name>_key`, the bitwise XOR of the record keys (`rkey`)
+of the institutions counted: the cell key the perturbation is drawn from (XOR rather than
+the ABS sum: the same set fingerprint, and an aggregate that stays a BIGINT on both engines). The *_key columns
 never reach a release file (publish writes the release schema's columns only).
 """
 
@@ -78,8 +79,8 @@ WITH held AS (
     SELECT s.wid, s.region, s.mo,
            count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS institutions_holding,
            count(*) FILTER (WHERE p.acquired = s.mo) AS institutions_acquiring,
-           sum(p.rkey) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS holding_key,
-           sum(p.rkey) FILTER (WHERE p.acquired = s.mo) AS acquiring_key
+           bit_xor(p.rkey) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) AS holding_key,
+           bit_xor(p.rkey) FILTER (WHERE p.acquired = s.mo) AS acquiring_key
     FROM months s JOIN held_as_of p ON s.wid = p.wid AND s.region = p.region
     GROUP BY s.wid, s.region, s.mo
     HAVING count(*) FILTER (WHERE p.acquired IS NULL OR p.acquired <= s.mo) >= $k_title
@@ -99,7 +100,7 @@ WITH mapped AS (
     UNION ALL
     SELECT wid, region, mo, tid, rkey, sum(loans) FROM mapped WHERE merged GROUP BY wid, region, mo, tid, rkey
 ), released AS (
-    SELECT wid, region, mo, sum(loans) AS loans, count(*) AS institutions_lending, sum(rkey) AS lending_key
+    SELECT wid, region, mo, sum(loans) AS loans, count(*) AS institutions_lending, bit_xor(rkey) AS lending_key
     FROM per_contributor GROUP BY wid, region, mo
     HAVING count(*) >= $k_title
 )
@@ -118,7 +119,7 @@ WITH per_contributor AS (
     WHERE u.month <= $as_of_month AND u.month >= $window_start
     GROUP BY m.wid, u.region, mo, u.metric_type, u.tid, u.rkey
 ), released AS (
-    SELECT wid, region, mo, metric_type, sum(count) AS count, count(*) AS institutions, sum(rkey) AS institutions_key
+    SELECT wid, region, mo, metric_type, sum(count) AS count, count(*) AS institutions, bit_xor(rkey) AS institutions_key
     FROM per_contributor GROUP BY wid, region, mo, metric_type
     HAVING count(*) >= $k_title
 )
@@ -133,7 +134,7 @@ WITH per_contributor AS (
     FROM reading_lists_c r JOIN work_map m ON r.work_key = m.local_key
     GROUP BY m.wid, r.region, r.term, r.tid, r.rkey
 ), released AS (
-    SELECT wid, region, term, sum(lists) AS lists, count(*) AS institutions, sum(rkey) AS institutions_key
+    SELECT wid, region, term, sum(lists) AS lists, count(*) AS institutions, bit_xor(rkey) AS institutions_key
     FROM per_contributor GROUP BY wid, region, term
     HAVING count(*) >= $k_title
 )
@@ -177,9 +178,9 @@ WITH members AS (
            count(*) FILTER (WHERE p.holds) AS holding,
            count(*) FILTER (WHERE p.acquired_recently) AS acquired_12m,
            count(*) FILTER (WHERE p.lists) AS listing,
-           sum(g.rkey) FILTER (WHERE p.holds) AS holding_key,
-           sum(g.rkey) FILTER (WHERE p.acquired_recently) AS acquired_key,
-           sum(g.rkey) FILTER (WHERE p.lists) AS listing_key
+           bit_xor(g.rkey) FILTER (WHERE p.holds) AS holding_key,
+           bit_xor(g.rkey) FILTER (WHERE p.acquired_recently) AS acquired_key,
+           bit_xor(g.rkey) FILTER (WHERE p.lists) AS listing_key
     FROM per_work p JOIN groups g ON p.tid = g.tid
     JOIN usable u ON g.region = u.region AND g.peer_group = u.peer_group
     GROUP BY p.wid, g.region, g.peer_group
@@ -196,55 +197,58 @@ JOIN usable u ON c.region = u.region AND c.peer_group = u.peer_group
 # only in a form that at least K_TITLE holders agree on once case, punctuation and spacing are
 # ignored; otherwise the title becomes $withheld and author and publisher stay empty, so one
 # holder's wording ("... (Alpha University copy, barcode A-1)") never leaves. Coded facts
-# (year, language, LC class, subject) are the combination most holders use.
+# (year, language, LC class, subject) are the combination most holders use. Works are grouped
+# by their integer id (wid) and each distinct text is normalised once and numbered (nid), so
+# votes are grouped and ranked over integers; the work key is joined in at the end.
 TITLES = """
 WITH released AS (
-    SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
-    UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
-    UNION SELECT work_key FROM peer_selection_r
+    SELECT DISTINCT k.wid FROM work_ids k JOIN (
+        SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
+        UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
+        UNION SELECT work_key FROM peer_selection_r) r ON k.work_key = r.work_key
 ), described AS (
-    SELECT m.work_key, h.tid, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
+    SELECT m.wid, h.tid, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
            h.subject, h.format, h.isbns
     FROM holdings_c h JOIN work_map m ON h.work_key = m.local_key
-    WHERE m.work_key IN (SELECT work_key FROM released)
+    WHERE m.wid IN (SELECT wid FROM released)
 ), holder_texts AS (
-    SELECT DISTINCT work_key, tid, field, text FROM (
-        SELECT work_key, tid, 'title' AS field, title AS text FROM described WHERE title IS NOT NULL
-        UNION ALL SELECT work_key, tid, 'author', author FROM described WHERE author IS NOT NULL
-        UNION ALL SELECT work_key, tid, 'publisher', publisher FROM described WHERE publisher IS NOT NULL
-    ) u
-), normalized AS (
+    SELECT wid, tid, 1 AS field, title AS text FROM described WHERE title IS NOT NULL
+    UNION ALL SELECT wid, tid, 2, author FROM described WHERE author IS NOT NULL
+    UNION ALL SELECT wid, tid, 3, publisher FROM described WHERE publisher IS NOT NULL
+), dictionary AS (
     SELECT text, lower(trim(replace(replace(translate(text, $punctuation, ''), '  ', ' '), '  ', ' '))) AS norm
     FROM (SELECT DISTINCT text FROM holder_texts) d
+), numbered AS (
+    SELECT text, norm, dense_rank() OVER (ORDER BY norm) AS nid FROM dictionary
 ), texts AS (
-    SELECT h.work_key, h.field, n.norm, min(h.text) AS text, count(DISTINCT h.tid) AS votes
-    FROM holder_texts h JOIN normalized n ON h.text = n.text
-    GROUP BY h.work_key, h.field, n.norm
+    SELECT h.wid, h.field, n.nid, min(h.text) AS text, count(DISTINCT h.tid) AS votes
+    FROM holder_texts h JOIN numbered n ON h.text = n.text
+    GROUP BY h.wid, h.field, n.nid
     HAVING count(DISTINCT h.tid) >= $k_title
 ), agreed AS (
-    SELECT work_key, field, text,
-           row_number() OVER (PARTITION BY work_key, field ORDER BY votes DESC, norm) AS pick
+    SELECT wid, field, text, row_number() OVER (PARTITION BY wid, field ORDER BY votes DESC, nid) AS pick
     FROM texts
 ), coded AS (
-    SELECT work_key, pub_year, language, lc_class, lc_subclass, subject, count(DISTINCT tid) AS votes
-    FROM described GROUP BY work_key, pub_year, language, lc_class, lc_subclass, subject
+    SELECT wid, pub_year, language, lc_class, lc_subclass, subject, count(DISTINCT tid) AS votes
+    FROM described GROUP BY wid, pub_year, language, lc_class, lc_subclass, subject
 ), ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY work_key ORDER BY votes DESC, pub_year, language, lc_class,
+    SELECT *, row_number() OVER (PARTITION BY wid ORDER BY votes DESC, pub_year, language, lc_class,
                                  lc_subclass, subject) AS pick
     FROM coded
 ), formats AS (
-    SELECT work_key, CASE WHEN count(DISTINCT format) > 1 THEN 'both' ELSE min(format) END AS format,
+    SELECT wid, CASE WHEN count(DISTINCT format) > 1 THEN 'both' ELSE min(format) END AS format,
            list_sort(list_distinct(flatten(list(isbns)))) AS isbns, max(title) IS NOT NULL AS titled
     FROM described
-    GROUP BY work_key
+    GROUP BY wid
 )
-SELECT r.work_key, f.isbns,
+SELECT k.work_key, f.isbns,
        coalesce(t.text, CASE WHEN f.titled THEN $withheld END) AS title, a.text AS author, p.text AS publisher,
        r.pub_year, r.language, r.lc_class, r.lc_subclass, r.subject, f.format
-FROM ranked r JOIN formats f ON r.work_key = f.work_key
-LEFT JOIN agreed t ON t.work_key = r.work_key AND t.field = 'title' AND t.pick = 1
-LEFT JOIN agreed a ON a.work_key = r.work_key AND a.field = 'author' AND a.pick = 1
-LEFT JOIN agreed p ON p.work_key = r.work_key AND p.field = 'publisher' AND p.pick = 1
+FROM ranked r JOIN formats f ON r.wid = f.wid
+JOIN work_ids k ON k.wid = r.wid
+LEFT JOIN agreed t ON t.wid = r.wid AND t.field = 1 AND t.pick = 1
+LEFT JOIN agreed a ON a.wid = r.wid AND a.field = 2 AND a.pick = 1
+LEFT JOIN agreed p ON p.wid = r.wid AND p.field = 3 AND p.pick = 1
 WHERE r.pick = 1
 """
 
@@ -306,7 +310,7 @@ WITH copies AS (
     FROM copies c LEFT JOIN used u ON c.wid = u.wid AND c.tid = u.tid
 ), released AS (
     SELECT wid, region, count(*) AS holders, quantile_cont(loans_per_copy, 0.5) AS median_loans_per_copy,
-           sum(rkey) AS holders_key
+           bit_xor(rkey) AS holders_key
     FROM per_holder GROUP BY wid, region
     HAVING count(*) >= $k_title
 )
@@ -317,7 +321,7 @@ FROM released r JOIN work_ids k ON r.wid = k.wid
 # Which platforms carry which works: a (work, platform) pair is known when at least
 # K_TITLE institutions of the region report COUNTER usage for it in the release window.
 PLATFORM_TITLES = """
-SELECT work_key, region, platform, count(*) AS institutions, sum(rkey) AS institutions_key
+SELECT work_key, region, platform, count(*) AS institutions, bit_xor(rkey) AS institutions_key
 FROM (
     SELECT DISTINCT k.work_key, u.region, u.platform, u.tid, u.rkey
     FROM e_usage_c u JOIN work_map m ON u.work_key = m.local_key JOIN work_ids k ON m.wid = k.wid
@@ -349,8 +353,8 @@ WITH plat AS (
     SELECT DISTINCT tid, region, platform FROM e_usage_c
     WHERE platform IS NOT NULL AND month >= $last12_start AND month <= $last_complete
 ), counted AS (
-    SELECT e.region, e.platform, count(*) AS holding, count(l.tid) AS loading, sum(e.rkey) AS holding_key,
-           sum(e.rkey) FILTER (WHERE l.tid IS NOT NULL) AS loading_key
+    SELECT e.region, e.platform, count(*) AS holding, count(l.tid) AS loading, bit_xor(e.rkey) AS holding_key,
+           bit_xor(e.rkey) FILTER (WHERE l.tid IS NOT NULL) AS loading_key
     FROM e_held e LEFT JOIN loading l ON e.tid = l.tid AND e.region = l.region AND e.platform = l.platform
     GROUP BY e.region, e.platform
     HAVING count(*) >= $k_title
