@@ -156,7 +156,11 @@ def excel_bytes(frame) -> bytes:
 
 
 def csv_bytes(frame) -> bytes:
-    return _flat(frame).write_csv().encode("utf-8")
+    """CSV of a frame for a download: text that a spreadsheet would run as a formula is
+    written with a leading apostrophe (analytics.output.safe_csv_frame)."""
+    from analytics.output import safe_csv_frame
+
+    return safe_csv_frame(_flat(frame)).write_csv().encode("utf-8")
 
 
 def local_data_version(code: str) -> str:
