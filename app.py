@@ -27,7 +27,7 @@ PAGES = [
 def sidebar(actor) -> None:
     with st.sidebar:
         institution = ui.store().institution(actor, actor.institution_code)
-        st.markdown(f"**{actor.name or actor.email}**  \n{institution.name} ({institution.code})")
+        st.markdown(f"**{ui.md_text(actor.name or actor.email)}**  \n{ui.md_text(institution.name)} ({institution.code})")
         st.caption("Role: " + ", ".join(ROLE_LABELS[r] for r in sorted(actor.roles)))
         if ui.auth_configured():
             st.button("Sign out", on_click=st.logout, key="app_sign_out")

@@ -6,6 +6,7 @@ No analytics here: pages call analytics/ and draw.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -16,6 +17,25 @@ from analytics.config import Settings, load_settings
 from analytics.store import Store
 
 SESSION_USER = "signed_in_email"
+
+# Text from data (titles, authors, publishers, platforms, names) is hostile: it may carry
+# Markdown, HTML or Plotly's tags. md_text and plot_text make it literal text.
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# GitHub-flavoured autolinks are found in the text after escapes are undone: a word joiner
+# (U+2060, invisible) before ':', '.' and '@' keeps "http://", "www." and "a@b.c" from matching.
+_AUTOLINK_BREAK = re.compile(r"\\([:.@])")
+
+
+def md_text(value) -> str:
+    """`value` as literal text inside Markdown (st.markdown, captions, labels): no link, image,
+    HTML, heading, emphasis, LaTeX or colour directive; line breaks become spaces."""
+    text = " ".join(str(value).split())
+    return _AUTOLINK_BREAK.sub("\u2060\\\\\\1", _MD_PUNCTUATION.sub(r"\\\1", text))
+
+
+def plot_text(value) -> str:
+    """`value` as literal text in a Plotly label or hover text (Plotly reads <a>, <b>, <br>... in text)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def settings() -> Settings:

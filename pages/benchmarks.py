@@ -49,7 +49,7 @@ def groups_of(release_id: str, region: str) -> pl.DataFrame:
 version = ui.local_data_version(code)
 privacy = release.manifest.get("privacy", {})
 noisy = privacy.get("epsilon") is not None
-st.caption(f"{institution.name} against institutions of {institution.region} that share benchmark data "
+st.caption(f"{ui.md_text(institution.name)} against institutions of {institution.region} that share benchmark data "
            f"(release {release.release_id}, data as of {release.manifest['as_of']}). Only complete periods are "
            f"compared; a peer statistic is shown only when at least {privacy.get('K_BENCH', 5)} institutions "
            f"contribute and none makes up more than {privacy.get('DOMINANCE', 0.5):.0%} of a total.")

@@ -21,7 +21,7 @@ def cached_summary(_actor, data_dir: str, institution_code: str, version: str, e
     return local.summary(_actor, settings.data_dir, institution_code)
 
 
-st.title(institution.name)
+st.title(ui.md_text(institution.name))
 st.caption(f"{institution.code} · {institution.type.replace('_', ' ')} · data center {institution.region}"
            f" · {institution.size_band} FTE students · live since {institution.go_live_date.isoformat()}")
 

@@ -93,7 +93,7 @@ else:
             except InputError as exc:
                 st.error(str(exc))
                 st.stop()
-            st.markdown(f"**Preview** — first {head.height} rows of {upload.name}"
+            st.markdown(f"**Preview** — first {head.height} rows of {ui.md_text(upload.name)}"
                         + (f" (read as {table.encoding})" if table.encoding else ""))
             st.dataframe(head, hide_index=True, width="stretch", key="import_preview")
             columns = list(head.columns)
@@ -153,7 +153,7 @@ else:
                         shutil.rmtree(folder, ignore_errors=True)
                         bar.progress(1.0, text="Done")
                         st.session_state.pop("import_checked", None)
-                        st.success(f"Imported {final.kept:,} rows of {upload.name} into {target}.")
+                        st.success(f"Imported {final.kept:,} rows of {ui.md_text(upload.name)} into {target}.")
 
 st.header("Import history")
 history = store.import_history(actor, code)

@@ -45,7 +45,7 @@ def flash(kind: str, text: str) -> None:
 
 
 st.title("Data sharing profile")
-st.caption(f"{institution.name} ({institution.code})")
+st.caption(f"{ui.md_text(institution.name)} ({institution.code})")
 if not is_admin:
     st.info("You can read this profile. Only a General System Administrator of your institution can change it.",
             icon=":material/lock:")

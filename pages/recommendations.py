@@ -60,7 +60,7 @@ except ReleaseError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"For {institution.name} ({institution.region}), from release {release_id} (data as of "
+st.caption(f"For {ui.md_text(institution.name)} ({institution.region}), from release {release_id} (data as of "
            f"{part.manifest['as_of']}). Each recommendation shows the numbers behind it: *yours* come from your own "
            f"data, *community* from what institutions of your region share for recommendations. At most "
            f"{MAX_PER_TYPE} per type, best first.")
@@ -113,9 +113,9 @@ def card(record) -> None:
     allowed = record.type in mine
     who = " or ".join(ROLE_LABELS[r] for r in kind.roles)
     with st.container(border=True, key=f"recommend_card_{record.id}"):
-        st.markdown(f"**{record.summary}**")
+        st.markdown(f"**{ui.md_text(record.summary)}**")
         st.dataframe(evidence_table(record), hide_index=True, width="stretch", key=f"recommend_evidence_{record.id}")
-        st.markdown(f"**Impact:** {record.impact}")
+        st.markdown(f"**Impact:** {ui.md_text(record.impact)}")
         candidate = result.candidates.get((record.type, record.target))
         link = record.evidence.get("link")
         with st.container(horizontal=True):
@@ -126,7 +126,7 @@ def card(record) -> None:
                                    file_name=f"{code}-{record.type}-{record.target}.csv".replace("/", "-"),
                                    mime="text/csv", key=f"recommend_csv_{record.id}")
             if link:
-                st.page_link(link["page"], label=f"{link['label']} ({link['hint']})", icon=":material/arrow_forward:")
+                st.page_link(link["page"], label=ui.md_text(f"{link['label']} ({link['hint']})"), icon=":material/arrow_forward:")
         if not allowed:
             st.caption(f"Only a {who} may act on this type.")
             return

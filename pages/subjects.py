@@ -22,7 +22,7 @@ def cached_overview(release_id: str, code: str, region: str, window: int, data_v
 
 
 st.title("Subject overview")
-st.caption(f"Community holdings and use in a region next to {institution.name}'s own "
+st.caption(f"Community holdings and use in a region next to {ui.md_text(institution.name)}'s own "
            f"(release {release.release_id}, data as of {release.manifest['as_of']}).")
 with st.sidebar:
     st.header("Filters")

@@ -86,10 +86,12 @@ if ranked.height == 0:
     st.stop()
 
 top = ranked.head(15).reverse()
+# Literal text for Plotly; numbered, so that two works with the same (or a withheld) title keep two bars.
+labels = [f"{len(top) - i}. {ui.plot_text(t[:40] if t else '(no title)')}" for i, t in enumerate(top["title"].to_list())]
 chart = go.Figure([
-    go.Bar(y=top["title"].str.slice(0, 40), x=top["baseline"], name=f"Baseline ({filters.window} months before)",
+    go.Bar(y=labels, x=top["baseline"], name=f"Baseline ({filters.window} months before)",
            orientation="h", marker_color="#9db4c8"),
-    go.Bar(y=top["title"].str.slice(0, 40), x=top["recent"], name=f"Recent ({filters.window} months)",
+    go.Bar(y=labels, x=top["recent"], name=f"Recent ({filters.window} months)",
            orientation="h", marker_color="#1f5f8b"),
 ])
 chart.update_layout(title=f"Top rising works in {region}: recent vs baseline signal", barmode="group",
