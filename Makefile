@@ -32,7 +32,9 @@ run: install
 	  echo "data/control.db not found: building the demo community"; \
 	  $(PY) -m analytics demo; \
 	fi
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	@# The demo sign-in is an explicit choice (it lists only the demo community's users);
+	@# for single sign-on: ANALYTICS_SIGN_IN=oidc make run, with [auth] in .streamlit/secrets.toml.
+	ANALYTICS_SIGN_IN=$${ANALYTICS_SIGN_IN:-demo} $(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: install
 	@$(MAKE) --no-print-directory system-deps

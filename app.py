@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
+# Imported here, before any session draws: Plotly's JSON encoder looks pandas up in the
+# module table, and a second session drawing its first chart while the first session is
+# still importing pandas found it half-initialised ("partially initialized module 'pandas'
+# has no attribute 'NaT'"). Every session runs this line first and waits on the import lock.
+import pandas  # noqa: F401
+import plotly.io  # noqa: F401
 import streamlit as st
 
 import ui
 from analytics.schema import ROLE_LABELS
+
+log = logging.getLogger("analytics.app")
 
 st.set_page_config(page_title="Library Community Analytics", page_icon=":material/local_library:", layout="wide")
 
@@ -39,6 +49,13 @@ def sidebar(actor) -> None:
 
 
 def main() -> None:
+    problem = ui.auth_problem()
+    if problem:
+        # Fail closed: broken single sign-on settings never fall back to the demo sign-in.
+        log.error("app stopped: %s", problem)
+        st.title("Library Community Analytics")
+        st.error(problem, icon=":material/lock:")
+        st.stop()
     actor = ui.principal()
     # The navigation is always the same, so the requested page (a deep link) survives
     # sign-in; each page draws the sign-in view itself until the user is known.

@@ -55,17 +55,60 @@ def store() -> Store:
 
 
 def auth_configured() -> bool:
-    """True when [auth] is set in secrets.toml: then sign-in is OIDC through st.login."""
+    """True unless the demo sign-in was chosen (ANALYTICS_SIGN_IN=demo): sign-in is then OIDC
+    through st.login, and auth_problem() says whether its settings are complete."""
+    return settings().sign_in == "oidc"
+
+
+def auth_problem() -> str | None:
+    """What is wrong with the single sign-on settings, or None (always None in demo mode)."""
+    from analytics.signin_config import auth_problem as check
+
+    import tomllib
+
+    from streamlit import config as st_config
+
+    if not auth_configured():
+        return None
+    # Each configured secrets file is parsed here first, so that a syntax error is named with
+    # its file, line and column (Streamlit itself only logs "Failed to load secrets").
+    paths = [Path(p) for p in st_config.get_option("secrets.files") or []]
+    found = [p for p in paths if p.is_file()]
+    where = ", ".join(str(p) for p in found) or (str(paths[-1]) if paths else ".streamlit/secrets.toml")
+    for path in found:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            return check(exc, str(path))
     try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
+        secrets = st.secrets.to_dict()
+    except Exception as exc:  # noqa: BLE001 - whatever Streamlit refuses, the app must not start
+        if found:
+            return check(exc, where)
+        secrets = None  # no file at all
+    return check(secrets, where)
+
+
+def identity_problem() -> str | None:
+    """Why the signed-in OIDC identity cannot be matched to a user (unverified e-mail...), or None."""
+    from analytics.signin_config import identity_problem as check
+
+    if not auth_configured() or not st.user.is_logged_in:
+        return None
+    return check(st.user.to_dict(), settings().allow_unverified_email)
 
 
 def signed_in_email() -> str | None:
+    """The e-mail of the signed-in user: a verified OIDC identity, or the demo user picked
+    (only a demo community's users, only in demo mode)."""
+    from analytics.signin_config import is_demo_user
+
     if auth_configured():
-        return st.user.get("email") if st.user.is_logged_in else None
-    return st.session_state.get(SESSION_USER)
+        if not st.user.is_logged_in or identity_problem():
+            return None
+        return st.user.get("email")
+    email = st.session_state.get(SESSION_USER)
+    return email if email and is_demo_user(email) else None
 
 
 def principal() -> Principal | None:

@@ -9,11 +9,20 @@ it; nobody reads or changes another institution's settings or local data.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+security_log = logging.getLogger("analytics.security")
 
 
 class PermissionDenied(Exception):
-    """The acting user may not do this. The message says why, in plain words."""
+    """The acting user may not do this. The message says why, in plain words (who and what);
+    every refusal is logged with the time to the `analytics.security` logger."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        security_log.warning("refused at %s: %s", datetime.now(timezone.utc).isoformat(timespec="seconds"), message)
 
 
 @dataclass(frozen=True)

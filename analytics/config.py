@@ -47,6 +47,8 @@ class Settings:
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 0  # 0: twice the cores for a local master, Spark's 200 otherwise
+    sign_in: str = "oidc"  # "oidc" (single sign-on, [auth] in secrets.toml) or "demo" (explicit, never a fallback)
+    allow_unverified_email: bool = False  # for identity providers that never send email_verified
 
     @property
     def institutions_dir(self) -> Path:
@@ -72,6 +74,9 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
     data dir), K_TITLE, K_BENCH, DOMINANCE, DUCKDB_MEMORY_LIMIT (publish's DuckDB, default 3GB),
     and for `publish --engine spark`: SPARK_MASTER (default local[*]), SPARK_DRIVER_MEMORY
     (default 2g), SPARK_SHUFFLE_PARTITIONS (default: twice the cores for a local master, else 200).
+    The app's sign-in: ANALYTICS_SIGN_IN=oidc (default: single sign-on configured in
+    .streamlit/secrets.toml) or demo (password-less pick of a demo user; `make run` sets it),
+    ANALYTICS_ALLOW_UNVERIFIED_EMAIL=true for identity providers that never send email_verified.
     """
     base = Path(data_dir or os.environ.get("ANALYTICS_DATA_DIR") or "data").resolve()
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{base / 'control.db'}"
@@ -85,4 +90,26 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
         spark_master=os.environ.get("SPARK_MASTER") or "local[*]",
         spark_driver_memory=os.environ.get("SPARK_DRIVER_MEMORY") or "2g",
         spark_shuffle_partitions=_env_int("SPARK_SHUFFLE_PARTITIONS", 0),
+        sign_in=_sign_in_mode(),
+        allow_unverified_email=_env_flag("ANALYTICS_ALLOW_UNVERIFIED_EMAIL"),
     )
+
+
+SIGN_IN_MODES = ("oidc", "demo")
+
+
+def _sign_in_mode() -> str:
+    raw = (os.environ.get("ANALYTICS_SIGN_IN") or "oidc").strip().lower()
+    if raw not in SIGN_IN_MODES:
+        raise ValueError(f"environment variable ANALYTICS_SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, "
+                         f"got {raw!r}")
+    return raw
+
+
+def _env_flag(name: str) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"environment variable {name} must be true or false, got {raw!r}")

@@ -23,6 +23,7 @@ import polars as pl
 from . import subjects
 from .access import Principal
 from .config import Settings
+from .signin_config import DEMO_DOMAIN
 from .ingest.tabular import import_file
 from .schema import SERVICES
 from .store import Store
@@ -372,7 +373,7 @@ DEMO_USERS = (("admin", "Ada Admin"), ("manager", "Max Manager"), ("librarian", 
 
 
 def demo_email(code: str, role: str) -> str:
-    return f"{role}@{code.lower()}.demo.example.org"
+    return f"{role}@{code.lower()}{DEMO_DOMAIN}"
 
 
 def build_demo(settings: Settings, institutions: int = 24, seed: int = 7, months: int = 36,

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The app fails closed without single sign-on settings; tests sign in through the demo
+# sign-in, chosen explicitly as `make run` does. OIDC tests set ANALYTICS_SIGN_IN=oidc.
+os.environ["ANALYTICS_SIGN_IN"] = "demo"
 
 import pytest
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui
 from analytics import anonymize
 from analytics.access import PermissionDenied, Principal
 from analytics.config import load_settings
@@ -165,31 +166,92 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
         "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
 
 
-def oidc_app(email: str | None) -> AppTest:
+@pytest.fixture
+def oidc(app, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_SIGN_IN", "oidc")
+
+
+def oidc_app(email: str | None, verified=True, secrets: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.secrets["auth"] = AUTH
-    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    for key, value in ({"auth": AUTH} if secrets is None else secrets).items():
+        at.secrets[key] = value
+    user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    if email and verified is not None:
+        user["email_verified"] = verified
+    at.user = user
     return at.run()
 
 
-def test_oidc_sign_in_maps_email_to_user(app, store, code):
+def test_oidc_sign_in_maps_email_to_user(oidc, store, code):
     at = oidc_app(demo_email(code, "manager").upper())
     assert not at.exception
     assert at.title[0].value == store.institution(SYSTEM, code).name
 
 
-def test_oidc_unknown_email_gets_no_access_page(app):
+def test_oidc_unknown_email_gets_no_access_page(oidc):
     at = oidc_app("stranger@example.org")
     assert not at.exception
     assert at.title[0].value == "No access"
-    assert "stranger@example.org" in at.error[0].value
+    assert ui.md_text("stranger@example.org") in at.error[0].value  # shown as literal text
 
 
-def test_oidc_signed_out_sees_sign_in_button_not_demo_users(app):
+def test_oidc_signed_out_sees_sign_in_button_not_demo_users(oidc):
     at = oidc_app(None)
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.warning and not at.radio
+
+
+def test_oidc_unverified_email_is_refused(oidc, code, caplog):
+    email = demo_email(code, "admin")
+    for verified in (False, None, "false"):
+        at = oidc_app(email, verified=verified)
+        assert not at.exception
+        assert at.title[0].value == "No access"
+        assert "has not verified the e" in at.error[0].value
+        assert not [b for b in at.button if b.label == "Sign out" and b.key == "app_sign_out"]  # not signed in
+    assert "sign-in refused" in caplog.text and "unverified e-mail" in caplog.text
+
+
+def test_oidc_unverified_allowed_only_when_the_claim_is_absent_and_relaxed(oidc, store, code, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_ALLOW_UNVERIFIED_EMAIL", "true")
+    at = oidc_app(demo_email(code, "manager"), verified=None)
+    assert at.title[0].value == store.institution(SYSTEM, code).name
+    at = oidc_app(demo_email(code, "manager"), verified=False)  # an explicit "not verified" stays refused
+    assert at.title[0].value == "No access"
+
+
+@pytest.mark.parametrize("secrets, says", [
+    ({}, "is missing or empty"),
+    ({"Auth": AUTH}, "It has [Auth]; the section must be named [auth]"),
+    ({"auth": {k: v for k, v in AUTH.items() if k != "client_secret"}}, "lacks client_secret"),
+])
+def test_broken_auth_settings_stop_the_app_without_demo_sign_in(oidc, secrets, says):
+    at = oidc_app(None, secrets=secrets)
+    assert not at.exception
+    assert says in at.error[0].value and "Sign-in is not configured" in at.error[0].value
+    assert not at.radio and not at.selectbox and not at.button  # no demo user list, no sign-in
+
+
+def test_demo_sign_in_lists_only_demo_users(demo_community, tmp_path, monkeypatch, code):
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_community, data_dir)
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
+    copy = Store(load_settings(data_dir).database_url)
+    copy.add_user(SYSTEM, "real.admin@university.example.edu", code, ["admin"], name="Real Admin")
+    copy.dispose()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    assert "Demo mode" in texts(at)
+    at.selectbox(key="signin_institution").set_value(code).run()
+    offered = at.radio(key="signin_user").options
+    assert len(offered) == 3 and not any("Real Admin" in o for o in offered)
+    # a demo session cannot carry a real user's e-mail either
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state["signed_in_email"] = "real.admin@university.example.edu"
+    at.run()
+    assert "Demo mode" in texts(at) and not at.sidebar.button
 
 
 def test_community_page_before_any_release(app, code):
@@ -242,3 +304,15 @@ def test_my_data_page_lists_records_without_identifiers(app, code, demo_communit
     assert len(problems) == by_title
     history = [df.value for df in at.dataframe if "Kind" in df.value.columns][0]
     assert set(history["Kind"]) >= {"items", "loans"}
+
+
+def test_refused_actions_are_logged_with_who_and_what(store, code, caplog):
+    other = next(i.code for i in store.list_institutions(SYSTEM) if i.code != code)
+    librarian = store.user(demo_email(code, "librarian")).principal()
+    with caplog.at_level("WARNING", logger="analytics.security"):
+        with pytest.raises(PermissionDenied):
+            store.sharing_state(librarian, other)
+    record = next(r for r in caplog.records if r.name == "analytics.security")
+    assert "refused at 20" in record.getMessage()  # when
+    assert demo_email(code, "librarian") in record.getMessage()  # who
+    assert f"belongs to {code} and may not see" in record.getMessage()  # what

@@ -92,10 +92,12 @@ def streamlit_server(
     *,
     app: str = "app.py",
     log_path: str | os.PathLike | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Run ``streamlit run app.py`` from `app_dir` on a free port; yield its base URL.
 
-    `env` is merged over os.environ. Server output goes to `log_path` (kept) or
+    `env` is merged over os.environ; `args` are more `streamlit run` options
+    (e.g. "--secrets.files", path). Server output goes to `log_path` (kept) or
     to a temporary file (removed afterwards). If the server never becomes
     healthy the RuntimeError carries the log tail; if the `with` body raises,
     the log tail is printed to stderr (pytest shows it with the failure).
@@ -117,6 +119,7 @@ def streamlit_server(
         "--server.address", "127.0.0.1",
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        *args,
     ]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log, "wb") as fh:
