@@ -99,16 +99,13 @@ def identity_problem() -> str | None:
 
 
 def signed_in_email() -> str | None:
-    """The e-mail of the signed-in user: a verified OIDC identity, or the demo user picked
-    (only a demo community's users, only in demo mode)."""
-    from analytics.signin_config import is_demo_user
-
+    """The e-mail of the signed-in user: a verified OIDC identity, or the demo user picked in
+    the demo sign-in (which offers only the demo community's users; demo mode only)."""
     if auth_configured():
         if not st.user.is_logged_in or identity_problem():
             return None
         return st.user.get("email")
-    email = st.session_state.get(SESSION_USER)
-    return email if email and is_demo_user(email) else None
+    return st.session_state.get(SESSION_USER)
 
 
 def principal() -> Principal | None:

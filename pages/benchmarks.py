@@ -113,23 +113,31 @@ def precision(r: dict) -> str:
 
 st.subheader("KPI watchlist")
 watch = benchmark.watchlist(rows)
-table = watch.select(
-    pl.col("name").alias("KPI"), pl.col("period").alias("Period"),
-    pl.struct("own_value", "unit").map_elements(lambda r: fmt(r["own_value"], r["unit"]), return_dtype=pl.String)
-    .alias("Your value"),
-    pl.struct("median", "unit", "suppressed", "reason").map_elements(
-        lambda r: r["reason"] if r["suppressed"] else fmt(r["median"], r["unit"]), return_dtype=pl.String)
-    .alias("Peer median"),
-    pl.col("band").fill_null("—").alias("Your position"),
-    pl.col("n").alias("Institutions"),
-    pl.struct("own_change", "unit").map_elements(
-        lambda r: "—" if r["own_change"] is None else ("+" if r["own_change"] >= 0 else "") + fmt(r["own_change"],
-                                                                                                  r["unit"]),
-        return_dtype=pl.String).alias("Change since last period"),
-    pl.col("unit").alias("Unit"), pl.col("direction").alias("Better"),
-    pl.struct("method", "n", "mean_noise_sd", "quantile_step", "reason").map_elements(
-        precision, return_dtype=pl.String).alias("Precision"),
-)
+# Formatted in Python, row by row: a polars map_elements (a Python function called from polars'
+# thread pool) deadlocked when several sessions drew this page at once.
+records = watch.to_dicts()
+
+
+def _change(r: dict) -> str:
+    if r["own_change"] is None:
+        return "—"
+    return ("+" if r["own_change"] >= 0 else "") + fmt(r["own_change"], r["unit"])
+
+
+table = pl.DataFrame({
+    "KPI": [r["name"] for r in records],
+    "Period": [r["period"] for r in records],
+    "Your value": [fmt(r["own_value"], r["unit"]) for r in records],
+    "Peer median": [r["reason"] if r["suppressed"] else fmt(r["median"], r["unit"]) for r in records],
+    "Your position": [r["band"] or "—" for r in records],
+    "Institutions": [r["n"] for r in records],
+    "Change since last period": [_change(r) for r in records],
+    "Unit": [r["unit"] for r in records],
+    "Better": [r["direction"] for r in records],
+    "Precision": [precision(r) for r in records],
+}, schema={"KPI": pl.String, "Period": pl.String, "Your value": pl.String, "Peer median": pl.String,
+           "Your position": pl.String, "Institutions": watch.schema["n"], "Change since last period": pl.String,
+           "Unit": pl.String, "Better": pl.String, "Precision": pl.String})
 st.dataframe(table, hide_index=True, width="stretch", key="benchmark_watchlist")
 st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
                    key="benchmark_csv")
