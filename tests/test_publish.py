@@ -355,3 +355,32 @@ def test_release_use_rolls_back_to_a_retained_release(small, capsys):
     assert main(["--data-dir", data, "release", "use", newer]) == 2
     assert "does not pass verification" in capsys.readouterr().err
     assert current_release_id(settings.community_dir) == older
+
+
+ORWELL = ("1984", "Orwell, George", "9780451524935", "PR6029 .R8 N5", "2019-01-05")
+
+
+def test_an_ordinary_title_equal_to_a_members_item_id_does_not_stop_the_release(tmp_path):
+    """Institution A numbers an item "1984"; three catalogues hold Orwell's 1984. The agreed title
+    "1984" is released, and verify passes: one member's ids must not block the community."""
+    members = [
+        Member("A", tables={"items": items_csv([("1984",) + ORWELL, ("A-1",) + FIRE])}),
+        member("B", [ORWELL, FIRE]),
+        member("C", [ORWELL, FIRE]),
+    ]
+    settings, store = build(tmp_path / "data", members)
+    try:
+        publish(settings, store, as_of=AS_OF, now=NOW)
+        titles = release_table(settings, "titles.parquet")
+        assert "1984" in titles["title"].to_list()
+        assert verify_release(settings, store) == []
+        # ... while a local id that is nobody's title is still a leak, in any column
+        path = release_path(settings.community_dir)
+        leaked = titles.with_columns(pl.when(pl.col("title") == "1984").then(pl.lit("A-1")).otherwise(pl.col("title"))
+                                     .alias("title"), pl.lit("1984").alias("subject"))
+        leaked.write_parquet(path / "titles.parquet")
+        problems = verify_release(settings, store)
+        assert any("column title contains a local item_id ('A-1')" in p for p in problems)
+        assert any("column subject contains a local item_id ('1984')" in p for p in problems)  # not free text
+    finally:
+        store.dispose()
