@@ -9,10 +9,41 @@ spreadsheet exports on Windows; the report says which one was used.
 from __future__ import annotations
 
 import io
+import os
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
+# Limits checked while reading, before anything is inflated into memory (README, "Import
+# limits"). Excel's own sheet holds at most 1,048,576 rows; a 2 MB workbook that claims
+# 4 million rows is a decompression bomb, not an export.
+DEFAULT_MAX_ROWS = 20_000_000
+EXCEL_MAX_ROWS = 1_048_576
+DEFAULT_MAX_INFLATED_MB = 1024
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>/]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_MB << 20
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        """IMPORT_MAX_ROWS (data rows of one file) and IMPORT_MAX_INFLATED_MB (what a
+        compressed workbook may expand to), from the environment or the defaults."""
+        def number(name: str, default: int) -> int:
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) <= 0:
+                raise InputError(f"environment variable {name} must be a positive whole number, got {raw!r}.")
+            return int(raw)
+        return cls(number("IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS),
+                   number("IMPORT_MAX_INFLATED_MB", DEFAULT_MAX_INFLATED_MB) << 20)
 
 
 class InputError(Exception):
@@ -58,11 +89,14 @@ def read_table(path: str | Path, encoding: str | None = None, display_name: str 
     fmt = file_format(path)
     if path.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty (no header row, no data).")
+    limits = Limits.from_env()
     if fmt in ("csv", "tsv"):
-        table = _read_delimited(path, name, fmt, encoding)
+        table = _read_delimited(path, name, fmt, encoding, limits)
     elif fmt == "xlsx":
+        _check_workbook(path, name, limits)
         table = _read_excel(path, name)
     else:
+        _check_parquet(path, name, limits)
         table = _read_parquet(path, name)
     if table.frame.width == 0:
         raise InputError(f"{name}: no header row found.")
@@ -106,8 +140,16 @@ def _separator(first_line: str, fmt: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _read_delimited(path: Path, name: str, fmt: str, encoding: str | None) -> RawTable:
+def _too_many_rows(name: str, rows: int, limits: Limits) -> InputError:
+    return InputError(f"{name}: more than {limits.max_rows:,} data rows ({rows:,} found); split the file, or raise "
+                      f"the limit with IMPORT_MAX_ROWS. Nothing was imported.")
+
+
+def _read_delimited(path: Path, name: str, fmt: str, encoding: str | None, limits: Limits = Limits()) -> RawTable:
     raw = path.read_bytes()
+    lines = raw.count(b"\n")
+    if lines - 1 > limits.max_rows:
+        raise _too_many_rows(name, lines - 1, limits)
     text, used, warnings = decode(raw, name, encoding)
     if not text.strip():
         raise InputError(f"{name}: the file is empty (no header row, no data).")
@@ -125,6 +167,51 @@ def _read_delimited(path: Path, name: str, fmt: str, encoding: str | None) -> Ra
         raise InputError(f"{name}: not a well-formed {'TSV' if sep == chr(9) else 'CSV'} file: "
                          f"{_first_line(exc)}") from None
     return RawTable(frame, name, fmt, used, warnings)
+
+
+def _check_workbook(path: Path, name: str, limits: Limits) -> None:
+    """Inflate every part of the workbook in chunks, counting bytes and worksheet rows, and
+    refuse it as soon as it exceeds a limit: nothing large is ever held in memory, and the
+    sizes the archive claims are not trusted."""
+    max_rows = min(limits.max_rows, EXCEL_MAX_ROWS)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{name}: cannot be read as an Excel workbook: {_first_line(exc)}") from None
+    inflated = 0
+    with archive:
+        for member in archive.infolist():
+            sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
+            rows, tail = 0, b""
+            try:
+                with archive.open(member) as part:
+                    while chunk := part.read(1 << 20):
+                        inflated += len(chunk)
+                        if inflated > limits.max_inflated_bytes:
+                            raise InputError(
+                                f"{name}: the workbook expands to more than {limits.max_inflated_bytes >> 20:,} MB "
+                                f"when unpacked ({member.filename}); save it as CSV, or raise the limit with "
+                                f"IMPORT_MAX_INFLATED_MB. Nothing was imported.")
+                        if sheet:
+                            window = tail + chunk
+                            rows += len(_ROW_TAG.findall(window)) - len(_ROW_TAG.findall(tail))
+                            tail = window[-16:]
+                            if rows - 1 > max_rows:
+                                where = "Excel's limit of 1,048,576 rows a sheet" if max_rows == EXCEL_MAX_ROWS \
+                                    else f"the limit of {max_rows:,} rows (IMPORT_MAX_ROWS)"
+                                raise InputError(f"{name}: {member.filename} has more rows than {where}; "
+                                                 f"it is not a workbook this import reads. Nothing was imported.")
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                raise InputError(f"{name}: cannot be read as an Excel workbook: {_first_line(exc)}") from None
+
+
+def _check_parquet(path: Path, name: str, limits: Limits) -> None:
+    try:
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    except Exception:  # unreadable: _read_parquet reports it
+        return
+    if rows > limits.max_rows:
+        raise _too_many_rows(name, rows, limits)
 
 
 def _read_excel(path: Path, name: str) -> RawTable:
