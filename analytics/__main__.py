@@ -414,7 +414,7 @@ def cmd_trending(args, settings) -> int:
                       lc_class=subject if subject and len(subject) == 1 else None,
                       lc_subclass=subject if subject and len(subject) > 1 else None,
                       not_held=args.not_held, limit=args.limit)
-    keys, isbns = own_identifiers(settings.data_dir, institution.code) if args.not_held else ([], [])
+    keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, institution.code) if args.not_held else ([], [])
     ranked = trending(release, filters, keys, isbns)
     records = [{"work_key": r["work_key"], "title": r["title"], "author": r["author"], "isbns": r["isbns"],
                 "subject": r["subject"], "score": round(r["score"], 4), "recent": r["recent"],
@@ -430,7 +430,7 @@ def cmd_selection(args, settings) -> int:
     from .trends import SelectionFilters, own_identifiers, selection
 
     _store, institution, release = _collection_context(args, settings)
-    keys, isbns = own_identifiers(settings.data_dir, institution.code)
+    keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, institution.code)
     report = selection(release, SelectionFilters(region=institution.region, peer_group=args.peer_group,
                                                  min_acquired_percent=args.min_percent, min_lists=args.min_lists,
                                                  limit=args.limit), keys, isbns)
@@ -448,7 +448,7 @@ def cmd_deselection(args, settings) -> int:
     _store, institution, release = _collection_context(args, settings)
     rules = DeselectionRules(region=institution.region, no_loans_years=args.no_loans_years,
                              published_before=args.published_before, min_holders=args.min_holders, limit=args.limit)
-    result = deselection(release, settings.data_dir, institution.code, rules, settings.k_title)
+    result = deselection(Principal.system_job(), release, settings.data_dir, institution.code, rules, settings.k_title)
     frame = result["retain" if args.retention else "withdraw"]
     records = [{**row, "isbns": (row["isbn"] or "").split(";") if row["isbn"] else [],
                 "holders": row.get("institutions_holding")} for row in frame.iter_rows(named=True)]
@@ -510,7 +510,7 @@ def cmd_benchmark(args, settings) -> int:
     benchmark.require_benchmark_view(system, store, institution.code)
     group = benchmark.parse_peers(args.peers)
     release = open_release(settings.community_dir)
-    own = benchmark.own_counted(settings.data_dir, institution, date.fromisoformat(release.manifest["as_of"]),
+    own = benchmark.own_counted(Principal.system_job(), settings.data_dir, institution, date.fromisoformat(release.manifest["as_of"]),
                                 store.own_kpi_values(system, institution.code, release.release_id))
     rows = benchmark.report(release, institution, own, peer_group=group, kpis=args.kpi, period=args.period,
                             variant="trim10" if args.trimmed else "none",

@@ -276,13 +276,13 @@ def _page_queries(settings: Settings, store) -> dict:
     started = time.perf_counter()
     release = open_release(settings.community_dir)
     timings["open_release_ms"] = round((time.perf_counter() - started) * 1000)
-    keys, isbns = own_identifiers(settings.data_dir, code)
+    keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, code)
     cases = {
         "trending": lambda: trending(release, Filters(region="NA", window=6, limit=100)),
         "trending_not_held_subject": lambda: trending(
             release, Filters(region="NA", window=12, lc_class="Q", not_held=True, limit=100), keys, isbns),
         "selection": lambda: selection(release, SelectionFilters(region="NA", min_acquired_percent=10), keys, isbns),
-        "deselection": lambda: deselection(release, settings.data_dir, code,
+        "deselection": lambda: deselection(Principal.system_job(), release, settings.data_dir, code,
                                            DeselectionRules(region="NA", no_loans_years=2), settings.k_title),
     }
     for name, run in cases.items():
@@ -317,7 +317,7 @@ def _recommendations(settings: Settings, store) -> dict:
     part = recommend.open_part(settings.community_dir)
     timings["open_ms"] = round((time.perf_counter() - started) * 1000)
     step = time.perf_counter()
-    candidates = recommend.generate(part, settings.data_dir, code, institution.region)
+    candidates = recommend.generate(Principal.system_job(), part, settings.data_dir, code, institution.region)
     timings["generate_ms"] = round((time.perf_counter() - step) * 1000)
     step = time.perf_counter()
     recommend.recommendations(system, store, part, settings.data_dir, code, candidates=candidates)
@@ -369,7 +369,7 @@ def _benchmarks(settings: Settings, store) -> dict:
     timings["open_release_ms"] = round((time.perf_counter() - started) * 1000)
     as_of = date.fromisoformat(release.manifest["as_of"])
     step = time.perf_counter()
-    own = benchmark.own_counted(settings.data_dir, institution, as_of,
+    own = benchmark.own_counted(Principal.system_job(), settings.data_dir, institution, as_of,
                                 store.own_kpi_values(Principal.system_job(), institution.code, release.release_id))
     timings["own_values_ms"] = round((time.perf_counter() - step) * 1000)
     runs = []

@@ -444,9 +444,12 @@ def require_benchmark_view(actor: Principal, store, code: str) -> None:
             f" A General System Administrator can turn sharing on in the data sharing profile.")
 
 
-def own_values(data_dir: Path, institution) -> pl.DataFrame:
-    """The institution's own KPI values for every period of its data (period, kpi, value)."""
+def own_values(actor: Principal, data_dir: Path, institution) -> pl.DataFrame:
+    """The institution's own KPI values for every period of its data (period, kpi, value); its
+    own users (or the system job) only."""
     from .local import institution_dir
+
+    access.require_member(actor, institution.code, "the KPI values")
 
     base = measures(institution_dir(data_dir, institution.code), institution.code)
     return derive(base, institution.fte_students).drop("unit")
@@ -531,10 +534,10 @@ def released_groups(release, region: str) -> pl.DataFrame:
         "GROUP BY peer_group ORDER BY peer_group", params={"region": region}).pl()
 
 
-def own_counted(data_dir: Path, institution, as_of: date, computed: list[dict] = ()) -> pl.DataFrame:
+def own_counted(actor: Principal, data_dir: Path, institution, as_of: date, computed: list[dict] = ()) -> pl.DataFrame:
     """Own KPI values for complete periods before the release's as-of date, plus the values only
     the system job can compute (`computed`: Store.own_kpi_values of the release)."""
-    own = counted_periods(own_values(data_dir, institution).with_columns(pl.lit(0).alias("unit")), as_of,
+    own = counted_periods(own_values(actor, data_dir, institution).with_columns(pl.lit(0).alias("unit")), as_of,
                           date(1900, 1, 1)).drop("unit")
     if computed:
         extra = pl.DataFrame(list(computed), schema={"period": pl.String, "kpi": pl.String, "value": pl.Float64})

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
+from . import access
+from .access import Principal
 from .local import table_path
 from .trends import FilterError, Release
 
@@ -46,8 +48,10 @@ class DeselectionRules:
                                 max(self.min_holders, k_title), self.limit)
 
 
-def own_items(data_dir: Path, code: str, loans_between: tuple[date, date] | None = None) -> pl.DataFrame:
+def own_items(actor: Principal, data_dir: Path, code: str,
+              loans_between: tuple[date, date] | None = None) -> pl.DataFrame:
     """Held items with their last use: the later of last_loan_date and the latest loan event.
+    Only the institution's own users (or the system job) may read them.
 
     With `loans_between` (first day, day after the last) also `loans_window`: the loans of
     each item in that period, counted in the same pass over the loan events."""
@@ -55,6 +59,7 @@ def own_items(data_dir: Path, code: str, loans_between: tuple[date, date] | None
               "call_number": pl.String, "pub_year": pl.Int64, "format": pl.String, "acquired_date": pl.Date, "withdrawn_date": pl.Date,
               "lifetime_loans": pl.Int64, "last_loan_date": pl.Date, "work_key": pl.String,
               "match_method": pl.String}
+    access.require_member(actor, code, "the local items")
     path = table_path(data_dir, code, "items")
     present = pl.read_parquet_schema(path)
     # Other tools may write the local store without the optional columns (DATA_CONTRACT.md §3).
@@ -118,11 +123,12 @@ def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.
     return matched
 
 
-def deselection(release: Release, data_dir: Path, code: str, rules: DeselectionRules, k_title: int) -> dict:
+def deselection(actor: Principal, release: Release, data_dir: Path, code: str, rules: DeselectionRules,
+                k_title: int) -> dict:
     """Withdrawal and retention candidates and the headline tiles, from the institution's own items."""
     rules = rules.validated(k_title)
     as_of = date.fromisoformat(release.manifest["as_of"])
-    items = own_items(data_dir, code)
+    items = own_items(actor, data_dir, code)
     holders = community_holders(release, items, rules.region)
     items = items.join(holders, on="item_id", how="left")
     cutoff = date(as_of.year - rules.no_loans_years, as_of.month, 1)

@@ -140,6 +140,7 @@ class Context:
     usage: pl.DataFrame  # own Total_Item_Requests in the last 12 months: work_key, isbn, platform, count
     loaded_usage: bool
     data_dir: Path
+    actor: Principal  # who asked: the rules read local data on its behalf
 
 
 def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame:
@@ -157,7 +158,7 @@ def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame
             .collect())
 
 
-def build_context(release: trends.Release, data_dir: Path, code: str, region: str) -> Context:
+def build_context(actor: Principal, release: trends.Release, data_dir: Path, code: str, region: str) -> Context:
     as_of = date.fromisoformat(release.manifest["as_of"])
     last_complete = trends._month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
     last12_start = trends._month_add(last_complete, -11)
@@ -172,7 +173,7 @@ def build_context(release: trends.Release, data_dir: Path, code: str, region: st
                                      "loans_12m": pl.Int64, "match_method": pl.String})
     else:
         window = (date.fromisoformat(f"{last12_start}-01"), date(as_of.year, as_of.month, 1))
-        items = deselection.own_items(data_dir, code, loans_between=window)
+        items = deselection.own_items(actor, data_dir, code, loans_between=window)
         items = subjects.classify_frame(items, "call_number").drop("subject")
         holders = deselection.community_holders(release, items, region)
         items = items.join(holders, on="item_id", how="left").with_columns(
@@ -181,7 +182,7 @@ def build_context(release: trends.Release, data_dir: Path, code: str, region: st
     isbns = items["isbn"].drop_nulls().str.split(";").explode().drop_nulls().unique()
     usage = _own_usage(data_dir, code, last12_start, last_complete)
     return Context(code, region, as_of, last_complete, last12_start, k_title, release, items, keys, isbns, usage,
-                   usage.height > 0, data_dir)
+                   usage.height > 0, data_dir, actor)
 
 
 def _subject_label(subclass: str | None) -> str:
@@ -598,7 +599,8 @@ def subject_balance(ctx: Context) -> list[Candidate]:
     own = (ctx.items.filter(pl.col("lc_class").is_not_null()).group_by("lc_class", "lc_subclass")
            .agg(pl.len().cast(pl.Int64).alias("own_holdings"), pl.col("loans_12m").sum().cast(pl.Int64)
                 .alias("own_loans")))
-    overview = trends.subject_overview(ctx.release, ctx.data_dir, ctx.code, ctx.region, TRENDING_WINDOW, own=own)
+    overview = trends.subject_overview(ctx.actor, ctx.release, ctx.data_dir, ctx.code, ctx.region, TRENDING_WINDOW,
+                                       own=own)
     rows = overview.filter(
         (pl.col("own_holdings") >= BALANCE_MIN_ITEMS) & (pl.col("own_loans") >= BALANCE_MIN_LOANS)
         & (pl.col("community_relative_use") > 0) & pl.col("own_relative_use").is_not_null()
@@ -673,9 +675,11 @@ RULES = {
 assert set(RULES) == set(CATALOG), "every catalog type needs a rule"
 
 
-def generate(release: trends.Release, data_dir: Path, code: str, region: str) -> list[Candidate]:
-    """Every type's candidates for one institution, best first within each type."""
-    ctx = build_context(release, data_dir, code, region)
+def generate(actor: Principal, release: trends.Release, data_dir: Path, code: str, region: str) -> list[Candidate]:
+    """Every type's candidates for one institution, best first within each type; from its own
+    data, so for its own users (or the system job) only."""
+    access.require_member(actor, code, "the local data behind recommendations")
+    ctx = build_context(actor, release, data_dir, code, region)
     out: list[Candidate] = []
     for rule in RULES.values():
         out += rule(ctx)
@@ -752,10 +756,14 @@ def recommendations(actor: Principal, store: Store, release: trends.Release, dat
     require_recommendations(actor, store, code)
     if candidates is None:
         region = store.institution(actor, code).region
-        candidates = generate(release, data_dir, code, region)
+        candidates = generate(actor, release, data_dir, code, region)
     if not store.recommendations_synced(actor, code, release.release_id):
-        plan = plan_sync(store.recommendation_records(actor, code), candidates)
-        store.sync_recommendations(actor, code, release.release_id, **plan)
+        # The lifecycle follows the release, whoever opens the page first: the sync runs as the
+        # system job, so that a librarian's visit also expires a manager-only recommendation, while
+        # a user calling sync_recommendations directly changes only the types of its role.
+        system = Principal.system_job()
+        plan = plan_sync(store.recommendation_records(system, code), candidates)
+        store.sync_recommendations(system, code, release.release_id, **plan)
     records = store.recommendation_records(actor, code)
     return Result(release.release_id, records, {(c.type, c.target): c for c in candidates})
 

@@ -750,6 +750,9 @@ class Store:
     # -- import runs -----------------------------------------------------------
     def record_import(self, actor: Principal, code: str, kind: str, file_name: str, status: str,
                       report: dict, now: datetime | None = None) -> int:
+        """Record an import in the institution's history and audit log: its administrators (or
+        the system job) only, never into another institution's log."""
+        access.require_admin(actor, code, "the imports")
         now = now or utcnow()
         with self.engine.begin() as con:
             result = con.execute(
@@ -843,6 +846,13 @@ class Store:
                 missing = sorted(set(ids) - set(rows))
                 if missing:
                     raise NotFound(f"{code} has no recommendation(s) {', '.join(map(str, missing))}.")
+                # A user changes only the types its role acts on (the app's own sync runs as the system job).
+                types = {offer["type"] for offer in new} | {rows[rec_id]["type"] for rec_id in ids}
+                refused = sorted(t for t in types if not actor.system and not set(actor.roles) & set(CATALOG[t].roles))
+                if refused:
+                    raise access.PermissionDenied(
+                        f"{actor.email} may not change recommendations of type(s) {', '.join(refused)} of {code}: "
+                        f"their role(s) {', '.join(sorted(actor.roles)) or 'none'} do not act on them.")
                 offered = {(row["type"], row["target"]): rec_id for rec_id, row in rows.items()}
                 for key in keys:
                     if key in offered:

@@ -282,9 +282,10 @@ def build_trend_tables(con, manifest: dict) -> None:
     con.execute(TREND_ROWS, {"smoothing": SMOOTHING, "as_of_month": manifest["as_of"][:7]})
 
 
-def own_identifiers(data_dir: Path, code: str) -> tuple[list[str], list[str]]:
+def own_identifiers(actor: Principal, data_dir: Path, code: str) -> tuple[list[str], list[str]]:
     """The institution's work keys and ISBNs: 'held by us' matches either, so a work is held
-    whether the institution has its print or its e-book edition."""
+    whether the institution has its print or its e-book edition. Its own users only."""
+    access.require_member(actor, code, "the local items")
     path = table_path(data_dir, code, "items")
     if not path.exists():
         return [], []
@@ -357,15 +358,16 @@ FROM held h FULL JOIN used u ON h.lc_class = u.lc_class AND h.lc_subclass = u.lc
 """
 
 
-def subject_overview(release: Release, data_dir: Path, code: str, region: str, window: int = 6,
+def subject_overview(actor: Principal, release: Release, data_dir: Path, code: str, region: str, window: int = 6,
                      own: pl.DataFrame | None = None) -> pl.DataFrame:
     """Holdings and use by LC class and subclass: the community of the region next to the
     institution's own, with relative use (share of loans / share of holdings) and growth.
 
     `own` (lc_class, lc_subclass, own_holdings, own_loans over the last 12 complete months)
-    saves reading the local store again when the caller has it."""
+    saves reading the local store again when the caller has it. Its own users only."""
     from . import subjects
 
+    access.require_member(actor, code, "the local holdings and loans")
     if region not in REGIONS:
         raise FilterError(f"region {region!r} is not a data center ({', '.join(REGIONS)}).")
     months = window_months(release, window)

@@ -153,7 +153,7 @@ def _selection(settings: Settings, protected, unprotected, allowed) -> dict:
     per: dict[str, dict] = {}
     skipped_empty, skipped_no_group = [], []
     for institution in allowed:
-        keys, isbns = own_identifiers(settings.data_dir, institution.code)
+        keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, institution.code)
         filters = SelectionFilters(region=institution.region, peer_group="all",
                                    min_acquired_percent=SELECTION_PERCENT, min_lists=k_title,
                                    limit=SELECTION_LIMIT)
@@ -175,6 +175,7 @@ def _selection(settings: Settings, protected, unprotected, allowed) -> dict:
 
 
 def _deselection(settings: Settings, protected, unprotected, allowed) -> dict:
+    system = Principal.system_job()
     withdraw: dict[str, dict] = {}
     retain: dict[str, dict] = {}
     skipped_empty, skipped_no_items = [], []
@@ -182,11 +183,11 @@ def _deselection(settings: Settings, protected, unprotected, allowed) -> dict:
         rules = DeselectionRules(region=institution.region, min_holders=DESELECTION_MIN_HOLDERS,
                                  limit=DESELECTION_LIMIT)
         try:
-            truth = deselection(unprotected, settings.data_dir, institution.code, rules, settings.k_title)
+            truth = deselection(system, unprotected, settings.data_dir, institution.code, rules, settings.k_title)
         except FileNotFoundError:  # no items imported yet
             skipped_no_items.append(institution.code)
             continue
-        got = deselection(protected, settings.data_dir, institution.code, rules, settings.k_title)
+        got = deselection(system, protected, settings.data_dir, institution.code, rules, settings.k_title)
         kept = got["retain"]["item_id"].to_list()
         if truth["retain"].height:
             retain[institution.code] = {"overlap": overlap(kept, truth["retain"]["item_id"].to_list()),

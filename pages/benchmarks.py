@@ -31,7 +31,7 @@ as_of = date.fromisoformat(release.manifest["as_of"])
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Computing your own KPIs…")
 def own_values(code: str, release_id: str, data_version: str) -> pl.DataFrame:
-    return benchmark.own_counted(settings.data_dir, store.institution(actor, code), as_of,
+    return benchmark.own_counted(actor, settings.data_dir, store.institution(actor, code), as_of,
                                  store.own_kpi_values(actor, code, release_id))
 
 

@@ -18,7 +18,8 @@ institution = ui.store().institution(actor, actor.institution_code)
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Comparing your items with the community…")
 def cached_candidates(release_id: str, code: str, rules: rules_module.DeselectionRules, data_version: str):
-    return rules_module.deselection(ui.current_release_handle(), settings.data_dir, code, rules, settings.k_title)
+    return rules_module.deselection(actor, ui.current_release_handle(), settings.data_dir, code, rules,
+                                    settings.k_title)
 
 
 st.title("Deselection and retention")

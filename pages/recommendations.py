@@ -45,7 +45,8 @@ def open_part(community_dir: str, release_id: str):
 # Keyed by release, institution and local data version; the candidates are read-only.
 @st.cache_resource(max_entries=32, ttl=3600, show_spinner="Comparing your data with the community…")
 def candidates_for(release_id: str, code: str, region: str, data_version: str):
-    return recommend.generate(open_part(str(settings.community_dir), release_id), settings.data_dir, code, region)
+    return recommend.generate(actor, open_part(str(settings.community_dir), release_id), settings.data_dir, code,
+                              region)
 
 
 release_id = current_release_id(settings.community_dir)

@@ -17,7 +17,7 @@ institution = ui.store().institution(actor, actor.institution_code)
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Finding what peers acquire…")
 def cached_selection(release_id: str, filters: trends.SelectionFilters, code: str, data_version: str):
-    keys, isbns = trends.own_identifiers(settings.data_dir, code)
+    keys, isbns = trends.own_identifiers(actor, settings.data_dir, code)
     return trends.selection(ui.current_release_handle(), filters, keys, isbns)
 
 

@@ -18,7 +18,7 @@ institution = ui.store().institution(actor, actor.institution_code)
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Summing by subject…")
 def cached_overview(release_id: str, code: str, region: str, window: int, data_version: str):
-    return trends.subject_overview(ui.current_release_handle(), settings.data_dir, code, region, window)
+    return trends.subject_overview(actor, ui.current_release_handle(), settings.data_dir, code, region, window)
 
 
 st.title("Subject overview")

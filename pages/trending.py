@@ -19,7 +19,7 @@ institution = ui.store().institution(actor, actor.institution_code)
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_own_identifiers(code: str, data_version: str):
     # Keyed by the institution's data version: a new import refreshes "held by us".
-    return trends.own_identifiers(settings.data_dir, code)
+    return trends.own_identifiers(actor, settings.data_dir, code)
 
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner="Ranking…")

@@ -37,6 +37,9 @@ from analytics.schema import size_band
 from tests.attack_community import (COLLECTION, Library, institution, kept, months, normalise, opt_in, rate,
                                     relative_hit, released_strings, work_key)
 from tests.community import build, opt_out
+from analytics.access import Principal as _Principal
+
+SYSTEM_JOB = _Principal.system_job()
 
 EXACT_BOUND = 0.05  # share of attacked cells/rows recovered exactly
 MEMBERSHIP_BOUND = 0.70  # accuracy of a membership guess on a balanced set
@@ -360,7 +363,7 @@ def bench_community(tmp_path_factory):
     c = kept(settings, publish(settings, store, as_of=BENCH_C, now=at(BENCH_C)))
     targets = {code: institution(store, code) for code in ("X", "Y")}
     truth = {code: {(r["kpi"], r["period"]): r["value"] for r in benchmark.own_counted(
-        settings.data_dir, target, BENCH_B).iter_rows(named=True)} for code, target in targets.items()}
+        SYSTEM_JOB, settings.data_dir, target, BENCH_B).iter_rows(named=True)} for code, target in targets.items()}
     yield a, b, c, targets, truth
     store.dispose()
 
@@ -600,7 +603,7 @@ def test_attack_dp_noise_usable_and_not_redrawn(tmp_path):
     second = kept(settings, publish(settings, store, as_of=as_of, now=at(as_of, 11), epsilon=1.0))
     values: dict[tuple, list[float]] = {}
     for lib in libs:
-        own = benchmark.own_counted(settings.data_dir, institution(store, lib.code), as_of)
+        own = benchmark.own_counted(SYSTEM_JOB, settings.data_dir, institution(store, lib.code), as_of)
         for r in own.iter_rows(named=True):
             values.setdefault((r["kpi"], r["period"]), []).append(r["value"])
     store.dispose()

@@ -13,6 +13,9 @@ from analytics.access import Principal
 from analytics.config import load_settings
 from analytics.demo import demo_email
 from analytics.store import Store
+from analytics.access import Principal as _Principal
+
+SYSTEM_JOB = _Principal.system_job()
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()
@@ -149,7 +152,7 @@ def test_selection_page_lists_unheld_works_with_isbns(codes, published_community
     at.slider(key="selection_percent").set_value(5).run()
     assert not at.exception
     settings = load_settings(published_community)
-    keys, isbns = own_identifiers(settings.data_dir, code)
+    keys, isbns = own_identifiers(SYSTEM_JOB, settings.data_dir, code)
     expected = selection(open_release(settings.community_dir),
                          SelectionFilters(region="NA", min_acquired_percent=5, limit=1000), keys, isbns)
     shown = [df.value for df in at.dataframe if "acquired_share" in df.value.columns]

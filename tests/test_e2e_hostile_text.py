@@ -76,7 +76,7 @@ def test_hostile_titles_stay_text_in_the_browser(published_community, tmp_path, 
                       if store.sharing_state(SYSTEM, i.code)["recommendations"].in_effect
                       and store.sharing_state(SYSTEM, i.code)["collection_development"].in_effect
                       and any("evil.example" in c.summary
-                              for c in recommend.generate(part, settings.data_dir, i.code, i.region)))
+                              for c in recommend.generate(SYSTEM, part, settings.data_dir, i.code, i.region)))
     part.con.close()
     requests: list[str] = []
     try:

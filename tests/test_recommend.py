@@ -17,6 +17,9 @@ from analytics.access import Principal
 from analytics.ingest.tabular import import_file
 from analytics.recommend_catalog import CATALOG, MAX_PER_TYPE
 from analytics.release import RELEASE_SCHEMA
+from analytics.access import Principal as _Principal
+
+SYSTEM_JOB = _Principal.system_job()
 
 SYSTEM = Principal.system_job()
 AS_OF = "2026-06-15"  # last complete month 2026-05; the last 12 months are 2025-06 .. 2026-05
@@ -63,7 +66,7 @@ def world(tmp_path: Path, *, items: list[dict], loans: list[dict] = (), e_usage:
             source.write_text(_csv(list(rows)))
             import_file(data_dir, SYSTEM, CODE, kind, source)
     part = write_release(data_dir, release or {}, contributors, release_id)
-    return recommend.generate(part, data_dir, CODE, "EU")
+    return recommend.generate(SYSTEM_JOB, part, data_dir, CODE, "EU")
 
 
 def of_type(candidates, type_id):

@@ -9,6 +9,9 @@ import polars as pl
 from analytics import recommend
 from analytics.release import release_path
 from tests.community import Member, build, publish_exact, verify_exact
+from analytics.access import Principal as _Principal
+
+SYSTEM_JOB = _Principal.system_job()
 
 AS_OF = date(2026, 6, 15)
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -67,7 +70,7 @@ def test_loans_per_copy_median_and_platforms_by_hand(tmp_path):
     # E holds the e-book on a platform 3 of 5 holders load usage for, but E loads no usage at all and
     # has one e-title: below the 10 e-titles load_usage needs, so nothing fires; A's copies are fine.
     opened = recommend.open_part(settings.community_dir)
-    found = recommend.generate(opened, settings.data_dir, "E", "EU")
+    found = recommend.generate(SYSTEM_JOB, opened, settings.data_dir, "E", "EU")
     assert [c for c in found if c.type in ("load_usage", "add_copies")] == []
     store.dispose()
 

@@ -40,7 +40,7 @@ def _offer(rtype: str, target: str, items: int = 10) -> dict:
 def offered(store, people):
     """Release 2026-05 offered three recommendations to UNI1; returns them by type."""
     _, manager, _, _ = people
-    assert store.sync_recommendations(manager, "UNI1", "2026-05", now=T0, refresh=[], reoffer=[], expire=[], new=[
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-05", now=T0, refresh=[], reoffer=[], expire=[], new=[
         _offer("withdraw", "QA"), _offer("review_e_titles", "QA76", 7), _offer("data_quality", "no_identifiers", 40),
     ]) is True
     return {r.type: r for r in store.recommendation_records(manager, "UNI1")}
@@ -81,7 +81,7 @@ def test_sync_inserts_new_offers_with_events_once_per_release(store, people, off
     assert _rec_audit(store, admin) == []
 
     # A second sync of the same release (another session, a reload) changes nothing.
-    assert store.sync_recommendations(manager, "UNI1", "2026-05", new=[_offer("withdraw", "PR")],
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-05", new=[_offer("withdraw", "PR")],
                                       refresh=[(withdraw.id, _offer("withdraw", "QA", 99))], reoffer=[],
                                       expire=[offered["data_quality"].id], now=T1) is False
     assert store.recommendation_records(librarian, "UNI1") == records
@@ -115,7 +115,7 @@ def test_refresh_keeps_status_version_and_basis(store, people, offered):
     withdraw = offered["withdraw"]
     store.set_recommendation_status(librarian, "UNI1", withdraw.id, "dismissed", expected_version=1,
                                     reason="not_relevant", now=T1)
-    assert store.sync_recommendations(manager, "UNI1", "2026-06", new=[], reoffer=[], expire=[], now=T2,
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-06", new=[], reoffer=[], expire=[], now=T2,
                                       refresh=[(withdraw.id, _offer("withdraw", "QA", 11))]) is True
     after = _record(store, admin, withdraw.id)
     assert (after.status, after.reason, after.version) == ("dismissed", "not_relevant", 2)
@@ -132,7 +132,7 @@ def test_reoffer_and_expire_set_status_bump_version_and_audit(store, people, off
     store.set_recommendation_status(librarian, "UNI1", withdraw.id, "dismissed", expected_version=1,
                                     reason="other", note="Kept for a donor", now=T1)
     store.grade_recommendation(librarian, "UNI1", withdraw.id, "not_helpful", expected_version=2, now=T1)
-    assert store.sync_recommendations(manager, "UNI1", "2026-06", new=[], refresh=[], now=T2,
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-06", new=[], refresh=[], now=T2,
                                       reoffer=[(withdraw.id, _offer("withdraw", "QA", 20))],
                                       expire=[quality.id]) is True
     reoffered = _record(store, admin, withdraw.id)
@@ -156,7 +156,7 @@ def test_reoffer_and_expire_set_status_bump_version_and_audit(store, people, off
         store.set_recommendation_status(admin, "UNI1", quality.id, "dismissed", expected_version=2,
                                         reason="already_done")
     # An expired one that fires again is offered again.
-    assert store.sync_recommendations(manager, "UNI1", "2026-07", new=[], refresh=[], expire=[], now=T3,
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-07", new=[], refresh=[], expire=[], now=T3,
                                       reoffer=[(quality.id, _offer("data_quality", "no_identifiers", 50))]) is True
     assert (_record(store, admin, quality.id).status, _record(store, admin, quality.id).version) == ("new", 3)
 
@@ -176,9 +176,9 @@ def test_sync_validates_and_applies_nothing_on_error(store, people, offered):
     }
     for message, kwargs in calls.items():
         with pytest.raises(StoreError, match=message):
-            store.sync_recommendations(manager, "UNI1", "2026-06", **kwargs)
+            store.sync_recommendations(SYSTEM, "UNI1", "2026-06", **kwargs)
     with pytest.raises(NotFound, match="no recommendation"):
-        store.sync_recommendations(manager, "UNI1", "2026-06", new=[_offer("retain", "PR")], refresh=[],
+        store.sync_recommendations(SYSTEM, "UNI1", "2026-06", new=[_offer("retain", "PR")], refresh=[],
                                    reoffer=[], expire=[withdraw.id + 1000])
     # An id of UNI1 named in a sync of UNI2 is not found there.
     with pytest.raises(NotFound):
@@ -188,7 +188,7 @@ def test_sync_validates_and_applies_nothing_on_error(store, people, offered):
     assert store.recommendation_records(librarian, "UNI1") == before
     # numpy scalars from the rules are stored as plain JSON numbers.
     offer = _offer("retain", "PR") | {"evidence": {"works": np.int64(7), "share": np.float64(0.25)}}
-    assert store.sync_recommendations(manager, "UNI1", "2026-06", new=[offer], refresh=[], reoffer=[], expire=[])
+    assert store.sync_recommendations(SYSTEM, "UNI1", "2026-06", new=[offer], refresh=[], reoffer=[], expire=[])
     [retain] = [r for r in store.recommendation_records(manager, "UNI1") if r.type == "retain"]
     assert retain.evidence == {"works": 7, "share": 0.25} and type(retain.evidence["works"]) is int
 
@@ -316,7 +316,7 @@ def test_stale_version_gets_changed_meanwhile(store, people, offered):
     assert (after.status, after.reason, after.grade, after.version) == ("dismissed", "data_wrong", None, 2)
     assert len(_rec_audit(store, admin)) == 1
     # A release that reoffered it meanwhile is named as the change.
-    store.sync_recommendations(manager, "UNI1", "2026-06", new=[], refresh=[], expire=[], now=T2,
+    store.sync_recommendations(SYSTEM, "UNI1", "2026-06", new=[], refresh=[], expire=[], now=T2,
                                reoffer=[(withdraw.id, _offer("withdraw", "QA", 30))])
     with pytest.raises(ChangedMeanwhile, match="changed meanwhile at release 2026-06"):
         store.set_recommendation_status(manager, "UNI1", withdraw.id, "new", expected_version=2)
@@ -403,3 +403,20 @@ def test_drop_everything_removes_the_recommendation_tables(store, people, offere
     assert store.recommendation_records(SYSTEM, "UNI1") == []
     assert store.recommendation_events_for(SYSTEM, "UNI1") == []
     assert store.recommendations_synced(SYSTEM, "UNI1", "2026-05") is False
+
+
+def test_a_user_syncs_only_the_types_of_its_role(store, people, offered):
+    """A librarian calling sync directly cannot expire (or offer) a manager-only recommendation;
+    a manager may expire its own type; the app's sync runs as the system job."""
+    _, manager, librarian, _ = people
+    review = offered["review_e_titles"]  # manager only
+    with pytest.raises(PermissionDenied, match="may not change recommendations of type.*review_e_titles"):
+        store.sync_recommendations(librarian, "UNI1", "2026-06", new=[], refresh=[], reoffer=[], expire=[review.id])
+    with pytest.raises(PermissionDenied, match="review_e_titles"):
+        store.sync_recommendations(librarian, "UNI1", "2026-06", new=[_offer("review_e_titles", "QA99")],
+                                   refresh=[], reoffer=[], expire=[])
+    assert _record(store, manager, review.id).status == "new"
+    assert store.recommendations_synced(manager, "UNI1", "2026-06") is False  # the refused sync changed nothing
+    assert store.sync_recommendations(manager, "UNI1", "2026-06", new=[], refresh=[], reoffer=[],
+                                      expire=[review.id]) is True
+    assert _record(store, manager, review.id).status == "expired"

@@ -12,6 +12,9 @@ from analytics.access import PermissionDenied, Principal
 from analytics.deselection import DeselectionRules, deselection
 from analytics.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, score, trending
 from tests.community import Member, build, items_csv, loans_csv, publish_exact
+from analytics.access import Principal as _Principal
+
+SYSTEM_JOB = _Principal.system_job()
 
 AS_OF = date(2026, 6, 15)
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
@@ -97,7 +100,7 @@ def test_out_of_range_filters_get_a_clear_message(community, filters, message):
 def test_not_held_matches_across_print_and_ebook_isbns(community):
     settings, _store, release = community
     # The community keys the pair by its print ISBN; D holds only the e-book edition.
-    keys, isbns = own_identifiers(settings.data_dir, "D")
+    keys, isbns = own_identifiers(SYSTEM_JOB, settings.data_dir, "D")
     assert keys == [f"isbn:{EBOOK}"]
     titles = pl.read_parquet(release.path / "titles.parquet")
     assert titles.filter(pl.col("title") == "Pair Work")["work_key"].to_list() == [f"isbn:{PRINT}"]
@@ -108,14 +111,14 @@ def test_not_held_matches_across_print_and_ebook_isbns(community):
     held = cur.sql("SELECT e.work_key FROM (SELECT work_key, unnest(isbns) AS isbn FROM titles) e "
                    "JOIN own_isbns o ON e.isbn = o.isbn").pl()["work_key"].to_list()
     assert held == [f"isbn:{PRINT}"]
-    a_keys, a_isbns = own_identifiers(settings.data_dir, "A")
+    a_keys, a_isbns = own_identifiers(SYSTEM_JOB, settings.data_dir, "A")
     assert trending(release, Filters(region="EU", window=3, not_held=True), a_keys, a_isbns).height == 0
     assert trending(release, everything, keys, isbns).height == 2
 
 
 def test_a_work_held_by_two_is_never_a_withdrawal_candidate(community):
     settings, _store, release = community
-    result = deselection(release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
+    result = deselection(SYSTEM_JOB, release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
                                                                            min_holders=1), k_title=3)
     assert result["rules"].min_holders == 3  # raised to K_TITLE: smaller counts are never released
     withdraw = result["withdraw"]["title"].to_list()
@@ -124,7 +127,7 @@ def test_a_work_held_by_two_is_never_a_withdrawal_candidate(community):
     assert result["retain"]["title"].to_list() == ["Rare Book"]  # only A holds it
     assert result["tiles"] == {"items": 5, "zero_use": 3, "more_than_3_uses": 2, "older_than_10_years": 4,
                                "widely_held": 4, "scarce": 1}
-    stricter = deselection(release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
+    stricter = deselection(SYSTEM_JOB, release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
                                                                             published_before=2000, min_holders=3), 3)
     assert stricter["withdraw"]["title"].to_list() == ["Old Idle Book"]
 
@@ -168,7 +171,7 @@ def test_subject_overview_counts_and_relative_use(community):
     from analytics.trends import subject_overview
 
     settings, _store, release = community
-    overview = subject_overview(release, settings.data_dir, "A", "EU", window=3)
+    overview = subject_overview(SYSTEM_JOB, release, settings.data_dir, "A", "EU", window=3)
     ps = overview.filter(pl.col("lc_subclass") == "PS").row(0, named=True)
     # Steady Seller and Sudden Hit (PS) are held by A, B and C; HV (Old Idle Book) and QL (Pair) too.
     assert ps["community_holdings"] == 6 and ps["own_holdings"] == 2
@@ -181,7 +184,7 @@ def test_subject_overview_counts_and_relative_use(community):
     rare = overview.filter(pl.col("lc_subclass") == "N").row(0, named=True)
     assert (rare["community_holdings"], rare["own_holdings"]) == (0, 1)  # only A holds it: not released
     with pytest.raises(FilterError, match="not a data center"):
-        subject_overview(release, settings.data_dir, "A", "XX")
+        subject_overview(SYSTEM_JOB, release, settings.data_dir, "A", "XX")
 
 
 def _peer_community(tmp_path, research: int, teaching: int):
@@ -206,7 +209,7 @@ def test_selection_by_peer_group_and_complement_rule(tmp_path):
     groups = dict(peer_groups(release, "EU").iter_rows())
     # Z is a research institution too; every member is in one size band, whose complement is empty.
     assert groups == {"all": 11, "type=research": 6, "type=teaching": 5}
-    keys, isbns = own_identifiers(settings.data_dir, "Z")
+    keys, isbns = own_identifiers(SYSTEM_JOB, settings.data_dir, "Z")
     research = selection(release, SelectionFilters(region="EU", peer_group="type=research",
                                                    min_acquired_percent=50), keys, isbns)
     assert research.select("title", "institutions_acquired_12m", "group_size").rows() == [("Sudden Hit", 3, 6)]
@@ -214,7 +217,7 @@ def test_selection_by_peer_group_and_complement_rule(tmp_path):
     assert everyone.height == 0  # 3 of 11 is below half
     lower = selection(release, SelectionFilters(region="EU", min_acquired_percent=25), keys, isbns)
     assert lower["title"].to_list() == ["Sudden Hit"]
-    holder_keys, holder_isbns = own_identifiers(settings.data_dir, "R0")
+    holder_keys, holder_isbns = own_identifiers(SYSTEM_JOB, settings.data_dir, "R0")
     assert selection(release, SelectionFilters(region="EU", min_acquired_percent=25), holder_keys,
                      holder_isbns).height == 0  # R0 holds it already
     with pytest.raises(FilterError, match="not released for EU"):

@@ -1,0 +1,131 @@
+"""Checks in every function: each public function of `analytics` that reads or changes one
+institution's data takes the acting principal and refuses another institution's user (and a
+role without the right). The enumeration keeps the README's claim true as functions are added."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from datetime import date
+
+import pytest
+
+import analytics
+from analytics import benchmark, deselection, recommend, trends
+from analytics.access import PermissionDenied, Principal
+from analytics.config import load_settings
+from analytics.store import Store, SystemJobStore
+
+SYSTEM = Principal.system_job()
+INSTITUTION_PARAMS = {"code", "institution", "institution_code"}
+ACTOR_PARAMS = {"actor", "principal"}
+
+# Public functions that take an institution but no principal, and why that is right.
+NO_PRINCIPAL = {
+    "analytics.anonymize.owned_items": "builds a contribution inside the system job (contributions.refresh)",
+    "analytics.anonymize.holdings": "builds a contribution inside the system job",
+    "analytics.anonymize.loans": "builds a contribution inside the system job",
+    "analytics.anonymize.e_usage": "builds a contribution inside the system job",
+    "analytics.anonymize.reading_lists": "builds a contribution inside the system job",
+    "analytics.anonymize.kpis": "builds a contribution inside the system job",
+    "analytics.anonymize.held_works": "builds a contribution inside the system job",
+    "analytics.anonymize.build_contribution": "the system job's contribution builder",
+    "analytics.benchmark.report": "reads only the release and the own values its caller read with a principal",
+    "analytics.contributions.eligible": "a rule over settings the system job already read",
+    "analytics.demo.demo_email": "formats an address",
+    "analytics.ingest.tabular.institution_dir": "a path, read nothing",
+    "analytics.local.institution_dir": "a path, read nothing",
+    "analytics.local.table_path": "a path, read nothing",
+    "analytics.local.data_version": "file modification times for cache keys, no data",
+    "SystemJobStore.ensure_contribution": "SystemJobStore exists only with the system principal",
+}
+
+
+def _public_functions():
+    for info in pkgutil.walk_packages(analytics.__path__, "analytics."):
+        if info.name.endswith("__main__") or info.name.endswith("spark_sql"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, fn in vars(module).items():
+            if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
+                yield f"{module.__name__}.{name}", fn
+    for cls in (Store, SystemJobStore):
+        for name, fn in vars(cls).items():
+            if not name.startswith("_") and inspect.isfunction(fn):
+                yield f"{cls.__name__}.{name}", fn
+
+
+def test_every_public_function_that_takes_an_institution_takes_the_actor():
+    found, missing = set(), []
+    for qualified, fn in _public_functions():
+        params = set(inspect.signature(fn).parameters)
+        if params & INSTITUTION_PARAMS:
+            found.add(qualified)
+            if not params & ACTOR_PARAMS and qualified not in NO_PRINCIPAL:
+                missing.append(qualified)
+    assert missing == [], f"take the acting principal and check it (or list the function with a reason): {missing}"
+    assert set(NO_PRINCIPAL) <= found  # the exceptions still exist; remove stale ones
+    assert len(found) > 30
+
+
+@pytest.fixture(scope="module")
+def setting(published_community):
+    settings = load_settings(published_community)
+    store = Store(settings.database_url)
+    institutions = store.list_institutions(SYSTEM)
+    victim, other = institutions[0], institutions[1]
+    stranger = store.user(f"admin@{other.code.lower()}.demo.example.org").principal()
+    librarian = store.user(f"librarian@{victim.code.lower()}.demo.example.org").principal()
+    yield settings, store, victim, stranger, librarian
+    store.dispose()
+
+
+def _calls(settings, store, victim):
+    """Each function that reads one institution's local data, called for `victim`."""
+    release = trends.open_release(settings.community_dir)
+    part = recommend.open_part(settings.community_dir)
+    rules = deselection.DeselectionRules(region=victim.region)
+    return {
+        "deselection.own_items": lambda a: deselection.own_items(a, settings.data_dir, victim.code),
+        "deselection.deselection": lambda a: deselection.deselection(a, release, settings.data_dir, victim.code,
+                                                                     rules, settings.k_title),
+        "trends.own_identifiers": lambda a: trends.own_identifiers(a, settings.data_dir, victim.code),
+        "trends.subject_overview": lambda a: trends.subject_overview(a, release, settings.data_dir, victim.code,
+                                                                     victim.region),
+        "benchmark.own_values": lambda a: benchmark.own_values(a, settings.data_dir, victim),
+        "benchmark.own_counted": lambda a: benchmark.own_counted(a, settings.data_dir, victim, date.today()),
+        "recommend.generate": lambda a: recommend.generate(a, part, settings.data_dir, victim.code, victim.region),
+        "Store.record_import": lambda a: store.record_import(a, victim.code, "items", "x.csv", "ok", {}),
+        "Store.audit_history": lambda a: store.audit_history(a, victim.code),
+        "Store.import_history": lambda a: store.import_history(a, victim.code),
+        "Store.recommendation_records": lambda a: store.recommendation_records(a, victim.code),
+        "Store.sharing_state": lambda a: store.sharing_state(a, victim.code),
+        "Store.sharing_history": lambda a: store.sharing_history(a, victim.code),
+        "Store.recommendation_events_for": lambda a: store.recommendation_events_for(a, victim.code),
+        "Store.sync_recommendations": lambda a: store.sync_recommendations(a, victim.code, "r1", new=[], refresh=[],
+                                                                           reoffer=[], expire=[]),
+    }
+
+
+def test_another_institutions_user_is_refused_everywhere(setting):
+    settings, store, victim, stranger, _ = setting
+    calls = _calls(settings, store, victim)
+    allowed = []
+    for name, call in calls.items():
+        try:
+            call(stranger)
+            allowed.append(name)
+        except PermissionDenied:
+            pass
+    assert allowed == []
+    # ... and the institution's own users (the system job here) get their data
+    assert calls["trends.own_identifiers"](SYSTEM)[0]
+    assert calls["deselection.own_items"](SYSTEM).height > 0
+
+
+def test_a_role_without_the_right_is_refused(setting):
+    settings, store, victim, _, librarian = setting
+    with pytest.raises(PermissionDenied, match="Only a General System Administrator"):
+        store.record_import(librarian, victim.code, "items", "x.csv", "ok", {})  # imports: administrators only
+    assert trends.own_identifiers(librarian, settings.data_dir, victim.code)[0]  # reading own data: any user
