@@ -167,6 +167,24 @@ def current_release_handle():
     return _release(str(community), release_id) if release_id else None
 
 
+def current_release_built_at() -> datetime | None:
+    """When the current community release was built (its manifest's created_at), or None."""
+    release = current_release()
+    try:
+        return datetime.fromisoformat(release["created_at"]) if release else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+STATUS_COLOURS = {"On": "green", "Off": "gray", "Pending": "orange"}
+
+
+def status_markdown(state, last_release_at: datetime | None) -> str:
+    """A sharing switch's status (SwitchState.describe) as one Markdown line, the same on every page."""
+    label, sentence = state.describe(last_release_at)
+    return f":{STATUS_COLOURS[label]}[**{label}**] — {sentence}"
+
+
 def sharing_gate(actor: Principal, check, explanation: str, page_name: str | None = None) -> None:
     """Reciprocity: run `check(actor, store, code)` (an analytics/ permission check); if it refuses,
     say why, explain, point administrators to the profile, and stop the page."""

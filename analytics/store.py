@@ -321,12 +321,36 @@ class SwitchState:
     requested: bool
     in_effect: bool
     requested_at: datetime | None
-    effective_from: date | None
+    effective_from: date | None  # of the last change requested (may be in the future)
     actor: str | None
+    since: date | None = None  # when the value in effect now began (never in the future)
+    pending_from: date | None = None  # when the requested value takes effect, if it differs
 
     @property
     def pending(self) -> bool:
         return self.requested != self.in_effect
+
+    def describe(self, last_release_at: datetime | None = None) -> tuple[str, str]:
+        """(label, sentence): what is in effect now and what is pending, with dates, in the
+        words every page uses. `last_release_at`: when the current community release was built
+        (collection development and recommendations change the community data at a release)."""
+        now_word = "on" if self.in_effect else "off"
+        since = f" since {self.since.isoformat()}" if self.since else ""
+        if self.pending:
+            turns = "on" if self.requested else "off"
+            return "Pending", (f"{now_word.capitalize()} now{since}; turns {turns} on "
+                               f"{self.pending_from.isoformat()} (requested "
+                               f"{self.requested_at.date().isoformat()}).")
+        if not self.in_effect and self.since is None:
+            return "Off", "Off; never turned on."
+        sentence = f"{now_word.capitalize()}{since}."
+        changed_after_release = (self.service != "benchmark" and self.requested_at is not None
+                                 and last_release_at is not None and last_release_at < self.requested_at)
+        if changed_after_release and self.in_effect:
+            sentence += " Your data joins the community data at the next community release."
+        elif changed_after_release:
+            sentence += " The current community release still holds your data; the next release leaves it out."
+        return now_word.capitalize(), sentence
 
 
 @dataclass(frozen=True)
@@ -1210,12 +1234,25 @@ def _switch_state(service: str, rows: list, on: date) -> SwitchState:
     if not rows:
         return SwitchState(service, False, False, None, None, None)
     last = rows[-1]
-    in_effect = False
+    # In request order, effective dates never go back; of several changes that take effect on
+    # the same day, the last one is what applies that day (off and on again: it never went off).
+    by_day: dict[date, bool] = {}
     for row in rows:
-        if row["effective_from"] <= on:
-            in_effect = bool(row["enabled"])
-    return SwitchState(service, bool(last["enabled"]), in_effect, _aware(last["requested_at"]),
-                       last["effective_from"], last["actor"])
+        by_day[row["effective_from"]] = bool(row["enabled"])
+    in_effect, since = False, None
+    for day, enabled in by_day.items():
+        if day <= on and enabled != in_effect:
+            in_effect, since = enabled, day
+    requested = bool(last["enabled"])
+    # The requested value applies from the first later event that set it and was not undone.
+    pending_from = None
+    if requested != in_effect:
+        for row in reversed(rows):
+            if bool(row["enabled"]) != requested or row["effective_from"] <= on:
+                break
+            pending_from = row["effective_from"]
+    return SwitchState(service, requested, in_effect, _aware(last["requested_at"]), last["effective_from"],
+                       last["actor"], since, pending_from)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

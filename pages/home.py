@@ -41,17 +41,12 @@ st.caption(f"Loans and e-usage: the {window}.")
 
 st.subheader("Community services")
 states = store.sharing_state(actor, code)
+last_release_at = ui.current_release_built_at()
 with st.container(horizontal=True):
     for service, state in states.items():
         with st.container(border=True):
             st.markdown(f"**{SERVICE_LABELS[service]}**")
-            if state.pending:
-                word = "on" if state.requested else "off"
-                st.markdown(f":orange[Pending] — turns {word} on {ui.fmt_date(state.effective_from)}")
-            elif state.in_effect:
-                st.markdown(":green[On]" + (f" since {ui.fmt_date(state.effective_from)}" if state.effective_from else ""))
-            else:
-                st.markdown(":gray[Off]")
+            st.markdown(ui.status_markdown(state, last_release_at))
 
 release = ui.current_release()
 st.subheader("Community data")

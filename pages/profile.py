@@ -129,14 +129,7 @@ WHEN = {
 
 
 def status_line(state) -> str:
-    if state.pending:
-        return (f":orange[**Pending**] — you turned it {'on' if state.requested else 'off'}; "
-                f"this takes effect on {state.effective_from.isoformat()}.")
-    if state.in_effect:
-        return ":green[**On**]" + (f" — in effect since {state.effective_from.isoformat()}"
-                                    if state.effective_from else "")
-    return ":gray[**Off**]" + (f" — since {state.effective_from.isoformat()}" if state.effective_from else
-                               " — never turned on")
+    return ui.status_markdown(state, ui.current_release_built_at())
 
 
 with st.form("profile_sharing"):
@@ -170,10 +163,12 @@ if saved:
             flash("error", f"{SERVICE_LABELS[service]} not changed: {exc}")
             break
         st.session_state["profile_version"] += 1
-        when = (f"on {new.effective_from.isoformat()}" if service == "benchmark"
-                else "at the next community release")
-        flash("success", f"{SERVICE_LABELS[service]} turned {'on' if chosen[service] else 'off'}; "
-                         f"takes effect {when}.")
+        _label, sentence = new.describe(ui.current_release_built_at())
+        if not new.pending and new.in_effect == chosen[service] and states[service].pending:
+            flash("success", f"{SERVICE_LABELS[service]} stays {'on' if chosen[service] else 'off'}: the earlier "
+                             f"change had not taken effect yet. {sentence}")
+        else:
+            flash("success", f"{SERVICE_LABELS[service]} turned {'on' if chosen[service] else 'off'}. {sentence}")
     st.rerun()
 
 # --- What will be shared --------------------------------------------------------------

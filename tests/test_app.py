@@ -98,8 +98,8 @@ def test_admin_flips_a_switch_and_the_audit_row_appears(app, store, code):
     button(at, "Save sharing settings").click().run()
     assert not at.exception
     effective = store.sharing_state(SYSTEM, code)["benchmark"].effective_from
-    assert any(f"Benchmark Analytics turned off; takes effect on {effective.isoformat()}" in s.value
-               for s in at.success)
+    assert any("Benchmark Analytics turned off. On now since" in s.value
+               and f"turns off on {effective.isoformat()}" in s.value for s in at.success)
     audit = [df for df in at.dataframe if "What" in df.value.columns][0].value
     assert len(audit) == audit_before + 1
     newest = audit.iloc[0].to_dict()

@@ -53,9 +53,9 @@ def test_admin_turns_benchmark_off_and_sees_effective_date_and_audit(demo_commun
         assert not switch.is_checked()
         page.get_by_role("button", name="Save sharing settings").click()
 
-        confirmation = page.get_by_text(re.compile(r"Benchmark Analytics turned off; takes effect on \d{4}-\d{2}-01"))
+        confirmation = page.get_by_text(re.compile(r"Benchmark Analytics turned off\. On now since .*; turns off on \d{4}-\d{2}-01"))
         confirmation.wait_for(timeout=60_000)
-        effective = re.search(r"\d{4}-\d{2}-01", confirmation.inner_text()).group(0)
+        effective = re.search(r"turns off on (\d{4}-\d{2}-01)", confirmation.inner_text()).group(1)
         page.get_by_text(re.compile(r"Pending")).first.wait_for(timeout=30_000)
 
         audit = page.get_by_role("heading", name="Audit history")
