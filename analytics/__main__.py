@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--map", action="append", default=[], metavar="canonical=source")
     imp.add_argument("--null-date", action="append", default=[], metavar="VALUE")
     imp.add_argument("--encoding", help="file encoding if not UTF-8 or Windows-1252")
+    imp.add_argument("--mode", choices=("replace", "update"), default="replace",
+                     help="replace: the file is a full export and becomes the table (default); update: add the "
+                          "file's items and update those with the same item_id (items only)")
+
+    undo = with_format(sub.add_parser("undo-import", help="put a table back as it was before its last import"))
+    undo.add_argument("code")
+    undo.add_argument("kind", choices=("items", "loans", "e-usage", "reading-lists", "annual-stats"))
 
     sharing = with_format(sub.add_parser("sharing", help="set or show the data sharing switches",
                                          usage="sharing CODE [--collection-development on|off] "
@@ -236,7 +243,7 @@ def cmd_import(args, settings) -> int:
 
     try:
         report = run_import(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
-                            null_dates=args.null_date, encoding=args.encoding, progress=progress)
+                            null_dates=args.null_date, encoding=args.encoding, progress=progress, mode=args.mode)
         if sys.stderr.isatty():
             print(file=sys.stderr)
     except InputError as exc:
@@ -249,6 +256,12 @@ def cmd_import(args, settings) -> int:
         return 0
     lines = [f"Imported {args.kind} for {args.code} from {report.file}: read {report.read}, kept {report.kept}, "
              f"rejected {report.rejected}."]
+    if report.mode == "update":
+        lines.append(f"  added {report.added:,}, updated {report.updated:,}; the table has {report.rows_after:,} rows "
+                     f"(was {report.rows_before:,})")
+    elif report.rows_before:
+        lines.append(f"  replaced {report.rows_before:,} rows by {report.rows_after:,} (undo: python -m analytics "
+                     f"undo-import {args.code} {args.kind})")
     for row in report.rejected_rows:
         lines.append(f"  rejected {row['reason']}")
     if report.dropped_columns:
@@ -535,11 +548,28 @@ def cmd_bench(args, settings) -> int:
     return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows, engine=args.engine)
 
 
+def cmd_undo_import(args, settings) -> int:
+    from .ingest.tabular import undo_import
+
+    store = Store.from_settings(settings)
+    system = Principal.system_job()
+    store.institution(system, args.code)  # fails clearly on an unknown code
+    result = undo_import(settings.data_dir, system, args.code, args.kind)
+    store.record_import(system, args.code, args.kind, "(undo of the last import)", "undone", result)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.code} {args.kind}: back to the version before the last import "
+              f"({result['rows_before_undo']:,} rows -> {result['rows_after_undo']:,}); undo again to redo it.")
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "institution": cmd_institution,
     "user": cmd_user,
     "import": cmd_import,
+    "undo-import": cmd_undo_import,
     "sharing": cmd_sharing,
     "publish": cmd_publish,
     "release": cmd_release,

@@ -70,4 +70,9 @@ def identity_problem(claims: Mapping, allow_unverified: bool) -> str | None:
 
 
 def is_demo_user(email: str) -> bool:
-    return email.lower().endswith(DEMO_DOMAIN)
+    """A user the demo sign-in may offer: an address in the demo community's domain
+    (ANALYTICS_DEMO_DOMAIN, default .demo.example.org)."""
+    import os
+
+    domain = (os.environ.get("ANALYTICS_DEMO_DOMAIN") or DEMO_DOMAIN).lower()
+    return email.lower().endswith(domain)

@@ -15,6 +15,8 @@ import ui
 from analytics.access import PermissionDenied
 from analytics.ingest import run
 from analytics.ingest.reader import InputError
+from analytics.ingest.tabular import ID_COLUMNS, previous_path, undo_import
+from analytics.local import table_path
 from analytics.schema import CANONICAL
 
 NOT_IN_FILE = "(not in the file)"
@@ -87,6 +89,14 @@ else:
                             format_func=run.KIND_LABELS.get, key=f"import_kind_{digest}")
         mapping: dict[str, str] = {}
         null_dates: list[str] = []
+        mode = "replace"
+        if kind in ID_COLUMNS:
+            mode = st.radio(
+                "How the file changes your table", ["update", "replace"], horizontal=True,
+                format_func={"update": f"Add new and update existing {kind} by {', '.join(ID_COLUMNS[kind])} "
+                                       f"(e.g. new acquisitions)",
+                             "replace": "Replace the whole table (a full export)"}.get,
+                key=f"import_mode_{digest}")
         if kind in CANONICAL:
             try:
                 head, table = run.source_columns(path, display_name=upload.name)
@@ -115,7 +125,9 @@ else:
                                          key=f"import_null_{digest}")
                 null_dates = [sentinel.strip()] if sentinel.strip() else []
         options = {"mapping": mapping, "null_dates": null_dates, "display_name": upload.name}
-        signature = json.dumps([digest, kind, mapping, null_dates], sort_keys=True)
+        if kind in CANONICAL:
+            options["mode"] = mode
+        signature = json.dumps([digest, kind, mapping, null_dates, mode], sort_keys=True)
         if st.button("Check the file", key="import_check", type="secondary"):
             try:
                 report = run.dry_run(settings.data_dir, actor, code, kind, path, **options)
@@ -131,11 +143,25 @@ else:
             else:
                 st.success(f"The file can be imported: {report['kept']:,} of {report['read']:,} rows kept.")
                 show_report(report)
-                replaces = "adds to (and for the same platforms and months replaces)" if kind == "counter" \
-                    else "replaces"
                 target = run.TARGET.get(kind, kind)
-                st.write(f"Importing {replaces} your **{target}** table.")
-                if st.button("Import", key="import_confirm", type="primary"):
+                before, after = report.get("rows_before", 0), report.get("rows_after", 0)
+                confirmed = True
+                if kind == "counter":
+                    st.write(f"Importing adds to (and for the same platforms and months replaces) your **{target}** "
+                             f"table.")
+                elif report.get("mode") == "update":
+                    st.write(f"Importing adds **{report.get('added', 0):,}** new and updates "
+                             f"**{report.get('updated', 0):,}** existing {target}: the table will have "
+                             f"**{after:,}** rows (now {before:,}).")
+                elif before:
+                    st.warning(f"**{before:,} {target} will be replaced by {after:,}.** Importing replaces the "
+                               f"whole table with this file; the current version is kept and can be restored "
+                               f"with “Undo the last import” below.", icon=":material/warning:")
+                    confirmed = st.checkbox(f"Yes, replace all {before:,} {target} with the {after:,} rows of this "
+                                            f"file", key=f"import_replace_ok_{signature}")
+                else:
+                    st.write(f"Importing creates your **{target}** table ({after:,} rows).")
+                if st.button("Import", key="import_confirm", type="primary", disabled=not confirmed):
                     bar = st.progress(0.0, text="Importing…")
 
                     def progress(done, total):
@@ -160,7 +186,7 @@ history = store.import_history(actor, code)
 if not history:
     st.write("No imports yet.")
 for run_record in history:
-    label = (f"{ui.fmt_date(run_record['at'])} — {run_record['kind']} — {run_record['file_name']} — "
+    label = (f"{ui.fmt_date(run_record['at'])} — {run_record['kind']} — {ui.md_text(run_record['file_name'])} — "
              f"{run_record['status']} (read {run_record['rows_read']:,}, kept {run_record['rows_kept']:,}, "
              f"rejected {run_record['rows_rejected']:,}) — {run_record['actor']}")
     with st.expander(label, expanded=False):
@@ -168,3 +194,22 @@ for run_record in history:
             st.error(run_record["report"]["error"])
         else:
             show_report(run_record["report"])
+
+if actor.is_admin_of(code):
+    undoable = [kind for kind in ("items", "loans", "e-usage", "reading-lists", "annual-stats")
+                if previous_path(table_path(settings.data_dir, code, kind)).exists()]
+    if undoable:
+        st.subheader("Undo the last import")
+        st.caption("Each table keeps its version from before the last import. Undoing puts it back (and keeps the "
+                   "undone version, so undoing again redoes the import).")
+        with st.container(horizontal=True):
+            for kind in undoable:
+                if st.button(f"Undo the last import of {kind}", key=f"import_undo_{kind}"):
+                    try:
+                        result = undo_import(settings.data_dir, actor, code, kind)
+                    except (InputError, PermissionDenied) as exc:
+                        st.error(str(exc))
+                    else:
+                        store.record_import(actor, code, kind, "(undo of the last import)", "undone", result)
+                        st.success(f"{kind}: back to the version before the last import "
+                                   f"({result['rows_before_undo']:,} rows → {result['rows_after_undo']:,}).")

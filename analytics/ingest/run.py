@@ -64,7 +64,8 @@ SYNONYMS = {
 
 def run_import(data_dir: Path, actor: Principal, code: str, kind: str, path: str | Path, *,
                mapping: dict[str, str] | None = None, null_dates: list[str] | None = None,
-               encoding: str | None = None, display_name: str | None = None, progress=None) -> ImportReport:
+               encoding: str | None = None, display_name: str | None = None, progress=None,
+               mode: str = "replace") -> ImportReport:
     """Import one file of any kind (raises InputError with nothing changed on a bad file)."""
     if kind == "marc":
         from .marc import import_marc
@@ -80,7 +81,7 @@ def run_import(data_dir: Path, actor: Principal, code: str, kind: str, path: str
     if progress:
         progress(0, 1)
     report = import_file(data_dir, actor, code, kind, path, mapping=mapping, null_dates=null_dates,
-                         encoding=encoding, display_name=display_name)
+                         encoding=encoding, display_name=display_name, mode=mode)
     if progress:
         progress(1, 1)
     return report

@@ -73,6 +73,11 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     match: dict = field(default_factory=dict)
     table: str | None = None
+    mode: str = "replace"  # replace | update
+    rows_before: int = 0  # rows of the table before this import
+    rows_after: int = 0
+    added: int = 0  # update mode: new ids
+    updated: int = 0  # update mode: ids that were there and were replaced by the file's row
 
     def as_dict(self) -> dict:
         return {
@@ -81,6 +86,8 @@ class ImportReport:
             "dropped_columns": self.dropped_columns, "ignored_columns": self.ignored_columns,
             "mapped_columns": self.mapped_columns, "invalid_isbns": self.invalid_isbns,
             "encoding": self.encoding, "warnings": self.warnings, "match": self.match, "table": self.table,
+            "mode": self.mode, "rows_before": self.rows_before, "rows_after": self.rows_after,
+            "added": self.added, "updated": self.updated,
         }
 
 
@@ -101,10 +108,17 @@ def institution_dir(data_dir: Path, code: str) -> Path:
     return Path(data_dir) / "institutions" / code
 
 
+# Tables whose rows have a local id: the file's rows may add to or update the table by it.
+ID_COLUMNS = {"items": ("item_id",)}
+MODES = ("replace", "update")
+
+
 def import_file(data_dir: Path, actor: Principal, code: str, kind: str, path: str | Path, *,
                 mapping: dict[str, str] | None = None, null_dates: list[str] | None = None,
-                encoding: str | None = None, display_name: str | None = None) -> ImportReport:
-    """Validate a file and replace the institution's canonical table with it.
+                encoding: str | None = None, display_name: str | None = None, mode: str = "replace") -> ImportReport:
+    """Validate a file and write the institution's canonical table from it: `replace` (a full
+    export: the table becomes the file) or `update` (add the file's rows, replace those whose id
+    is there already; items only). The previous table is kept (undo_import).
 
     Raises InputError (nothing changed) on a bad file, PermissionDenied if the actor
     may not import for this institution.
@@ -112,13 +126,80 @@ def import_file(data_dir: Path, actor: Principal, code: str, kind: str, path: st
     access.require_admin(actor, code, "the institution's data (imports)")
     if kind not in CANONICAL:
         raise InputError(f"kind: {kind!r} is not one of {', '.join(KINDS)}.")
+    if mode not in MODES:
+        raise InputError(f"mode: {mode!r} is not one of {', '.join(MODES)}.")
+    if mode == "update" and kind not in ID_COLUMNS:
+        raise InputError(f"{kind}: add/update by id is for {', '.join(ID_COLUMNS)}; import a full export "
+                         f"(replace) instead.")
     raw = read_table(path, encoding=encoding, display_name=display_name)
-    report = ImportReport(kind=kind, file=raw.file_name, encoding=raw.encoding, warnings=list(raw.warnings))
+    report = ImportReport(kind=kind, file=raw.file_name, encoding=raw.encoding, warnings=list(raw.warnings), mode=mode)
     frame = canonicalize(raw, kind, mapping or {}, null_dates or [], report)
-    target_dir = institution_dir(data_dir, code)
-    report.table = str(target_dir / TABLE_FILES[kind])
-    write_atomically(frame, target_dir / TABLE_FILES[kind])
+    target = institution_dir(data_dir, code) / TABLE_FILES[kind]
+    report.table = str(target)
+    exists = target.exists()
+    report.rows_before = pl.scan_parquet(target).select(pl.len()).collect().item() if exists else 0
+    if mode == "update" and exists:
+        key = list(ID_COLUMNS[kind])
+        old = pl.read_parquet(target)
+        report.updated = frame.join(old.select(key).unique(), on=key, how="semi").height
+        frame = pl.concat([old.join(frame.select(key), on=key, how="anti"), frame], how="diagonal_relaxed")
+    report.added = report.kept - report.updated if mode == "update" else 0
+    report.rows_after = frame.height
+    if exists:
+        _keep_previous(target)  # the last import can be undone
+    write_atomically(frame, target)
+    if kind == "items":
+        _warn_orphan_loans(target.parent, frame, report)
     return report
+
+
+def previous_path(target: Path) -> Path:
+    return target.with_name(target.stem + ".previous.parquet")
+
+
+def _keep_previous(target: Path) -> None:
+    """The current table as the previous version: a hard link (no copy), or a copy where links fail."""
+    previous = previous_path(target)
+    previous.unlink(missing_ok=True)
+    try:
+        os.link(target, previous)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(target, previous)
+
+
+def undo_import(data_dir: Path, actor: Principal, code: str, kind: str) -> dict:
+    """Put the table back as it was before the last import (and keep the undone one, so that
+    undoing again redoes it). Returns the row counts before and after."""
+    access.require_admin(actor, code, "the institution's data (imports)")
+    if kind not in TABLE_FILES:
+        raise InputError(f"kind: {kind!r} is not one of {', '.join(TABLE_FILES)}.")
+    target = institution_dir(data_dir, code) / TABLE_FILES[kind]
+    previous = previous_path(target)
+    if not previous.exists():
+        raise InputError(f"{kind}: there is no earlier version to go back to (only the last import can be undone).")
+    current_rows = pl.scan_parquet(target).select(pl.len()).collect().item() if target.exists() else 0
+    swap = target.with_name(target.stem + ".undo.parquet")
+    if target.exists():
+        os.replace(target, swap)
+    os.replace(previous, target)
+    if swap.exists():
+        os.replace(swap, previous)
+    restored = pl.scan_parquet(target).select(pl.len()).collect().item()
+    return {"kind": kind, "rows_before_undo": current_rows, "rows_after_undo": restored}
+
+
+def _warn_orphan_loans(folder: Path, items: pl.DataFrame, report: ImportReport) -> None:
+    loans = folder / TABLE_FILES["loans"]
+    if not loans.exists():
+        return
+    orphans = (pl.scan_parquet(loans).select("item_id").join(items.lazy().select("item_id"), on="item_id", how="anti")
+               .select(pl.len().alias("loans"), pl.col("item_id").n_unique().alias("items")).collect().row(0))
+    if orphans[0]:
+        report.warnings.append(
+            f"{orphans[0]:,} loan record(s) refer to {orphans[1]:,} item(s) that are not in the items table any more: "
+            f"was this a partial export? Use add/update for new acquisitions, or undo this import.")
 
 
 def canonicalize(raw: RawTable, kind: str, mapping: dict[str, str], null_dates: list[str],
