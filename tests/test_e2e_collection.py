@@ -117,7 +117,9 @@ def test_selection_page_filter_and_order_list(tmp_path, artifacts_dir):
 
     settings, store, _release = _peer_community(tmp_path, research=5, teaching=5)
     store.dispose()
-    with streamlit_server(ROOT, {"ANALYTICS_DATA_DIR": str(settings.data_dir)}) as base_url, \
+    # This community's users are @z.example.org: the demo sign-in is told to offer them.
+    env = {"ANALYTICS_DATA_DIR": str(settings.data_dir), "ANALYTICS_DEMO_DOMAIN": ".example.org"}
+    with streamlit_server(ROOT, env) as base_url, \
             browser_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True) as page:
         demo_sign_in(page, base_url, "Z", "Institution Z")
         page.get_by_role("link", name="Selection report").first.click()
