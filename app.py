@@ -13,7 +13,7 @@ import plotly.io  # noqa: F401
 import streamlit as st
 
 import ui
-from analytics.schema import ROLE_LABELS
+from analytics.core.schema import ROLE_LABELS
 
 log = logging.getLogger("analytics.app")
 

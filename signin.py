@@ -13,9 +13,9 @@ import logging
 import streamlit as st
 
 import ui
-from analytics.access import Principal
-from analytics.schema import ROLE_LABELS
-from analytics.signin_config import is_demo_user
+from analytics.core.access import Principal
+from analytics.core.schema import ROLE_LABELS
+from analytics.control.signin_config import is_demo_user
 
 log = logging.getLogger("analytics.signin")
 

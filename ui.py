@@ -12,9 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from analytics.access import Principal
-from analytics.config import Settings, load_settings
-from analytics.store import Store
+from analytics.core.access import Principal
+from analytics.core.config import Settings, load_settings
+from analytics.control.store import Store
 
 SESSION_USER = "signed_in_email"
 
@@ -62,7 +62,7 @@ def auth_configured() -> bool:
 
 def auth_problem() -> str | None:
     """What is wrong with the single sign-on settings, or None (always None in demo mode)."""
-    from analytics.signin_config import auth_problem as check
+    from analytics.control.signin_config import auth_problem as check
 
     import tomllib
 
@@ -91,7 +91,7 @@ def auth_problem() -> str | None:
 
 def identity_problem() -> str | None:
     """Why the signed-in OIDC identity cannot be matched to a user (unverified e-mail...), or None."""
-    from analytics.signin_config import identity_problem as check
+    from analytics.control.signin_config import identity_problem as check
 
     if not auth_configured() or not st.user.is_logged_in:
         return None
@@ -153,14 +153,14 @@ def current_release() -> dict | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Opening the community release…")
 def _release(community_dir: str, release_id: str):
-    from analytics.trends import open_release
+    from analytics.views.trends import open_release
 
     return open_release(Path(community_dir), release_id)
 
 
 def current_release_handle():
     """The open current release (cached per release id), or None before the first publish."""
-    from analytics.release import current_release_id
+    from analytics.release.manifest import current_release_id
 
     community = settings().community_dir
     release_id = current_release_id(community)
@@ -188,7 +188,7 @@ def status_markdown(state, last_release_at: datetime | None) -> str:
 def sharing_gate(actor: Principal, check, explanation: str, page_name: str | None = None) -> None:
     """Reciprocity: run `check(actor, store, code)` (an analytics/ permission check); if it refuses,
     say why, explain, point administrators to the profile, and stop the page."""
-    from analytics.access import PermissionDenied
+    from analytics.core.access import PermissionDenied
 
     try:
         check(actor, store(), actor.institution_code)
@@ -204,7 +204,7 @@ def sharing_gate(actor: Principal, check, explanation: str, page_name: str | Non
 
 def require_collection_access(actor: Principal, page_name: str):
     """Reciprocity gate for collection development pages: returns the open release or stops."""
-    from analytics.trends import require_collection_sharing
+    from analytics.views.trends import require_collection_sharing
 
     sharing_gate(actor, require_collection_sharing, "Collection development reports are built from what "
                  "participating institutions share; institutions that do not share do not see them.", page_name)
@@ -235,13 +235,13 @@ def excel_bytes(frame) -> bytes:
 
 def csv_bytes(frame) -> bytes:
     """CSV of a frame for a download: text that a spreadsheet would run as a formula is
-    written with a leading apostrophe (analytics.output.safe_csv_frame)."""
-    from analytics.output import safe_csv_frame
+    written with a leading apostrophe (analytics.core.output.safe_csv_frame)."""
+    from analytics.core.output import safe_csv_frame
 
     return safe_csv_frame(_flat(frame)).write_csv().encode("utf-8")
 
 
 def local_data_version(code: str) -> str:
-    from analytics import local
+    from analytics.ingest import local
 
     return local.data_version(settings().data_dir, code)

@@ -12,16 +12,16 @@ import sys
 import time
 from datetime import date
 
-from . import access
-from .access import Principal
-from .config import load_settings
-from .ingest.reader import InputError
-from .ingest.run import ALL_KINDS, run_import
-from .ingest.tabular import parse_mapping
-from .output import render
-from .schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
-from .release import ReleaseError
-from .store import Store, StoreError
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.ingest.reader import InputError
+from analytics.ingest.run import ALL_KINDS, run_import
+from analytics.ingest.tabular import parse_mapping
+from analytics.core.output import render
+from analytics.core.schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
+from analytics.release.manifest import ReleaseError
+from analytics.control.store import Store, StoreError
 
 
 class Refused(Exception):
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    from .demo import build_demo
+    from analytics.synthetic.demo import build_demo
 
     started = time.perf_counter()
     summary = build_demo(settings, institutions=args.institutions, seed=args.seed, months=args.months,
@@ -192,7 +192,7 @@ def cmd_demo(args, settings) -> int:
           f"{summary['works']} works, {summary['items']} items, {summary['loan_rows']} loan rows "
           f"({time.perf_counter() - started:.1f} s).")
     if not args.no_publish:
-        from .publish import publish
+        from analytics.release.publish import publish
 
         release_id = publish(settings, Store.from_settings(settings),
                              progress=lambda line: print(f"  {line}", file=sys.stderr))
@@ -351,7 +351,7 @@ def _date_arg(option: str, value: str | None) -> date | None:
 
 
 def cmd_publish(args, settings) -> int:
-    from .publish import publish
+    from analytics.release.publish import publish
 
     started = time.perf_counter()
     store = Store.from_settings(settings)
@@ -364,11 +364,11 @@ def cmd_publish(args, settings) -> int:
 
 
 def cmd_release(args, settings) -> int:
-    from .release import current_release_id, read_manifest, release_path, verify_release
+    from analytics.release.manifest import current_release_id, read_manifest, release_path, verify_release
 
     store = Store.from_settings(settings)
     if args.action == "use":
-        from .publish import use_release
+        from analytics.release.publish import use_release
 
         previous = current_release_id(settings.community_dir)
         use_release(settings, store, args.id)
@@ -400,7 +400,7 @@ def cmd_release(args, settings) -> int:
 
 def _collection_context(args, settings):
     """The store, the institution and the open current release, after the reciprocity check."""
-    from .trends import open_release
+    from analytics.views.trends import open_release
 
     store = Store.from_settings(settings)
     system = Principal.system_job()
@@ -419,7 +419,7 @@ def require_collection_sharing_cli(store: Store, code: str) -> None:
 
 
 def cmd_trending(args, settings) -> int:
-    from .trends import Filters, own_identifiers, trending
+    from analytics.views.trends import Filters, own_identifiers, trending
 
     _store, institution, release = _collection_context(args, settings)
     subject = (args.subject or "").strip().upper() or None
@@ -440,7 +440,7 @@ def cmd_trending(args, settings) -> int:
 
 
 def cmd_selection(args, settings) -> int:
-    from .trends import SelectionFilters, own_identifiers, selection
+    from analytics.views.trends import SelectionFilters, own_identifiers, selection
 
     _store, institution, release = _collection_context(args, settings)
     keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, institution.code)
@@ -456,7 +456,7 @@ def cmd_selection(args, settings) -> int:
 
 
 def cmd_deselection(args, settings) -> int:
-    from .deselection import DeselectionRules, deselection
+    from analytics.views.deselection import DeselectionRules, deselection
 
     _store, institution, release = _collection_context(args, settings)
     rules = DeselectionRules(region=institution.region, no_loans_years=args.no_loans_years,
@@ -480,8 +480,8 @@ def cmd_deselection(args, settings) -> int:
 
 
 def cmd_recommend(args, settings) -> int:
-    from . import recommend
-    from .recommend_catalog import CATALOG
+    from analytics.views import recommend
+    from analytics.control.recommend_catalog import CATALOG
 
     store = Store.from_settings(settings)
     system = Principal.system_job()
@@ -514,8 +514,8 @@ def cmd_recommend(args, settings) -> int:
 
 
 def cmd_benchmark(args, settings) -> int:
-    from . import benchmark
-    from .trends import open_release
+    from analytics.views import benchmark
+    from analytics.views.trends import open_release
 
     store = Store.from_settings(settings)
     system = Principal.system_job()
@@ -543,13 +543,13 @@ def cmd_benchmark(args, settings) -> int:
 
 
 def cmd_bench(args, settings) -> int:
-    from .bench import run_bench
+    from analytics.tools.bench import run_bench
 
     return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows, engine=args.engine)
 
 
 def cmd_undo_import(args, settings) -> int:
-    from .ingest.tabular import undo_import
+    from analytics.ingest.tabular import undo_import
 
     store = Store.from_settings(settings)
     system = Principal.system_job()

@@ -9,8 +9,8 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import benchmark
-from analytics.privacy import quantile_rank_error
+from analytics.views import benchmark
+from analytics.release.privacy import quantile_rank_error
 
 actor = ui.require_principal()
 store = ui.store()

@@ -6,8 +6,8 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics.release import community_overview
-from analytics.schema import REGION_LABELS, SERVICE_LABELS, SERVICES
+from analytics.release.manifest import community_overview
+from analytics.core.schema import REGION_LABELS, SERVICE_LABELS, SERVICES
 
 actor = ui.require_principal()
 overview = community_overview(actor, ui.settings(), ui.store())

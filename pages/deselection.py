@@ -7,8 +7,8 @@ from datetime import date
 import streamlit as st
 
 import ui
-from analytics import deselection as rules_module
-from analytics.trends import FilterError
+from analytics.views import deselection as rules_module
+from analytics.views.trends import FilterError
 
 actor = ui.require_principal()
 release = ui.require_collection_access(actor, "Deselection and retention")

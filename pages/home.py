@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from analytics import local
-from analytics.schema import SERVICE_LABELS
+from analytics.ingest import local
+from analytics.core.schema import SERVICE_LABELS
 
 actor = ui.require_principal()
 store = ui.store()

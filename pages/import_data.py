@@ -12,12 +12,12 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics.access import PermissionDenied
+from analytics.core.access import PermissionDenied
 from analytics.ingest import run
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import ID_COLUMNS, previous_path, undo_import
-from analytics.local import table_path
-from analytics.schema import CANONICAL
+from analytics.ingest.local import table_path
+from analytics.core.schema import CANONICAL
 
 NOT_IN_FILE = "(not in the file)"
 

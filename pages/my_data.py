@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import local
+from analytics.ingest import local
 
 actor = ui.require_principal()
 settings = ui.settings()

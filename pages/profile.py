@@ -12,11 +12,13 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import anonymize, disclosure, local
-from analytics.access import PermissionDenied
-from analytics.schema import (INSTITUTION_TYPES, REGION_LABELS, REGIONS, SERVICE_LABELS, SERVICES,
+from analytics.contribute import anonymize
+from analytics.contribute import disclosure
+from analytics.ingest import local
+from analytics.core.access import PermissionDenied
+from analytics.core.schema import (INSTITUTION_TYPES, REGION_LABELS, REGIONS, SERVICE_LABELS, SERVICES,
                               size_band)
-from analytics.store import ChangedMeanwhile, StoreError
+from analytics.control.store import ChangedMeanwhile, StoreError
 
 actor = ui.require_principal()
 store = ui.store()

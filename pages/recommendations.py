@@ -9,18 +9,18 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import recommend
-from analytics.access import PermissionDenied
-from analytics.recommend_catalog import (
+from analytics.views import recommend
+from analytics.core.access import PermissionDenied
+from analytics.control.recommend_catalog import (
     CATALOG,
     CATEGORIES,
     DISMISS_REASONS,
     HOW_LABELS,
     MAX_PER_TYPE,
 )
-from analytics.release import ReleaseError, current_release_id
-from analytics.schema import ROLE_LABELS
-from analytics.store import StoreError
+from analytics.release.manifest import ReleaseError, current_release_id
+from analytics.core.schema import ROLE_LABELS
+from analytics.control.store import StoreError
 
 SHOWN_PER_TYPE = 3
 STATUS_LABELS = {"new": "Open", "implemented": "Implemented", "dismissed": "Dismissed", "expired": "Expired"}

@@ -6,8 +6,8 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics import trends
-from analytics.schema import REGION_LABELS, REGIONS
+from analytics.views import trends
+from analytics.core.schema import REGION_LABELS, REGIONS
 
 actor = ui.require_principal()
 release = ui.require_collection_access(actor, "Selection report")

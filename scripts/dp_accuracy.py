@@ -3,7 +3,7 @@
     .venv/bin/python scripts/dp_accuracy.py [--draws 400]
 
 For a KPI with bounds (0, 20) (e.g. turnover_rate) and n institutions whose values are spread
-evenly over 4 .. 12, draws the released median through OpenDP (analytics.privacy.private_cell,
+evenly over 4 .. 12, draws the released median through OpenDP (analytics.release.privacy.private_cell,
 the same call the publish makes) and prints the median and 90th percentile of its absolute
 error, next to what a median drawn uniformly from the candidate grid would give, and the
 standard deviation the Laplace mean would have had (it is not released under DP). The figures
@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics import dp_budget  # noqa: E402
-from analytics.privacy import Bounds, candidate_grid, private_cell  # noqa: E402
+from analytics.release import dp_budget  # noqa: E402
+from analytics.release.privacy import Bounds, candidate_grid, private_cell  # noqa: E402
 
 BOUNDS = Bounds(0.0, 20.0)
 

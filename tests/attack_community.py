@@ -17,9 +17,9 @@ from datetime import date, datetime
 
 import polars as pl
 
-from analytics.release import read_manifest, release_path
-from analytics.schema import SERVICES
-from analytics.store import Store
+from analytics.release.manifest import read_manifest, release_path
+from analytics.core.schema import SERVICES
+from analytics.control.store import Store
 from tests.community import SYSTEM, Member, items_csv, loans_csv
 
 COLLECTION = ("collection_development", "recommendations")

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from analytics.access import Principal
-from analytics.config import Settings, load_settings
+from analytics.core.access import Principal
+from analytics.core.config import Settings, load_settings
 from analytics.ingest.tabular import import_file
-from analytics.schema import SERVICES
-from analytics.store import Store
+from analytics.core.schema import SERVICES
+from analytics.control.store import Store
 
 SYSTEM = Principal.system_job()
 JOINED = datetime(2024, 1, 10, tzinfo=timezone.utc)
@@ -54,7 +54,7 @@ def _fixed_noise_key(store: Store, code: str) -> None:
     on every run (in production each secret is random: disclosure.new_secret)."""
     import hashlib
 
-    from analytics.store import noise_keys
+    from analytics.control.store import noise_keys
 
     secret = hashlib.sha256(f"test noise key {code}".encode()).hexdigest()
     with store.engine.begin() as con:
@@ -81,13 +81,13 @@ def loans_csv(rows: list[tuple]) -> str:
 def publish_exact(settings: Settings, store: Store, **kwargs) -> str:
     """A release without the disclosure layer (publish(protect=False)), for tests that check the
     aggregation arithmetic by hand; the layer itself is tested in test_disclosure and test_attacks."""
-    from analytics.publish import publish
+    from analytics.release.publish import publish
 
     return publish(settings, store, protect=False, **kwargs)
 
 
 def verify_exact(settings: Settings, store: Store, release_id: str | None = None) -> list[str]:
-    from analytics.release import verify_release
+    from analytics.release.manifest import verify_release
 
     return verify_release(settings, store, release_id, allow_unprotected=True)
 
@@ -95,7 +95,7 @@ def verify_exact(settings: Settings, store: Store, release_id: str | None = None
 def share_noise_keys(source: Store, target: Store, codes: list[str]) -> None:
     """Give `target`'s institutions the disclosure secrets they have in `source`, so that two
     communities can be compared release for release."""
-    from analytics.store import noise_keys
+    from analytics.control.store import noise_keys
 
     with source.engine.connect() as con:
         rows = con.execute(noise_keys.select().where(noise_keys.c.institution_code.in_(codes))).mappings().all()

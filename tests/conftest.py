@@ -30,8 +30,8 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_community(tmp_path_factory):
     """A small demo community built once per test session through the real import path."""
-    from analytics.config import load_settings
-    from analytics.demo import build_demo
+    from analytics.core.config import load_settings
+    from analytics.synthetic.demo import build_demo
 
     data_dir = tmp_path_factory.mktemp("demo") / "data"
     build_demo(load_settings(data_dir), institutions=6, months=18, seed=3, progress=lambda _line: None)
@@ -53,9 +53,9 @@ def published_community(demo_community, tmp_path_factory):
     """A copy of the demo community with one release published."""
     import shutil
 
-    from analytics.config import load_settings
-    from analytics.publish import publish
-    from analytics.store import Store
+    from analytics.core.config import load_settings
+    from analytics.release.publish import publish
+    from analytics.control.store import Store
 
     data_dir = tmp_path_factory.mktemp("published") / "data"
     shutil.copytree(demo_community, data_dir)
@@ -69,8 +69,8 @@ def published_community(demo_community, tmp_path_factory):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
     """An empty control database, once on SQLite and once on a throwaway PostgreSQL."""
-    from analytics.access import Principal
-    from analytics.store import Store
+    from analytics.core.access import Principal
+    from analytics.control.store import Store
 
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'control.db'}")

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.__main__ import main
-from analytics.access import Principal
+from analytics.core.access import Principal
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file, parse_mapping
-from analytics.schema import CANONICAL, classify_sensitive, normalize_column_name
+from analytics.core.schema import CANONICAL, classify_sensitive, normalize_column_name
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IMLS = FIXTURES / "imls_pls_fy2020_excerpt.csv"

@@ -8,11 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
-from analytics import anonymize
-from analytics.access import PermissionDenied, Principal
-from analytics.config import load_settings
-from analytics.demo import demo_email
-from analytics.store import Store
+from analytics.contribute import anonymize
+from analytics.core.access import PermissionDenied, Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import demo_email
+from analytics.control.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()
@@ -266,7 +266,7 @@ def test_community_page_shows_counts_not_names(published_community, monkeypatch)
     at.run()
     at.switch_page("pages/community.py").run()
     assert not at.exception
-    from analytics.release import current_release_id, read_manifest, release_path
+    from analytics.release.manifest import current_release_id, read_manifest, release_path
 
     manifest = read_manifest(release_path(load_settings(published_community).community_dir))
     metrics = {m.label: m.value for m in at.metric}

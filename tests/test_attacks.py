@@ -7,7 +7,7 @@ development contributors; recommendations/: recommendations contributors), peer 
 periods. The attacker below reads ONLY released files (through the release schema of
 analytics/release.py and docs/data-contract.md) and colluders' own data; never
 contributions or the control database. The truth each attack is scored against comes from
-the target institution's own data (tests/attack_community.py, analytics.benchmark.own_counted).
+the target institution's own data (tests/attack_community.py, analytics.views.benchmark.own_counted).
 
 Each test builds a community that makes its attack worst-case, MEASURES the attacker's
 success and asserts the acceptance bound:
@@ -31,13 +31,14 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from analytics import benchmark, disclosure
-from analytics.publish import publish
-from analytics.schema import size_band
+from analytics.views import benchmark
+from analytics.contribute import disclosure
+from analytics.release.publish import publish
+from analytics.core.schema import size_band
 from tests.attack_community import (COLLECTION, Library, institution, kept, months, normalise, opt_in, rate,
                                     relative_hit, released_strings, work_key)
 from tests.community import build, opt_out
-from analytics.access import Principal as _Principal
+from analytics.core.access import Principal as _Principal
 
 SYSTEM_JOB = _Principal.system_job()
 

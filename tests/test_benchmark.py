@@ -15,12 +15,13 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from analytics import benchmark, dp_budget
+from analytics.views import benchmark
+from analytics.release import dp_budget
 from analytics.__main__ import main
-from analytics.access import Principal
+from analytics.core.access import Principal
 from analytics.ingest.tabular import import_file
-from analytics.publish import publish
-from analytics.release import release_path, verify_release
+from analytics.release.publish import publish
+from analytics.release.manifest import release_path, verify_release
 from tests.community import Member, build, publish_exact, verify_exact
 
 AS_OF = date(2026, 6, 15)
@@ -309,7 +310,7 @@ def test_unique_share_released_and_own_value_private(tmp_path, capsys):
     [row] = cells_of(settings, "unique_share", "2025").filter(pl.col("peer_group") == "all").to_dicts()
     # U0: 2 of its 6 works are unique (33.3%); U1, U2: 1 of 5 (20%); the others 0%.
     assert (row["n"], row["median"]) == (6, 10.0) and row["mean"] == pytest.approx((100 / 3 + 40) / 6)
-    from analytics.access import Principal
+    from analytics.core.access import Principal
 
     own = store.own_kpi_values(Principal.system_job(), "U0", release_id)
     assert own == [{"period": "2025", "kpi": "unique_share", "value": pytest.approx(100 / 3)}]
@@ -319,7 +320,7 @@ def test_unique_share_released_and_own_value_private(tmp_path, capsys):
     assert record["own_value"] == pytest.approx(100 / 3) and record["band"] == "above p75"
     # Another institution cannot read U0's private value.
     other = store.user("admin@u1.example.org").principal()
-    from analytics.access import PermissionDenied
+    from analytics.core.access import PermissionDenied
 
     with pytest.raises(PermissionDenied):
         store.own_kpi_values(other, "U0", release_id)

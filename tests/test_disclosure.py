@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analytics import disclosure
+from analytics.contribute import disclosure
 
 SECRET_A = "a" * 64
 SECRET_B = "b" * 64

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.access import Principal
-from analytics.config import load_settings
-from analytics.store import Store
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.control.store import Store
 from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics import recommend
-from analytics.access import Principal
-from analytics.config import load_settings
-from analytics.store import Store
+from analytics.views import recommend
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.control.store import Store
 from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.local import table_path
-from analytics.release import sha256
+from analytics.ingest.local import table_path
+from analytics.release.manifest import sha256
 from tests.community import Member, build, items_csv
 from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics.access import Principal
-from analytics.config import load_settings
-from analytics.demo import demo_email
-from analytics.store import Store
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import demo_email
+from analytics.control.store import Store
 from tests.support.browser import browser_page, demo_sign_in, streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from stdnum import ean
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
-from analytics.identifiers import (
+from analytics.ingest.identifiers import (
     MATCH_METHODS,
     add_identifier_columns,
     assign_work_keys,
@@ -495,5 +495,5 @@ def test_match_report():
 
 
 def test_analytics_does_not_import_streamlit():
-    code = "import sys, analytics.identifiers, analytics.subjects; sys.exit('streamlit' in sys.modules)"
+    code = "import sys, analytics.ingest.identifiers, analytics.ingest.subjects; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0

@@ -15,11 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.access import Principal
-from analytics.config import load_settings
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
 from analytics.ingest.reader import InputError, read_table
-from analytics.local import table_path
-from analytics.store import Store
+from analytics.ingest.local import table_path
+from analytics.control.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from analytics.__main__ import main
-from analytics.access import Principal
+from analytics.core.access import Principal
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file, undo_import
-from analytics.local import table_path
+from analytics.ingest.local import table_path
 from tests.community import Member, build, items_csv, loans_csv
 
 SYSTEM = Principal.system_job()

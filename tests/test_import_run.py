@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from analytics.__main__ import main
-from analytics.access import Principal
+from analytics.core.access import Principal
 from analytics.ingest import run
-from analytics.local import table_path
-from analytics.release import sha256
+from analytics.ingest.local import table_path
+from analytics.release.manifest import sha256
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SYSTEM = Principal.system_job()

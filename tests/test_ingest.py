@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.access import PermissionDenied, Principal
+from analytics.core.access import PermissionDenied, Principal
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file, parse_mapping
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
-from analytics.access import PermissionDenied, Principal
+from analytics.core.access import PermissionDenied, Principal
 from analytics.ingest import marc
 from analytics.ingest.marc import generate_marc, import_marc
 from analytics.ingest.reader import InputError

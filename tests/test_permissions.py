@@ -12,10 +12,13 @@ from datetime import date
 import pytest
 
 import analytics
-from analytics import benchmark, deselection, recommend, trends
-from analytics.access import PermissionDenied, Principal
-from analytics.config import load_settings
-from analytics.store import Store, SystemJobStore
+from analytics.views import benchmark
+from analytics.views import deselection
+from analytics.views import recommend
+from analytics.views import trends
+from analytics.core.access import PermissionDenied, Principal
+from analytics.core.config import load_settings
+from analytics.control.store import Store, SystemJobStore
 
 SYSTEM = Principal.system_job()
 INSTITUTION_PARAMS = {"code", "institution", "institution_code"}
@@ -23,21 +26,21 @@ ACTOR_PARAMS = {"actor", "principal"}
 
 # Public functions that take an institution but no principal, and why that is right.
 NO_PRINCIPAL = {
-    "analytics.anonymize.owned_items": "builds a contribution inside the system job (contributions.refresh)",
-    "analytics.anonymize.holdings": "builds a contribution inside the system job",
-    "analytics.anonymize.loans": "builds a contribution inside the system job",
-    "analytics.anonymize.e_usage": "builds a contribution inside the system job",
-    "analytics.anonymize.reading_lists": "builds a contribution inside the system job",
-    "analytics.anonymize.kpis": "builds a contribution inside the system job",
-    "analytics.anonymize.held_works": "builds a contribution inside the system job",
-    "analytics.anonymize.build_contribution": "the system job's contribution builder",
-    "analytics.benchmark.report": "reads only the release and the own values its caller read with a principal",
-    "analytics.contributions.eligible": "a rule over settings the system job already read",
-    "analytics.demo.demo_email": "formats an address",
+    "analytics.contribute.anonymize.owned_items": "builds a contribution inside the system job (contributions.refresh)",
+    "analytics.contribute.anonymize.holdings": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.loans": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.e_usage": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.reading_lists": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.kpis": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.held_works": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.build_contribution": "the system job's contribution builder",
+    "analytics.views.benchmark.report": "reads only the release and the own values its caller read with a principal",
+    "analytics.contribute.contributions.eligible": "a rule over settings the system job already read",
+    "analytics.synthetic.demo.demo_email": "formats an address",
     "analytics.ingest.tabular.institution_dir": "a path, read nothing",
-    "analytics.local.institution_dir": "a path, read nothing",
-    "analytics.local.table_path": "a path, read nothing",
-    "analytics.local.data_version": "file modification times for cache keys, no data",
+    "analytics.ingest.local.institution_dir": "a path, read nothing",
+    "analytics.ingest.local.table_path": "a path, read nothing",
+    "analytics.ingest.local.data_version": "file modification times for cache keys, no data",
     "SystemJobStore.ensure_contribution": "SystemJobStore exists only with the system principal",
 }
 

@@ -1,4 +1,4 @@
-"""Tests for analytics.privacy (OpenDP-backed differentially private cells).
+"""Tests for analytics.release.privacy (OpenDP-backed differentially private cells).
 
 The statistical tests use OpenDP's CSPRNG (it cannot be seeded), so their
 tolerances are chosen to make a false failure very unlikely (< ~1e-3 each)
@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from analytics import dp_budget
-from analytics.access import Principal
-from analytics.dp_budget import KEY_FILE, fingerprint, fingerprint_key
-from analytics.privacy import (
+from analytics.release import dp_budget
+from analytics.core.access import Principal
+from analytics.release.dp_budget import KEY_FILE, fingerprint, fingerprint_key
+from analytics.release.privacy import (
     QUANTILE_CANDIDATES,
     Bounds,
     candidate_grid,
@@ -28,7 +28,7 @@ from analytics.privacy import (
     private_cell,
     split_budget,
 )
-from analytics.store import SystemJobStore
+from analytics.control.store import SystemJobStore
 
 BOUNDS = Bounds(0.0, 100.0)
 SPACING = (BOUNDS.upper - BOUNDS.lower) / (QUANTILE_CANDIDATES - 1)
@@ -500,7 +500,7 @@ def test_cells_outside_the_plan_are_suppressed_and_cost_nothing(store):
 def test_quantile_rank_error_matches_the_measured_spread():
     import bisect
 
-    from analytics.privacy import quantile_rank_error
+    from analytics.release.privacy import quantile_rank_error
 
     assert quantile_rank_error(1.0) == pytest.approx(math.log(256))
     n, eps = 200, 0.2  # rule of thumb: ~28 institutions, well below n / 2

@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics.publish import publish
-from analytics.release import current_release_id, list_release_dirs, read_manifest, release_path, verify_release
-from analytics import disclosure
+from analytics.release.publish import publish
+from analytics.release.manifest import current_release_id, list_release_dirs, read_manifest, release_path, verify_release
+from analytics.contribute import disclosure
 from tests.community import (Member, build, items_csv, loans_csv, opt_out, publish_exact, share_noise_keys,
                              verify_exact)
 

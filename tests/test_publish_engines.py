@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from analytics import engines, release_sql
+from analytics.release import engines
+from analytics.release import sql as release_sql
 from analytics.__main__ import main
-from analytics.config import load_settings
-from analytics.publish import publish
-from analytics.release import current_release_id, list_release_dirs, verify_release
-from analytics.store import Store
+from analytics.core.config import load_settings
+from analytics.release.publish import publish
+from analytics.release.manifest import current_release_id, list_release_dirs, verify_release
+from analytics.control.store import Store
 from tests.support.frames import row_differences
 
 STATEMENTS = {name: value for name, value in vars(release_sql).items()
@@ -32,7 +33,7 @@ STATEMENTS = {name: value for name, value in vars(release_sql).items()
 
 
 def spark_sql(sql: str) -> str:
-    from analytics.spark_sql import to_spark
+    from analytics.release.spark_sql import to_spark
 
     return to_spark(sql)
 
@@ -75,7 +76,7 @@ def test_rewrite_rules(duckdb_sql, spark_text):
     "SELECT 100.0 * a / b FROM t",                    # Spark would divide in DECIMAL
 ])
 def test_constructs_that_would_change_meaning_are_refused(duckdb_sql):
-    from analytics.spark_sql import NotPortable
+    from analytics.release.spark_sql import NotPortable
 
     with pytest.raises(NotPortable):
         spark_sql(duckdb_sql)
@@ -140,8 +141,8 @@ def _require_spark() -> None:
 
 def _draw_noise_keys(data_dir) -> None:
     """Each institution's disclosure secret, drawn in the source as the first publish would."""
-    from analytics.access import Principal
-    from analytics.store import SystemJobStore
+    from analytics.core.access import Principal
+    from analytics.control.store import SystemJobStore
 
     store = Store.from_settings(load_settings(data_dir))
     system = Principal.system_job()
@@ -152,7 +153,7 @@ def _draw_noise_keys(data_dir) -> None:
 def _publish_copy(source, target, engine: str, k_title: int, k_bench: int, when: datetime):
     """Publish a copy of `source` with `engine`: its manifest, release directory and the private
     per-institution values it stored in the control database."""
-    from analytics.access import Principal
+    from analytics.core.access import Principal
 
     shutil.copytree(source, target, symlinks=True)
     settings = dataclasses.replace(load_settings(target), k_title=k_title, k_bench=k_bench)
@@ -218,7 +219,7 @@ def test_duckdb_and_spark_build_the_same_release(demo_community, tmp_path, k_tit
 
 def test_the_engines_read_the_same_named_parameters():
     """Each statement's parameters are among those build_release passes (both engines bind by name)."""
-    from analytics.publish import release_params
+    from analytics.release.publish import release_params
 
     passed = set(release_params(load_settings("unused"), datetime(2026, 11, 29).date()))
     for name, sql in STATEMENTS.items():

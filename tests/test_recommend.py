@@ -12,12 +12,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics import recommend
-from analytics.access import Principal
+from analytics.views import recommend
+from analytics.core.access import Principal
 from analytics.ingest.tabular import import_file
-from analytics.recommend_catalog import CATALOG, MAX_PER_TYPE
-from analytics.release import RELEASE_SCHEMA
-from analytics.access import Principal as _Principal
+from analytics.control.recommend_catalog import CATALOG, MAX_PER_TYPE
+from analytics.release.manifest import RELEASE_SCHEMA
+from analytics.core.access import Principal as _Principal
 
 SYSTEM_JOB = _Principal.system_job()
 

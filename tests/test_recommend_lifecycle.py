@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from analytics import recommend
-from analytics.access import PermissionDenied, Principal
-from analytics.config import load_settings
+from analytics.views import recommend
+from analytics.core.access import PermissionDenied, Principal
+from analytics.core.config import load_settings
 from analytics.ingest.tabular import import_file
-from analytics.store import Store
+from analytics.control.store import Store
 from tests.test_recommend import CODE, _csv, holding, item, title, write_release
 
 SYSTEM = Principal.system_job()

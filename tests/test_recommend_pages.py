@@ -11,11 +11,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.__main__ import main
-from analytics.access import Principal
-from analytics.config import load_settings
-from analytics.demo import demo_email
-from analytics.recommend_catalog import CATALOG, DISMISS_REASONS
-from analytics.store import Store
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import demo_email
+from analytics.control.recommend_catalog import CATALOG, DISMISS_REASONS
+from analytics.control.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = Principal.system_job()

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from analytics import recommend
-from analytics.release import release_path
+from analytics.views import recommend
+from analytics.release.manifest import release_path
 from tests.community import Member, build, publish_exact, verify_exact
-from analytics.access import Principal as _Principal
+from analytics.core.access import Principal as _Principal
 
 SYSTEM_JOB = _Principal.system_job()
 

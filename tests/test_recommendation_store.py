@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analytics.access import PermissionDenied, Principal
-from analytics.store import ChangedMeanwhile, NotFound, StoreError
+from analytics.core.access import PermissionDenied, Principal
+from analytics.control.store import ChangedMeanwhile, NotFound, StoreError
 
 SYSTEM = Principal.system_job()
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings, strategies as st
 
-from analytics.store import _switch_state, effective_from
+from analytics.control.store import _switch_state, effective_from
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

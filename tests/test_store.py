@@ -8,8 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from analytics.access import PermissionDenied, Principal
-from analytics.store import ChangedMeanwhile, NotFound, Store, StoreError, effective_from
+from analytics.core.access import PermissionDenied, Principal
+from analytics.control.store import ChangedMeanwhile, NotFound, Store, StoreError, effective_from
 
 SYSTEM = Principal.system_job()
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.subjects import (
+from analytics.ingest.subjects import (
     OUTLINE_PATH,
     UNKNOWN_SUBJECT,
     Subject,

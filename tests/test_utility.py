@@ -11,13 +11,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analytics.config import load_settings
-from analytics.demo import build_demo, isbn13
-from analytics.local import table_path
-from analytics.publish import publish
-from analytics.release import RELEASE_SCHEMA, current_release_id
-from analytics.store import Store
-from analytics.utility import compare, median_agrees, overlap, publish_pair
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import build_demo, isbn13
+from analytics.ingest.local import table_path
+from analytics.release.publish import publish
+from analytics.release.manifest import RELEASE_SCHEMA, current_release_id
+from analytics.control.store import Store
+from analytics.tools.utility import compare, median_agrees, overlap, publish_pair
 from tests.community import Member, build
 
 AS_OF = "2025-06-15"

@@ -91,11 +91,12 @@ from pathlib import Path
 
 import polars as pl
 
-from .. import access, identifiers
-from ..access import Principal
-from ..schema import TABLE_FILES, normalize_column_name
-from .reader import InputError, RawTable, _separator, decode, file_format
-from .tabular import (
+from analytics.core import access
+from analytics.ingest import identifiers
+from analytics.core.access import Principal
+from analytics.core.schema import TABLE_FILES, normalize_column_name
+from analytics.ingest.reader import InputError, RawTable, _separator, decode, file_format
+from analytics.ingest.tabular import (
     ImportReport,
     _fail_on,
     _identifiers,

@@ -93,11 +93,11 @@ from pymarc.marc8 import MARC8ToUnicode
 from pymarc.marc8_mapping import CODESETS
 from pymarc.marcxml import XmlHandler
 
-from .. import access
-from ..access import Principal
-from ..schema import TABLE_FILES
-from .reader import InputError, RawTable
-from .tabular import (
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.core.schema import TABLE_FILES
+from analytics.ingest.reader import InputError, RawTable
+from analytics.ingest.tabular import (
     MAX_LISTED,
     ImportReport,
     canonicalize,
@@ -835,7 +835,7 @@ class _Collector:
 def _isbn13(rng: random.Random) -> str:
     import numpy as np
 
-    from ..demo import isbn13  # the demo's check-digit code; imported here, demo imports ingest
+    from analytics.synthetic.demo import isbn13  # the demo's check-digit code; imported here, demo imports ingest
 
     return isbn13(np.array([int("978" + "".join(str(rng.randrange(10)) for _ in range(9)))]))[0]
 

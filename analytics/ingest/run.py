@@ -14,10 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..access import Principal
-from ..schema import CANONICAL, TABLE_FILES, normalize_column_name
-from .reader import InputError, read_table
-from .tabular import ImportReport, import_file
+from analytics.core.access import Principal
+from analytics.core.schema import CANONICAL, TABLE_FILES, normalize_column_name
+from analytics.ingest.reader import InputError, read_table
+from analytics.ingest.tabular import ImportReport, import_file
 
 SPECIAL_KINDS = ("marc", "counter")
 ALL_KINDS = (*CANONICAL, *SPECIAL_KINDS)
@@ -68,12 +68,12 @@ def run_import(data_dir: Path, actor: Principal, code: str, kind: str, path: str
                mode: str = "replace") -> ImportReport:
     """Import one file of any kind (raises InputError with nothing changed on a bad file)."""
     if kind == "marc":
-        from .marc import import_marc
+        from analytics.ingest.marc import import_marc
 
         return import_marc(data_dir, actor, code, path, display_name=display_name, progress=progress,
                            encoding=encoding)
     if kind == "counter":
-        from .counter import import_counter
+        from analytics.ingest.counter import import_counter
 
         return import_counter(data_dir, actor, code, path, display_name=display_name, progress=progress)
     if kind not in CANONICAL:

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import polars as pl
 
-from .. import access, identifiers
-from ..access import Principal
-from ..schema import (
+from analytics.core import access
+from analytics.ingest import identifiers
+from analytics.core.access import Principal
+from analytics.core.schema import (
     ACCEPTED_VALUES,
     CANONICAL,
     TABLE_FILES,
@@ -35,7 +36,7 @@ from ..schema import (
     is_financial,
     normalize_column_name,
 )
-from .reader import InputError, RawTable, read_table
+from analytics.ingest.reader import InputError, RawTable, read_table
 
 KINDS = tuple(CANONICAL)
 MAX_LISTED = 10

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access
-from .access import Principal
-from .local import table_path
-from .trends import FilterError, Release
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.ingest.local import table_path
+from analytics.views.trends import FilterError, Release
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import access
-from .access import Principal
-from .local import table_path
-from .release import read_manifest, release_path
-from .release_sql import used_params
-from .schema import REGIONS
-from .store import Store
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.ingest.local import table_path
+from analytics.release.manifest import read_manifest, release_path
+from analytics.release.sql import used_params
+from analytics.core.schema import REGIONS
+from analytics.control.store import Store
 
 WEIGHTS = {"loans": 1.0, "e_requests": 0.5, "acquisitions": 5.0, "reading_lists": 3.0}
 SMOOTHING = 10.0
@@ -365,7 +365,7 @@ def subject_overview(actor: Principal, release: Release, data_dir: Path, code: s
 
     `own` (lc_class, lc_subclass, own_holdings, own_loans over the last 12 complete months)
     saves reading the local store again when the caller has it. Its own users only."""
-    from . import subjects
+    from analytics.ingest import subjects
 
     access.require_member(actor, code, "the local holdings and loans")
     if region not in REGIONS:
@@ -400,7 +400,7 @@ def subject_overview(actor: Principal, release: Release, data_dir: Path, code: s
 
 
 def _own_by_subject(data_dir: Path, code: str, first_month: str, last_month: str) -> pl.DataFrame:
-    from . import subjects
+    from analytics.ingest import subjects
 
     items_path = table_path(data_dir, code, "items")
     empty = pl.DataFrame(schema={"lc_class": pl.String, "lc_subclass": pl.String, "own_holdings": pl.Int64,

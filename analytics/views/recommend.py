@@ -23,12 +23,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import access, deselection, subjects, trends
-from .access import Principal
-from .local import table_path
-from .recommend_catalog import CATALOG, MAX_PER_TYPE
-from .release import ReleaseError, read_manifest, release_path
-from .store import Store
+from analytics.core import access
+from analytics.views import deselection
+from analytics.ingest import subjects
+from analytics.views import trends
+from analytics.core.access import Principal
+from analytics.ingest.local import table_path
+from analytics.control.recommend_catalog import CATALOG, MAX_PER_TYPE
+from analytics.release.manifest import ReleaseError, read_manifest, release_path
+from analytics.control.store import Store
 
 PART = "recommendations"
 IDLE_YEARS = 10

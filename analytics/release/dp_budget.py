@@ -60,7 +60,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from .store import metadata, utcnow
+from analytics.control.store import metadata, utcnow
 
 # -- the tables (declared on store.metadata: created and dropped with the others) ---------------
 
@@ -136,7 +136,7 @@ class Plan:
         return len(self.kpis) * len(self.group_kinds)
 
     def epsilon_per_statistic(self, epsilon: float) -> float:
-        from . import privacy
+        from analytics.release import privacy
 
         return privacy.split_budget(epsilon, self.cells_per_institution, len(self.statistics), self.refreshes)
 
@@ -230,9 +230,9 @@ class DPRelease:
     def release_rows(self, cells: list[dict], codes: Mapping[int, str]) -> tuple[pl.DataFrame, dict]:
         """benchmarks.parquet rows (both variants of every cell) and the manifest's note, for
         `cells` after benchmark.select_cells(). `codes` maps the members' ids to institution codes."""
-        from . import privacy
-        from .benchmark import CATALOG, group_rank
-        from .release import RELEASE_SCHEMA
+        from analytics.release import privacy
+        from analytics.views.benchmark import CATALOG, group_rank
+        from analytics.release.manifest import RELEASE_SCHEMA
 
         plan, year = self.plan, self.as_of.year
         schema = RELEASE_SCHEMA["benchmarks.parquet"]

@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .access import Principal
-from .config import Settings
-from .local import table_path
-from .schema import SERVICES
-from .store import Store, SystemJobStore
+from analytics.core.access import Principal
+from analytics.core.config import Settings
+from analytics.ingest.local import table_path
+from analytics.core.schema import SERVICES
+from analytics.control.store import Store, SystemJobStore
 
 KEEP_RELEASES = 3
 RELEASE_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")

@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .config import Settings, load_settings
-from .output import render
+from analytics.core.config import Settings, load_settings
+from analytics.core.output import render
 
 IMPORT_ROWS = 1_000_000
 # institutions, works, items, loan-month rows
@@ -91,9 +91,9 @@ def _isbn13s(work: np.ndarray) -> np.ndarray:
 
 def generate_community(settings: Settings, scale: str, seed: int = 5, progress=print) -> dict:
     """A community of the given scale written straight into the local stores, all sharing on."""
-    from .access import Principal
-    from .schema import SERVICES
-    from .store import Store
+    from analytics.core.access import Principal
+    from analytics.core.schema import SERVICES
+    from analytics.control.store import Store
 
     n_inst, n_works, n_items, n_loans = SCALES[scale]
     rng = np.random.default_rng(seed)
@@ -190,19 +190,19 @@ def generate_community(settings: Settings, scale: str, seed: int = 5, progress=p
 
 def stage_child(stage: str, data_dir: str, arg: str) -> None:
     """Run one stage in this (child) process; print its time and peak memory as JSON."""
-    from .access import Principal
-    from .store import Store
+    from analytics.core.access import Principal
+    from analytics.control.store import Store
 
     settings = load_settings(data_dir)
     started = time.perf_counter()
     extra: dict = {}
     if stage in ("marc", "counter"):
-        from .ingest.run import run_import
+        from analytics.ingest.run import run_import
 
         report = run_import(Path(data_dir), Principal.system_job(), "BENCH", stage, arg)
         extra = {"rows": report.read, "kept": report.kept}
     elif stage == "import":
-        from .ingest.tabular import import_file
+        from analytics.ingest.tabular import import_file
 
         report = import_file(Path(data_dir), Principal.system_job(), "BENCH", "items", arg,
                              mapping={"item_id": "Barcode", "acquired_date": "Created",
@@ -212,8 +212,8 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
     else:
         store = Store.from_settings(settings)
         if stage == "contributions":
-            from . import contributions
-            from .store import SystemJobStore
+            from analytics.contribute import contributions
+            from analytics.control.store import SystemJobStore
 
             system = Principal.system_job()
             today = datetime.now(timezone.utc).date()
@@ -222,7 +222,7 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
                                              store.sharing_in_effect(system, today), today)
             extra = {"contributions": len(included)}
         elif stage == "publish":
-            from .publish import publish
+            from analytics.release.publish import publish
 
             lines: list[str] = []
             engine_stats: dict = {}
@@ -236,14 +236,14 @@ def stage_child(stage: str, data_dir: str, arg: str) -> None:
         elif stage == "benchmark":
             extra = _benchmarks(settings, store)
         elif stage == "utility":
-            from .utility import compare, publish_pair
+            from analytics.tools.utility import compare, publish_pair
 
             extra = publish_pair(settings, store)
             step = time.perf_counter()
             extra["utility"] = compare(settings, store, extra["protected"], extra["unprotected"])
             extra["compare_seconds"] = round(time.perf_counter() - step, 2)
         elif stage == "verify":
-            from .release import verify_release
+            from analytics.release.manifest import verify_release
 
             problems = verify_release(settings, store)
             if problems:
@@ -267,9 +267,9 @@ def publish_steps(lines: list[str]) -> dict[str, float]:
 
 def _page_queries(settings: Settings, store) -> dict:
     """Cold (first call after opening the release) and warm (median of 5) page queries, in ms."""
-    from .access import Principal
-    from .deselection import DeselectionRules, deselection
-    from .trends import Filters, SelectionFilters, open_release, own_identifiers, selection, trending
+    from analytics.core.access import Principal
+    from analytics.views.deselection import DeselectionRules, deselection
+    from analytics.views.trends import Filters, SelectionFilters, open_release, own_identifiers, selection, trending
 
     code = store.list_institutions(Principal.system_job())[0].code
     timings: dict = {}
@@ -304,8 +304,8 @@ def _recommendations(settings: Settings, store) -> dict:
     of 5 reruns of the page in Streamlit's AppTest, which includes the test harness's own cost)."""
     from collections import Counter
 
-    from . import recommend
-    from .access import Principal
+    from analytics.views import recommend
+    from analytics.core.access import Principal
 
     system = Principal.system_job()
     institution = _largest_institution(settings, store)
@@ -331,7 +331,7 @@ def _recommendations(settings: Settings, store) -> dict:
 
 
 def _largest_institution(settings: Settings, store):
-    from .access import Principal
+    from analytics.core.access import Principal
 
     institutions = store.list_institutions(Principal.system_job())
     sizes = {i.code: (settings.institutions_dir / i.code / "items.parquet").stat().st_size for i in institutions
@@ -342,12 +342,12 @@ def _largest_institution(settings: Settings, store):
 
 def _page_timings(settings: Settings, store, code: str, page: str) -> dict:
     """Cold and warm render of one page by scripts/bench_page.py, as a manager of `code`."""
-    from .access import Principal
+    from analytics.core.access import Principal
 
     email = f"manager@{code.lower()}.bench.example.org"
     if store.user(email) is None:
         store.add_user(Principal.system_job(), email, code, ["manager"])
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, str(root / "scripts" / "bench_page.py"), str(settings.data_dir), email,
                            page], capture_output=True, text=True, check=False, cwd=root)
     if done.returncode != 0:
@@ -358,9 +358,9 @@ def _page_timings(settings: Settings, store, code: str, page: str) -> dict:
 def _benchmarks(settings: Settings, store) -> dict:
     """Benchmark queries for the largest institution: own KPI values and the report, cold and
     warm (median of 5), then the Benchmarks page rendered cold and warm."""
-    from . import benchmark
-    from .access import Principal
-    from .trends import open_release
+    from analytics.views import benchmark
+    from analytics.core.access import Principal
+    from analytics.views.trends import open_release
 
     institution = _largest_institution(settings, store)
     timings: dict = {"institution": institution.code}
@@ -387,7 +387,7 @@ def _benchmarks(settings: Settings, store) -> dict:
 
 
 def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
-    code = f"from analytics.bench import stage_child; stage_child({stage!r}, {str(data_dir)!r}, {arg!r})"
+    code = f"from analytics.tools.bench import stage_child; stage_child({stage!r}, {str(data_dir)!r}, {arg!r})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         # Without the Java stack frames of a Spark error, which would hide its message.
@@ -411,8 +411,8 @@ def bench_import(base: Path, rows: int) -> dict:
 def bench_formats(base: Path) -> list[dict]:
     """MARC records/s (50,000 generated records with 0-3 items each) and COUNTER cells/s (a TR_J1
     of 4,167 titles x 2 metrics x 12 months = 100,008 cells)."""
-    from .ingest.counter import generate_counter_tsv
-    from .ingest.marc import generate_marc
+    from analytics.ingest.counter import generate_counter_tsv
+    from analytics.ingest.marc import generate_marc
 
     results = []
     marc = base / "records_50000.mrc"
@@ -456,9 +456,9 @@ UTILITY_DEMO_INSTITUTIONS = 60
 
 def bench_utility(base: Path) -> list[dict]:
     """The utility stage on the demo community and on the generated community of scale s."""
-    from .access import Principal
-    from .demo import build_demo
-    from .store import Store
+    from analytics.core.access import Principal
+    from analytics.synthetic.demo import build_demo
+    from analytics.control.store import Store
 
     demo_dir = base / "utility-demo"
     settings = load_settings(demo_dir)
@@ -509,7 +509,7 @@ def print_utility(result: dict) -> None:
 
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None,
               engine: str = "duckdb") -> int:
-    from .engines import check_engine
+    from analytics.release.engines import check_engine
 
     check_engine(engine)  # before generating anything: says what to install
     base = settings.data_dir / "bench"

@@ -24,15 +24,18 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access, disclosure, identifiers, release_sql
-from . import contributions as contrib
-from .access import Principal
-from .config import Settings
-from .engines import check_engine, file_view, open_engine
-from .release import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
+from analytics.core import access
+from analytics.contribute import disclosure
+from analytics.ingest import identifiers
+from analytics.release import sql as release_sql
+from analytics.contribute import contributions as contrib
+from analytics.core.access import Principal
+from analytics.core.config import Settings
+from analytics.release.engines import check_engine, file_view, open_engine
+from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
                       verify_release)
-from .schema import SERVICES
-from .store import Store, SystemJobStore, utcnow
+from analytics.core.schema import SERVICES
+from analytics.control.store import Store, SystemJobStore, utcnow
 
 SCHEMA_VERSION = 1
 WINDOW_MONTHS = 36
@@ -285,7 +288,7 @@ def _previous_month(day: date) -> date:
 def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: dict[str, int]) -> None:
     """The trending signal and ranked rows, computed once here from the released rows only,
     so that pages open a release quickly. Nothing below K_TITLE is in their inputs."""
-    from . import trends
+    from analytics.views import trends
 
     file_view(con, "titles", building / f"{prefix}titles.parquet")
     for table in release_sql.TITLE_LEVEL:
@@ -324,7 +327,7 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
     """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
     suppressed with its reason (benchmark.py states the rules). With `secrets`, each
     contributor's KPI values carry its persistent noise factor (disclosure.kpi_factors)."""
-    from . import benchmark
+    from analytics.views import benchmark
 
     chosen = [c for c in contributors if c.service == "benchmark"]
     position = {c.token: i for i, c in enumerate(contributors)}
@@ -531,7 +534,7 @@ def _publish(settings: Settings, store: Store, as_of: date | None, progress, now
         own_values: list = []
         dp = None  # with epsilon: the yearly privacy budget, accounted in the control database
         if epsilon is not None:
-            from . import dp_budget
+            from analytics.release import dp_budget
 
             dp = dp_budget.DPRelease(job, epsilon, as_of, release_id, dp_budget.fingerprint_key(community))
         counts = build_release(settings, building, contributors, as_of, progress, epsilon, notes, own_values,

@@ -33,9 +33,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import release_sql
-from .config import Settings
-from .release import ReleaseError
+from analytics.release import sql as release_sql
+from analytics.core.config import Settings
+from analytics.release.manifest import ReleaseError
 
 ENGINES = ("duckdb", "spark")
 SPARK_LOG_CONFIG = Path(__file__).resolve().parent / "spark-log4j2.properties"
@@ -281,7 +281,7 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, settings: Settings, spill: Path):
-        from . import spark_sql
+        from analytics.release import spark_sql
 
         self._to_spark, self._parse, self._tree = spark_sql.to_spark, spark_sql.parse, spark_sql.spark_tree
         started = time.perf_counter()

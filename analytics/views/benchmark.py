@@ -29,9 +29,9 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access
-from .access import Principal
-from .schema import TABLE_FILES
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.core.schema import TABLE_FILES
 
 # -- the KPI catalog ----------------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ def derive(base: pl.DataFrame, fte: dict | None = None) -> pl.DataFrame:
 def counted_periods(values: pl.DataFrame, as_of: date, included_from: date) -> pl.DataFrame:
     """Only complete periods that start on or after `included_from` (a year after go-live);
     months only for the last MONTHLY_HISTORY complete months."""
-    from .trends import _month_add
+    from analytics.views.trends import _month_add
 
     this_month = f"{as_of.year:04d}-{as_of.month:02d}"
     first_month = _month_add(this_month, -MONTHLY_HISTORY)
@@ -447,7 +447,7 @@ def require_benchmark_view(actor: Principal, store, code: str) -> None:
 def own_values(actor: Principal, data_dir: Path, institution) -> pl.DataFrame:
     """The institution's own KPI values for every period of its data (period, kpi, value); its
     own users (or the system job) only."""
-    from .local import institution_dir
+    from analytics.ingest.local import institution_dir
 
     access.require_member(actor, institution.code, "the KPI values")
 
@@ -481,7 +481,7 @@ def release_rows(cells: list[dict], k_bench: int, epsilon: float | None, dp=None
     decides, draws and charges the released statistics; `codes` maps member ids to institution codes.
     `method` names how the values going in were protected ("protected", or "exact" in a
     measurement build)."""
-    from .release import RELEASE_SCHEMA
+    from analytics.release.manifest import RELEASE_SCHEMA
 
     if epsilon is not None:
         if dp is None or dp.epsilon != epsilon:

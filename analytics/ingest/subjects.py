@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-OUTLINE_PATH = Path(__file__).resolve().parents[1] / "data" / "reference" / "lc_outline.csv"
+OUTLINE_PATH = Path(__file__).resolve().parents[2] / "data" / "reference" / "lc_outline.csv"
 UNKNOWN_SUBJECT = "Unknown"
 
 # Letters, optional spaces, class number.  UVA's shelving form zero-pads the number

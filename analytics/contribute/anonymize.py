@@ -16,10 +16,11 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access, subjects
-from .local import institution_dir
-from .schema import SERVICES, TABLE_FILES
-from .store import Institution
+from analytics.core import access
+from analytics.ingest import subjects
+from analytics.ingest.local import institution_dir
+from analytics.core.schema import SERVICES, TABLE_FILES
+from analytics.control.store import Institution
 
 FORMAT_VERSION = 4  # raise when a contribution table changes (2: benchmark base measures; 3: held works; 4: noise)
 
@@ -171,7 +172,7 @@ def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | No
 def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
     """Base measures per period for benchmarks (benchmark.py defines them): only the
     institution's own items in a consortium export."""
-    from . import benchmark
+    from analytics.views import benchmark
 
     frame = benchmark.measures(inst_dir, institution.code)
     return frame.select(CONTRIBUTION_COLUMNS["kpis"]) if frame.height else None

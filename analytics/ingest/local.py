@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from . import access
-from .access import Principal
-from .schema import TABLE_FILES
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.core.schema import TABLE_FILES
 
 
 def institution_dir(data_dir: Path, code: str) -> Path:
@@ -99,7 +99,7 @@ class DataQuality:
 def data_quality(actor: Principal, data_dir: Path, code: str, limit: int = 5000) -> DataQuality | None:
     """The remediation list: records without identifiers (matched only by title and author,
     or not at all) and call numbers that are not LC call numbers (no subject)."""
-    from . import subjects
+    from analytics.ingest import subjects
 
     access.require_member(actor, code, "the data-quality list")
     path = table_path(data_dir, code, "items")

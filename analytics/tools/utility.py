@@ -43,12 +43,12 @@ from datetime import datetime
 
 import polars as pl
 
-from .access import Principal
-from .config import Settings
-from .deselection import DeselectionRules, deselection
-from .schema import REGIONS
-from .store import Store, utcnow
-from .trends import Filters, FilterError, SelectionFilters, open_release, own_identifiers, selection, trending
+from analytics.core.access import Principal
+from analytics.core.config import Settings
+from analytics.views.deselection import DeselectionRules, deselection
+from analytics.core.schema import REGIONS
+from analytics.control.store import Store, utcnow
+from analytics.views.trends import Filters, FilterError, SelectionFilters, open_release, own_identifiers, selection, trending
 
 TRENDING_LIMIT = 50
 MEDIAN_TOLERANCE = 0.05
@@ -240,7 +240,7 @@ def publish_pair(settings: Settings, store: Store, now: datetime | None = None, 
     """Publish the unprotected release (publish(protect=False), measurement only), then the
     protected one (which is left current), with the same as-of date and creation time; return
     their ids and how long each publish took."""
-    from .publish import publish
+    from analytics.release.publish import publish
 
     now = now or utcnow()
     ids, seconds = {}, {}

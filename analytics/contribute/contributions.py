@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import anonymize, disclosure, local
-from .config import Settings
-from .schema import SERVICES
-from .store import Institution, SystemJobStore
+from analytics.contribute import anonymize
+from analytics.contribute import disclosure
+from analytics.ingest import local
+from analytics.core.config import Settings
+from analytics.core.schema import SERVICES
+from analytics.control.store import Institution, SystemJobStore
 
 
 @dataclass(frozen=True)

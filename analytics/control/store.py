@@ -24,10 +24,10 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from . import access
-from .access import Principal
-from .recommend_catalog import CATALOG, DISMISS_REASONS, GRADES, HOW_IMPLEMENTED, HOW_LABELS, STATUSES
-from .schema import INSTITUTION_TYPES, REGIONS, ROLE_LABELS, ROLES, SERVICES, size_band
+from analytics.core import access
+from analytics.core.access import Principal
+from analytics.control.recommend_catalog import CATALOG, DISMISS_REASONS, GRADES, HOW_IMPLEMENTED, HOW_LABELS, STATUSES
+from analytics.core.schema import INSTITUTION_TYPES, REGIONS, ROLE_LABELS, ROLES, SERVICES, size_band
 
 
 class StoreError(Exception):
@@ -1209,7 +1209,7 @@ class SystemJobStore:
 
     def noise_secrets(self, codes: list[str], now: datetime | None = None) -> dict[str, str]:
         """Each institution's disclosure secret, drawn on first use (disclosure.new_secret)."""
-        from .disclosure import new_secret
+        from analytics.contribute.disclosure import new_secret
 
         wanted = sorted(set(codes))
         with self.engine.begin() as con:
@@ -1265,4 +1265,4 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 # The differential-privacy budget account declares its tables on `metadata` (created and dropped
 # with the others); imported last because it imports `metadata` from here.
-from . import dp_budget as _dp_budget  # noqa: E402,F401
+from analytics.release import dp_budget as _dp_budget  # noqa: E402,F401

@@ -20,13 +20,13 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
-from . import subjects
-from .access import Principal
-from .config import Settings
-from .signin_config import DEMO_DOMAIN
-from .ingest.tabular import import_file
-from .schema import SERVICES
-from .store import Store
+from analytics.ingest import subjects
+from analytics.core.access import Principal
+from analytics.core.config import Settings
+from analytics.control.signin_config import DEMO_DOMAIN
+from analytics.ingest.tabular import import_file
+from analytics.core.schema import SERVICES
+from analytics.control.store import Store
 
 WORDS = (
     "history theory practice introduction handbook guide principles politics economy society culture "
