@@ -6,6 +6,8 @@ nothing changed); 1 unexpected failure.
 
 from __future__ import annotations
 
+from analytics.core.errors import UserError
+
 import argparse
 import json
 import sys
@@ -24,7 +26,7 @@ from analytics.release.manifest import ReleaseError
 from analytics.control.store import Store, StoreError
 
 
-class Refused(Exception):
+class Refused(UserError):
     """Bad input or a refused action: exit status 2."""
 
 
@@ -174,12 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = load_settings(args.data_dir)
     try:
+        settings = load_settings(args.data_dir)
         return COMMANDS[args.command](args, settings)
-    except (Refused, InputError, StoreError, ReleaseError, access.PermissionDenied, ValueError) as exc:  # FilterError is a ValueError
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 def cmd_demo(args, settings) -> int:

@@ -16,6 +16,8 @@ SQLAlchemy Core over SQLite (default, WAL) or PostgreSQL (DATABASE_URL). Rules k
 
 from __future__ import annotations
 
+from analytics.core.errors import UserError
+
 import json
 import re
 from dataclasses import dataclass, asdict
@@ -30,7 +32,7 @@ from analytics.control.recommend_catalog import CATALOG, DISMISS_REASONS, GRADES
 from analytics.core.schema import INSTITUTION_TYPES, REGIONS, ROLE_LABELS, ROLES, SERVICES, size_band
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A refused or invalid change; the message is meant for the user."""
 
 

@@ -9,6 +9,8 @@ it; nobody reads or changes another institution's settings or local data.
 
 from __future__ import annotations
 
+from analytics.core.errors import UserError
+
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +18,7 @@ from datetime import datetime, timezone
 security_log = logging.getLogger("analytics.security")
 
 
-class PermissionDenied(Exception):
+class PermissionDenied(UserError):
     """The acting user may not do this. The message says why, in plain words (who and what);
     every refusal is logged with the time to the `analytics.security` logger."""
 

@@ -6,6 +6,8 @@ app and the tests can never disagree about them.
 
 from __future__ import annotations
 
+from analytics.core.errors import InvalidValue
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from exc
+        raise InvalidValue(f"environment variable {name} must be a whole number, got {raw!r}") from exc
 
 
 def _env_float(name: str, default: float) -> float:
@@ -31,7 +33,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+        raise InvalidValue(f"environment variable {name} must be a number, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ SIGN_IN_MODES = ("oidc", "demo")
 def _sign_in_mode() -> str:
     raw = (os.environ.get("ANALYTICS_SIGN_IN") or "oidc").strip().lower()
     if raw not in SIGN_IN_MODES:
-        raise ValueError(f"environment variable ANALYTICS_SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, "
+        raise InvalidValue(f"environment variable ANALYTICS_SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, "
                          f"got {raw!r}")
     return raw
 
@@ -112,4 +114,4 @@ def _env_flag(name: str) -> bool:
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"environment variable {name} must be true or false, got {raw!r}")
+    raise InvalidValue(f"environment variable {name} must be true or false, got {raw!r}")

@@ -8,6 +8,8 @@ spreadsheet exports on Windows; the report says which one was used.
 
 from __future__ import annotations
 
+from analytics.core.errors import UserError
+
 import io
 import os
 import re
@@ -46,7 +48,7 @@ class Limits:
                    number("IMPORT_MAX_INFLATED_MB", DEFAULT_MAX_INFLATED_MB) << 20)
 
 
-class InputError(Exception):
+class InputError(UserError):
     """Bad input. The message names the file and, where it can, the row and column."""
 
 

@@ -46,6 +46,8 @@ release is not covered by epsilon.
 
 from __future__ import annotations
 
+from analytics.core.errors import InvalidValue
+
 import hashlib
 import hmac
 import json
@@ -219,7 +221,7 @@ class DPRelease:
     def __init__(self, job, epsilon: float, as_of: date, release_id: str, key: bytes, plan: Plan = PLAN):
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) \
                 or epsilon <= 0:
-            raise ValueError(f"privacy budget epsilon must be a finite number > 0, got {epsilon!r}")
+            raise InvalidValue(f"privacy budget epsilon must be a finite number > 0, got {epsilon!r}")
         self.engine = job.engine
         self.epsilon = float(epsilon)
         self.as_of = as_of

@@ -10,6 +10,8 @@ contributor counts agree with the control database for the release's as-of date.
 
 from __future__ import annotations
 
+from analytics.core.errors import UserError
+
 import hashlib
 import json
 import re
@@ -29,7 +31,7 @@ KEEP_RELEASES = 3
 RELEASE_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
-class ReleaseError(Exception):
+class ReleaseError(UserError):
     """A release is missing, invalid or could not be built; the message says which."""
 
 

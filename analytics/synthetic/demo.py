@@ -13,6 +13,8 @@ administrators would.
 
 from __future__ import annotations
 
+from analytics.core.errors import InvalidValue
+
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -380,15 +382,15 @@ def build_demo(settings: Settings, institutions: int = 24, seed: int = 7, months
                today: date | None = None, reset: bool = False, progress=print) -> dict:
     """Build the demo community into settings.data_dir. Returns a summary."""
     if institutions < 5:
-        raise ValueError("--institutions: the demo needs at least 5 institutions to show community data.")
+        raise InvalidValue("--institutions: the demo needs at least 5 institutions to show community data.")
     if not 12 <= months <= 120:
-        raise ValueError("--months: choose between 12 and 120 months.")
+        raise InvalidValue("--months: choose between 12 and 120 months.")
     today = today or datetime.now(timezone.utc).date()
     store = Store.from_settings(settings)
     system = Principal.system_job()
     if store.list_institutions(system):
         if not reset:
-            raise ValueError(f"{settings.data_dir} already holds institutions; run the demo with --reset to "
+            raise InvalidValue(f"{settings.data_dir} already holds institutions; run the demo with --reset to "
                              f"replace everything in it.")
         store.drop_everything(system)
         _reset(settings)

@@ -21,6 +21,8 @@ value going in carries its institution's persistent noise factor (disclosure.kpi
 
 from __future__ import annotations
 
+from analytics.core.errors import InvalidValue
+
 import math
 import re
 from dataclasses import dataclass
@@ -351,13 +353,13 @@ def parse_peers(text: str | None) -> str:
         key, _, value = part.partition("=")
         key = key.strip().lower()
         if key not in ("type", "size", "country") or not value.strip():
-            raise ValueError(f"--peers {text!r}: give ATTR=VALUE pairs with ATTR type, size or country, "
+            raise InvalidValue(f"--peers {text!r}: give ATTR=VALUE pairs with ATTR type, size or country, "
                              f"e.g. type=research,size=5,000-14,999.")
         pairs[key] = value.strip().upper() if key == "country" else value.strip()
     if set(pairs) == {"type", "size"}:
         return f"type={pairs['type']}&size={pairs['size']}"
     if len(pairs) != 1:
-        raise ValueError(f"--peers {text!r}: released groups are all, type, size, country, or type with size.")
+        raise InvalidValue(f"--peers {text!r}: released groups are all, type, size, country, or type with size.")
     key, value = next(iter(pairs.items()))
     return f"{key}={value}"
 
@@ -551,12 +553,12 @@ def report(release, institution, own: pl.DataFrame, *, peer_group: str = "all", 
     """One row per KPI and period: the released statistics of the peer group in the institution's
     region (or why they are suppressed) with the institution's own value, its band and change."""
     if variant not in VARIANTS:
-        raise ValueError(f"variant {variant!r}: choose {' or '.join(VARIANTS)}.")
+        raise InvalidValue(f"variant {variant!r}: choose {' or '.join(VARIANTS)}.")
     unknown = [k for k in kpis or [] if k not in CATALOG]
     if unknown:
-        raise ValueError(f"KPI {', '.join(unknown)}: choose from {', '.join(CATALOG)}.")
+        raise InvalidValue(f"KPI {', '.join(unknown)}: choose from {', '.join(CATALOG)}.")
     if period is not None and not re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2]))?", period):
-        raise ValueError(f"period {period!r}: give a year (2025) or a month (2025-03).")
+        raise InvalidValue(f"period {period!r}: give a year (2025) or a month (2025-03).")
     monthly = monthly or (period is not None and len(period) == 7)
     released = release.cursor().sql(
         "SELECT kpi, period, n, p25, median, p75, mean, method, mean_noise_sd, quantile_step, suppressed, reason "

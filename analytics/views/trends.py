@@ -25,6 +25,8 @@ data requires the institution to share collection development data (reciprocity)
 
 from __future__ import annotations
 
+from analytics.core.errors import InvalidValue
+
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -49,7 +51,7 @@ FORMATS = ("print", "electronic", "both")
 MAX_LIMIT = 1000
 
 
-class FilterError(ValueError):
+class FilterError(InvalidValue):
     """A filter value is out of range; the message says what is allowed."""
 
 
