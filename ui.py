@@ -142,18 +142,24 @@ def fmt_date(value: date | datetime | None) -> str:
 
 def current_release() -> dict | None:
     """The manifest of the community release in force, if one was published."""
-    manifest = settings().community_dir / "current" / "manifest.json"
-    if not manifest.exists():
-        return None
-    try:
-        return json.loads(Path(manifest).read_text())
-    except (OSError, ValueError):
-        return None
+    from analytics.release.handle import current_manifest
+
+    return current_manifest(settings().community_dir)
+
+
+def stop_without_release(page_name: str | None = None) -> None:
+    """Say that there is no community release yet, and how one is made; stop the page."""
+    from analytics.release.handle import HOW_TO_PUBLISH, NO_RELEASE
+
+    if page_name:
+        st.title(page_name)
+    st.info(f"{NO_RELEASE} {HOW_TO_PUBLISH}")
+    st.stop()
 
 
 @st.cache_resource(max_entries=2, show_spinner="Opening the community release…")
 def _release(community_dir: str, release_id: str):
-    from analytics.views.trends import open_release
+    from analytics.release.handle import open_release
 
     return open_release(Path(community_dir), release_id)
 
@@ -210,10 +216,7 @@ def require_collection_access(actor: Principal, page_name: str):
                  "participating institutions share; institutions that do not share do not see them.", page_name)
     release = current_release_handle()
     if release is None:
-        st.title(page_name)
-        st.info("No community release has been published yet. The system job "
-                "(`python -m analytics publish`) builds one.")
-        st.stop()
+        stop_without_release(page_name)
     return release
 
 

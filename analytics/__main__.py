@@ -402,7 +402,7 @@ def cmd_release(args, settings) -> int:
 
 def _collection_context(args, settings):
     """The store, the institution and the open current release, after the reciprocity check."""
-    from analytics.views.trends import open_release
+    from analytics.release.handle import open_release
 
     store = Store.from_settings(settings)
     system = Principal.system_job()
@@ -517,7 +517,7 @@ def cmd_recommend(args, settings) -> int:
 
 def cmd_benchmark(args, settings) -> int:
     from analytics.views import benchmark
-    from analytics.views.trends import open_release
+    from analytics.release.handle import open_release
 
     store = Store.from_settings(settings)
     system = Principal.system_job()

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.release.privacy import quantile_rank_error
 
@@ -24,8 +25,7 @@ ui.sharing_gate(actor, benchmark.require_benchmark_view,
                 "them.")
 release = ui.current_release_handle()
 if release is None:
-    st.info("No community release has been published yet. The system job (`python -m analytics publish`) builds one.")
-    st.stop()
+    ui.stop_without_release()
 as_of = date.fromisoformat(release.manifest["as_of"])
 
 
@@ -63,8 +63,8 @@ if noisy:
                icon=":material/blur_on:")
 
 groups = groups_of(release.release_id, institution.region)
-mine = benchmark.group_names(institution.type, institution.size_band, institution.country)
-available = sorted(set(groups["peer_group"].to_list()) | {"all"}, key=benchmark.group_rank)
+mine = benchmark_cells.group_names(institution.type, institution.size_band, institution.country)
+available = sorted(set(groups["peer_group"].to_list()) | {"all"}, key=benchmark_cells.group_rank)
 sizes = dict(zip(groups["peer_group"], groups["institutions"]))
 with st.sidebar:
     st.header("Compare with")

@@ -17,9 +17,7 @@ st.title("Community data")
 st.write("The community data is rebuilt by the system job as a new, immutable release. Pages read only the "
          "release in force. You see how many institutions contribute, never which ones.")
 if manifest is None:
-    st.info("No community release has been published yet. An operator runs the system job with "
-            "`python -m analytics publish`; it then runs on a schedule.")
-    st.stop()
+    ui.stop_without_release()
 
 with st.container(horizontal=True):
     st.metric("Current release", manifest["release_id"], border=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from analytics.release.handle import HOW_TO_PUBLISH, NO_RELEASE
 from analytics.ingest import local
 from analytics.core.schema import SERVICE_LABELS
 
@@ -54,7 +55,6 @@ if release:
     st.write(f"Current community release **{release['release_id']}**, built {release['created_at']} "
              f"(data as of {release['as_of']}).")
 else:
-    st.write("No community release has been published yet. The system job "
-             "(`python -m analytics publish`) builds one from the institutions that share.")
+    st.write(f"{NO_RELEASE} {HOW_TO_PUBLISH}")
 if "admin" in actor.roles:
     st.page_link("pages/profile.py", label="Review what your institution shares", icon=":material/shield_lock:")

@@ -51,8 +51,7 @@ def candidates_for(release_id: str, code: str, region: str, data_version: str):
 
 release_id = current_release_id(settings.community_dir)
 if release_id is None:
-    st.info("No community release has been published yet. The system job (`python -m analytics publish`) builds one.")
-    st.stop()
+    ui.stop_without_release()
 try:
     part = open_part(str(settings.community_dir), release_id)
     candidates = candidates_for(release_id, code, institution.region, ui.local_data_version(code))

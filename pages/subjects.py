@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.release import trending
 from analytics.views import trends
 from analytics.core.schema import REGION_LABELS, REGIONS
 
@@ -47,7 +48,7 @@ table = (
         .then(pl.col("community_loans_share") / pl.col("community_holdings_share")).alias("community_relative_use"),
         pl.when(pl.col("own_holdings_share") > 0)
         .then(pl.col("own_loans_share") / pl.col("own_holdings_share")).alias("own_relative_use"),
-        ((pl.col("recent") + trends.SMOOTHING) / (pl.col("baseline") + trends.SMOOTHING)).log().alias("growth"),
+        ((pl.col("recent") + trending.SMOOTHING) / (pl.col("baseline") + trending.SMOOTHING)).log().alias("growth"),
     )
     .sort(keys)
 )

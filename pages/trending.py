@@ -8,6 +8,7 @@ import streamlit as st
 
 import ui
 from analytics.ingest import subjects
+from analytics.release import trending
 from analytics.views import trends
 from analytics.core.schema import REGION_LABELS, REGIONS
 
@@ -73,12 +74,12 @@ except trends.FilterError as exc:
 
 with st.expander("How the score works"):
     st.markdown(
-        f"Monthly signal = loans + {trends.WEIGHTS['e_requests']} × e-book requests (COUNTER Total_Item_Requests) "
-        f"+ {trends.WEIGHTS['acquisitions']:g} × institutions acquiring + {trends.WEIGHTS['reading_lists']:g} × "
+        f"Monthly signal = loans + {trending.WEIGHTS['e_requests']} × e-book requests (COUNTER Total_Item_Requests) "
+        f"+ {trending.WEIGHTS['acquisitions']:g} × institutions acquiring + {trending.WEIGHTS['reading_lists']:g} × "
         f"reading lists. **Recent** = the last {filters.window} complete months, **baseline** = the "
-        f"{filters.window} months before. **Score** = ln((recent + {trends.SMOOTHING:g}) / (baseline + "
-        f"{trends.SMOOTHING:g})): the +{trends.SMOOTHING:g} keeps 1 → 3 loans from outranking 400 → 900. Works "
-        f"need a recent signal of at least {trends.MIN_SUPPORT:g}. Only works that at least "
+        f"{filters.window} months before. **Score** = ln((recent + {trending.SMOOTHING:g}) / (baseline + "
+        f"{trending.SMOOTHING:g})): the +{trending.SMOOTHING:g} keeps 1 → 3 loans from outranking 400 → 900. Works "
+        f"need a recent signal of at least {trending.MIN_SUPPORT:g}. Only works that at least "
         f"{release.manifest['privacy']['K_TITLE']} institutions of the region hold or use are in the community data."
     )
 

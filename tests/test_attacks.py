@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
+from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.contribute import disclosure
 from analytics.release.publish import publish
@@ -386,7 +387,7 @@ def paired_cells(with_target, without_target) -> pl.DataFrame:
 
 def target_cells(pairs: pl.DataFrame, target) -> pl.DataFrame:
     """The cells of the target's own peer groups in its region (its profile is known to members)."""
-    groups = benchmark.group_names(target.type, target.size_band, target.country)
+    groups = benchmark_cells.group_names(target.type, target.size_band, target.country)
     return pairs.filter((pl.col("region") == target.region) & pl.col("peer_group").is_in(groups))
 
 

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.release import dp_budget
 from analytics.__main__ import main
@@ -92,7 +93,7 @@ def test_a_group_one_member_smaller_than_a_released_group_is_suppressed():
                 "values": sorted(values), "n": len(members), "largest": max(values), "total": sum(values)}
 
     cells = [cell("all", range(6)), cell("type=research", range(5)), cell("size=1,000-4,999", [0, 1, 2, 3, 4, 5])]
-    benchmark.select_cells(cells, 5, 0.5)
+    benchmark_cells.select_cells(cells, 5, 0.5)
     assert [c["released"] for c in cells] == [True, False, True]
     assert "differs from the released group 'all' by fewer than 5" in cells[1]["reason"]
 
@@ -110,12 +111,12 @@ def test_property_released_groups_never_differ_by_one_to_four(size, seed):
     for i in institutions:
         if not has_value[i]:
             continue
-        for name in benchmark.group_names(types[i], bands[i], countries[i]):
+        for name in benchmark_cells.group_names(types[i], bands[i], countries[i]):
             groups.setdefault(name, set()).add(i)
     cells = [{"region": "EU", "kpi": "loans", "period": "2025", "peer_group": g, "members": sorted(m),
               "values": [1.0] * len(m), "n": len(m), "largest": 1.0, "total": float(len(m))}
              for g, m in groups.items()]
-    benchmark.select_cells(cells, 5, 0.5)
+    benchmark_cells.select_cells(cells, 5, 0.5)
     released = [frozenset(c["members"]) for c in cells if c["released"]]
     assert all(c["n"] >= 5 for c in cells if c["released"])
     for a, b in itertools.combinations(released, 2):
@@ -161,14 +162,14 @@ def test_trimmed_variant_needs_enough_institutions(tmp_path):
     cells = [{"region": "EU", "kpi": "loans", "period": "2025", "peer_group": "all", "members": list(range(30)),
               "values": [float(v) for v in values], "n": 30, "largest": 30.0, "total": float(sum(values)),
               "p25": 0.0, "median": 0.0, "p75": 0.0, "mean": 0.0}]
-    benchmark.select_cells(cells, 5, 0.5)
-    frame, note = benchmark.release_rows(cells, 5, None)
+    benchmark_cells.select_cells(cells, 5, 0.5)
+    frame, note = benchmark_cells.release_rows(cells, 5, None)
     trimmed = frame.filter(pl.col("variant") == "trim10").row(0, named=True)
     assert (trimmed["n"], trimmed["mean"], trimmed["suppressed"]) == (24, pytest.approx(15.5), False)
     assert note == {"method": "protected"}
     small = [{**cells[0], "members": list(range(29)), "values": [float(v) for v in range(1, 30)], "n": 29}]
-    benchmark.select_cells(small, 5, 0.5)
-    frame, _ = benchmark.release_rows(small, 5, None)
+    benchmark_cells.select_cells(small, 5, 0.5)
+    frame, _ = benchmark_cells.release_rows(small, 5, None)
     row = frame.filter(pl.col("variant") == "trim10").row(0, named=True)
     assert row["suppressed"] and "too few institutions to trim" in row["reason"] and row["mean"] is None
 

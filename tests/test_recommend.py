@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from analytics.release.handle import Release
 from analytics.views import recommend
 from analytics.core.access import Principal
 from analytics.ingest.tabular import import_file
@@ -37,7 +38,7 @@ def _csv(rows: list[dict]) -> str:
 
 
 def write_release(root: Path, tables: dict[str, list[dict]], contributors: int = 8,
-                  release_id: str = "20260615T000000Z-aaaaaa") -> recommend.trends.Release:
+                  release_id: str = "20260615T000000Z-aaaaaa") -> Release:
     """A release whose recommendations/ part holds exactly `tables` (others empty)."""
     path = root / "community" / "releases" / release_id
     part = path / recommend.PART

@@ -10,7 +10,8 @@ import pytest
 
 from analytics.core.access import PermissionDenied, Principal
 from analytics.views.deselection import DeselectionRules, deselection
-from analytics.views.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, score, trending
+from analytics.release.trending import score
+from analytics.views.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, trending
 from tests.community import Member, build, items_csv, loans_csv, publish_exact
 from analytics.core.access import Principal as _Principal
 

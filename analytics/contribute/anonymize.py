@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analytics.contribute import kpis as kpi_formulas
 from analytics.core import access
 from analytics.ingest import subjects
 from analytics.ingest.local import institution_dir
@@ -170,11 +171,11 @@ def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | No
 
 
 def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
-    """Base measures per period for benchmarks (benchmark.py defines them): only the
+    """Base measures per period for benchmarks (contribute.kpis defines them): only the
     institution's own items in a consortium export."""
     from analytics.views import benchmark
 
-    frame = benchmark.measures(inst_dir, institution.code)
+    frame = kpi_formulas.measures(inst_dir, institution.code)
     return frame.select(CONTRIBUTION_COLUMNS["kpis"]) if frame.height else None
 
 

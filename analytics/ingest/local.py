@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analytics.core import access
+from analytics.core import access, months
 from analytics.core.access import Principal
 from analytics.core.schema import TABLE_FILES
 
@@ -45,13 +45,6 @@ class Summary:
     tables: tuple[str, ...]
 
 
-def _months_back(day: date, months: int) -> date:
-    y, m = day.year, day.month - months
-    while m <= 0:
-        y, m = y - 1, m + 12
-    return date(y, m, 1)
-
-
 def summary(actor: Principal, data_dir: Path, code: str) -> Summary:
     """The institution at a glance. The 12-month windows end with the latest month in its data."""
     access.require_member(actor, code, "the local data")
@@ -69,13 +62,13 @@ def summary(actor: Principal, data_dir: Path, code: str) -> Summary:
         scan = pl.scan_parquet(table_path(data_dir, code, "loans"))
         latest = scan.select(pl.col("loan_date").max()).collect().item()
         if latest is not None:
-            start = _months_back(date(latest.year, latest.month, 1), 11)
+            start = months.shift(latest, -11)
             loans = scan.filter(pl.col("loan_date") >= start).select(pl.col("count").sum()).collect().item() or 0
     if "e-usage" in present:
         scan = pl.scan_parquet(table_path(data_dir, code, "e-usage"))
         usage_latest = scan.select(pl.col("month").max()).collect().item()
         if usage_latest is not None:
-            start = _months_back(date(usage_latest.year, usage_latest.month, 1), 11)
+            start = months.shift(usage_latest, -11)
             usage = (scan.filter((pl.col("month") >= start) & (pl.col("metric_type") == "Total_Item_Requests"))
                      .select(pl.col("count").sum()).collect().item() or 0)
             latest = max(latest, usage_latest) if latest else usage_latest

@@ -231,9 +231,10 @@ class DPRelease:
 
     def release_rows(self, cells: list[dict], codes: Mapping[int, str]) -> tuple[pl.DataFrame, dict]:
         """benchmarks.parquet rows (both variants of every cell) and the manifest's note, for
-        `cells` after benchmark.select_cells(). `codes` maps the members' ids to institution codes."""
+        `cells` after benchmark_cells.select_cells(). `codes` maps the members' ids to institution codes."""
         from analytics.release import privacy
-        from analytics.views.benchmark import CATALOG, group_rank
+        from analytics.contribute.kpis import CATALOG
+        from analytics.release.benchmark_cells import group_rank
         from analytics.release.manifest import RELEASE_SCHEMA
 
         plan, year = self.plan, self.as_of.year

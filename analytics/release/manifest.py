@@ -31,6 +31,10 @@ KEEP_RELEASES = 3
 RELEASE_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
+NO_RELEASE = "No community release has been published yet."
+HOW_TO_PUBLISH = "The system job (`python -m analytics publish`) builds one."
+
+
 class ReleaseError(UserError):
     """A release is missing, invalid or could not be built; the message says which."""
 
@@ -119,7 +123,7 @@ def current_release_id(community_dir: Path) -> str | None:
 def release_path(community_dir: Path, release_id: str | None = None) -> Path:
     release_id = release_id or current_release_id(community_dir)
     if release_id is None:
-        raise ReleaseError("No community release has been published yet (python -m analytics publish).")
+        raise ReleaseError(f"{NO_RELEASE} {HOW_TO_PUBLISH}")
     path = releases_dir(community_dir) / release_id
     if not (path / "manifest.json").exists():
         raise ReleaseError(f"No release {release_id!r}; retained releases: "

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import polars as pl
 
-from analytics.core import access
+from analytics.contribute import kpis
+from analytics.core import access, months
+from analytics.release import benchmark_cells, trending
 from analytics.contribute import disclosure
 from analytics.ingest import identifiers
 from analytics.release import sql as release_sql
@@ -38,19 +40,7 @@ from analytics.core.schema import SERVICES
 from analytics.control.store import Store, SystemJobStore, utcnow
 
 SCHEMA_VERSION = 1
-WINDOW_MONTHS = 36
 RECOMMENDATION_DIR = "recommendations"
-
-
-def _month_str(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _window_start(as_of: date, months: int = WINDOW_MONTHS) -> str:
-    y, m = as_of.year, as_of.month - (months - 1)
-    while m <= 0:
-        y, m = y - 1, m + 12
-    return f"{y:04d}-{m:02d}"
 
 
 def _pause_for_crash_tests(stage: str) -> None:
@@ -174,15 +164,15 @@ def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
 
 def release_params(settings: Settings, as_of: date) -> dict:
     """The named parameters of the release SQL ($k_title, $as_of_month, ...)."""
-    window_start = _window_start(as_of)
+    window_start = months.history_start(as_of)
     return {"k_title": settings.k_title, "k_bench": settings.k_bench, "withheld": disclosure.TITLE_WITHHELD,
             "punctuation": disclosure.PUNCTUATION,
-            "year_ago_int": int(_window_start(as_of, 12).replace("-", "")),
-            "lists_since": f"{as_of.year - 1:04d}", "as_of_month": _month_str(as_of), "window_start": window_start,
+            "year_ago_int": int(months.history_start(as_of, 12).replace("-", "")),
+            "lists_since": f"{as_of.year - 1:04d}", "as_of_month": months.month_of(as_of), "window_start": window_start,
             "as_of_month_int": as_of.year * 100 + as_of.month,
             "window_start_int": int(window_start.replace("-", "")),
-            "last_complete": _month_str(_previous_month(as_of)),
-            "last12_start": _window_start(_previous_month(as_of), 12)}
+            "last_complete": months.last_complete(as_of),
+            "last12_start": months.add(months.last_complete(as_of), -11)}
 
 
 def build_release(settings: Settings, building: Path, contributors: list[contrib.Contributor], as_of: date,
@@ -281,21 +271,16 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
 TREND_TABLES = ("monthly_signal", "trend_rows")
 
 
-def _previous_month(day: date) -> date:
-    return date(day.year - 1, 12, 1) if day.month == 1 else date(day.year, day.month - 1, 1)
-
-
 def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: dict[str, int]) -> None:
     """The trending signal and ranked rows, computed once here from the released rows only,
     so that pages open a release quickly. Nothing below K_TITLE is in their inputs."""
-    from analytics.views import trends
 
     file_view(con, "titles", building / f"{prefix}titles.parquet")
     for table in release_sql.TITLE_LEVEL:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_r")
     for table in ("monthly_signal", "trend_windows", "trend_rows"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    trends.build_trend_tables(con, {"as_of": as_of.isoformat(), "window": {"start": _window_start(as_of)}})
+    trending.build_trend_tables(con, {"as_of": as_of.isoformat(), "window": {"start": months.history_start(as_of)}})
     for table in TREND_TABLES:
         name = f"{prefix}{table}.parquet"
         counts[name] = _write_table(con, f"SELECT * FROM {table}", {}, building / name, f"{table}.parquet")
@@ -325,18 +310,16 @@ def _unique_shares(con, as_of: date) -> pl.DataFrame:
 def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contributor], as_of: date,
                     epsilon: float | None, secrets: dict[str, str] | None, dp=None) -> tuple[pl.DataFrame, dict, list]:
     """benchmarks.parquet: every peer-group cell of every region, KPI and period, released or
-    suppressed with its reason (benchmark.py states the rules). With `secrets`, each
+    suppressed with its reason (release.benchmark_cells states the rules). With `secrets`, each
     contributor's KPI values carry its persistent noise factor (disclosure.kpi_factors)."""
-    from analytics.views import benchmark
-
     chosen = [c for c in contributors if c.service == "benchmark"]
     position = {c.token: i for i, c in enumerate(contributors)}
     base = con.sql("SELECT tid, period, measure, value FROM kpis_c").pl().rename({"tid": "unit"})
     values = []
     for c in chosen:
         tid = position[c.token]
-        own = benchmark.derive(base.filter(pl.col("unit") == tid), {tid: c.institution.fte_students})
-        values.append(benchmark.counted_periods(own, as_of, c.institution.first_anniversary))
+        own = kpis.derive(base.filter(pl.col("unit") == tid), {tid: c.institution.fte_students})
+        values.append(kpis.counted_periods(own, as_of, c.institution.first_anniversary))
     schema = {"unit": pl.Int64, "period": pl.String, "kpi": pl.String, "value": pl.Float64}
     unique = _unique_shares(con, as_of)
     values.append(unique.rename({"tid": "unit"}))
@@ -346,15 +329,15 @@ def _benchmark_rows(con, settings: Settings, contributors: list[contrib.Contribu
         kpi_values = _noisy_kpis(kpi_values, {position[c.token]: secrets[c.institution.code] for c in chosen})
     groups = pl.DataFrame(
         [(position[c.token], c.region, name) for c in chosen
-         for name in benchmark.group_names(c.institution.type, c.institution.size_band, c.institution.country)],
+         for name in benchmark_cells.group_names(c.institution.type, c.institution.size_band, c.institution.country)],
         schema={"tid": pl.Int64, "region": pl.String, "peer_group": pl.String}, orient="row")
     con.register("kpi_values", kpi_values)
     con.register("peer_groups", groups)
     cells = con.sql(release_sql.BENCHMARK_CELLS).pl().to_dicts()
     con.unregister("kpi_values")
     con.unregister("peer_groups")
-    benchmark.select_cells(cells, settings.k_bench, settings.dominance)
-    frame, note = benchmark.release_rows(cells, settings.k_bench, epsilon, dp,
+    benchmark_cells.select_cells(cells, settings.k_bench, settings.dominance)
+    frame, note = benchmark_cells.release_rows(cells, settings.k_bench, epsilon, dp,
                                          {position[c.token]: c.institution.code for c in chosen},
                                          settings.dominance, "protected" if secrets is not None else "exact")
     # Each institution's own unique share, kept private in the control database, and only where
@@ -389,7 +372,7 @@ def write_manifest(building: Path, release_id: str, created_at: datetime, as_of:
         "as_of": as_of.isoformat(),
         "schema_version": SCHEMA_VERSION,
         "engine": engine,
-        "window": {"start": _window_start(as_of), "end": _month_str(as_of)},
+        "window": {"start": months.history_start(as_of), "end": months.month_of(as_of)},
         "contributors": per_service,
         "privacy": {"K_TITLE": settings.k_title, "K_BENCH": settings.k_bench, "DOMINANCE": settings.dominance,
                     "epsilon": epsilon, **(privacy_notes or {})},

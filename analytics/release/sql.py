@@ -255,7 +255,7 @@ WHERE r.pick = 1
 # Benchmark statistics per region, peer group, KPI and period over the derived KPI values of
 # the benchmark contributors (kpi_values: tid, period, kpi, value; peer_groups: tid, region,
 # peer_group). Quantiles are linear between order statistics. Which cells are released is
-# decided afterwards (benchmark.select_cells) from the member lists.
+# decided afterwards (benchmark_cells.select_cells) from the member lists.
 BENCHMARK_CELLS = """
 SELECT g.region, g.peer_group, v.kpi, v.period, count(*) AS n,
        quantile_cont(v.value, 0.25) AS p25, quantile_cont(v.value, 0.5) AS median,

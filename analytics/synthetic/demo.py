@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
+from analytics.core import months as month_arith
 from analytics.ingest import subjects
 from analytics.core.access import Principal
 from analytics.core.config import Settings
@@ -198,14 +199,7 @@ def make_institutions(rng: np.random.Generator, n: int, today: date) -> list[Dem
 
 def month_starts(today: date, months: int) -> list[date]:
     """The last `months` complete months before today."""
-    first = date(today.year, today.month, 1)
-    result = []
-    for back in range(months, 0, -1):
-        y, m = first.year, first.month - back
-        while m <= 0:
-            y, m = y - 1, m + 12
-        result.append(date(y, m, 1))
-    return result
+    return [month_arith.shift(today, -back) for back in range(months, 0, -1)]
 
 
 def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame,

@@ -48,7 +48,8 @@ from analytics.core.config import Settings
 from analytics.views.deselection import DeselectionRules, deselection
 from analytics.core.schema import REGIONS
 from analytics.control.store import Store, utcnow
-from analytics.views.trends import Filters, FilterError, SelectionFilters, open_release, own_identifiers, selection, trending
+from analytics.release.handle import open_release
+from analytics.views.trends import Filters, FilterError, SelectionFilters, own_identifiers, selection, trending
 
 TRENDING_LIMIT = 50
 MEDIAN_TOLERANCE = 0.05

@@ -23,7 +23,8 @@ import polars as pl
 from analytics.core import access
 from analytics.core.access import Principal
 from analytics.ingest.local import table_path
-from analytics.views.trends import FilterError, Release
+from analytics.release.handle import Release
+from analytics.views.trends import FilterError
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from analytics.core import access
+from analytics.core import access, months
 from analytics.views import deselection
 from analytics.ingest import subjects
 from analytics.views import trends
 from analytics.core.access import Principal
 from analytics.ingest.local import table_path
 from analytics.control.recommend_catalog import CATALOG, MAX_PER_TYPE
-from analytics.release.manifest import ReleaseError, read_manifest, release_path
+from analytics.release.handle import Release, open_release
+from analytics.release.manifest import read_manifest, release_path
 from analytics.control.store import Store
 
 PART = "recommendations"
+PART_TABLES = ("titles", "holdings", "peer_selection", "monthly_signal", "trend_rows", "work_use", "platforms",
+               "platform_titles")
 IDLE_YEARS = 10
 WITHDRAW_MIN_HOLDERS = 10
 WITHDRAW_MIN_ITEMS = 5
@@ -98,32 +100,17 @@ def require_recommendations(actor: Principal, store: Store, code: str) -> None:
             f"the data sharing profile.")
 
 
-def open_part(community_dir: Path, release_id: str | None = None) -> trends.Release:
+def open_part(community_dir: Path, release_id: str | None = None) -> Release:
     """The recommendations part of a release, opened like a release (same table names)."""
-    path = release_path(community_dir, release_id)
-    part = path / PART
-    needed = ("titles", "holdings", "peer_selection", "monthly_signal", "trend_rows", "work_use", "platforms",
-              "platform_titles")
-    missing = [n for n in needed if not (part / f"{n}.parquet").exists()]
-    if missing:
-        raise ReleaseError(f"release {path.name} has no recommendation evidence ({', '.join(missing)} missing "
-                           f"under {PART}/); publish a new release.")
-    manifest = read_manifest(path)
-    as_of = date.fromisoformat(manifest["as_of"])
-    last_complete = trends._month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
+    manifest = read_manifest(release_path(community_dir, release_id))
+    last_complete = months.last_complete(date.fromisoformat(manifest["as_of"]))
     # Only the rows the rules read: the current holdings snapshot, the last 12 complete months
     # of the signal (subject balance, e-title use), the 6-month trend window, the 'all' peer group.
-    only = {"holdings": ("month = $v", as_of.strftime("%Y-%m")),
-            "monthly_signal": ("month >= $v", trends._month_add(last_complete, -11)),
+    only = {"holdings": ("month = $v", manifest["as_of"][:7]),
+            "monthly_signal": ("month >= $v", months.add(last_complete, -11)),
             "trend_rows": ("window_months = $v", TRENDING_WINDOW),
             "peer_selection": ("peer_group = $v", "all")}
-    con = duckdb.connect()
-    for name in needed:
-        where, value = only.get(name, ("$v", True))
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f) WHERE {where}",
-                    {"f": str(part / f"{name}.parquet"), "v": value})
-    con.execute(trends.TITLE_ISBNS)
-    return trends.Release(path.name, path, manifest, con)
+    return open_release(community_dir, release_id, part=PART, tables=PART_TABLES, where=only)
 
 
 # -- own data -----------------------------------------------------------------------------
@@ -136,7 +123,7 @@ class Context:
     last_complete: str
     last12_start: str
     k_title: int
-    release: trends.Release
+    release: Release
     items: pl.DataFrame  # held items with subject, uses, loans_12m, community key and holders
     own_keys: pl.Series
     own_isbns: pl.Series
@@ -154,17 +141,17 @@ def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame
     present = pl.read_parquet_schema(path)
     scan = pl.scan_parquet(path).with_columns(
         pl.lit(None, dtype=dtype).alias(col) for col, dtype in schema.items() if col not in present)
-    start, stop = date.fromisoformat(f"{first}-01"), date.fromisoformat(f"{trends._month_add(last, 1)}-01")
+    start, stop = date.fromisoformat(f"{first}-01"), months.first_day(months.add(last, 1))
     return (scan.filter((pl.col("month") >= start) & (pl.col("month") < stop)
                         & (pl.col("metric_type") == "Total_Item_Requests"))
             .select(pl.col("work_key"), pl.col("isbn"), pl.col("platform"), pl.col("count").cast(pl.Int64))
             .collect())
 
 
-def build_context(actor: Principal, release: trends.Release, data_dir: Path, code: str, region: str) -> Context:
+def build_context(actor: Principal, release: Release, data_dir: Path, code: str, region: str) -> Context:
     as_of = date.fromisoformat(release.manifest["as_of"])
-    last_complete = trends._month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
-    last12_start = trends._month_add(last_complete, -11)
+    last_complete = months.last_complete(as_of)
+    last12_start = months.add(last_complete, -11)
     k_title = release.manifest["privacy"]["K_TITLE"]
     if not table_path(data_dir, code, "items").exists():
         items = pl.DataFrame(schema={"item_id": pl.String, "title": pl.String, "author": pl.String,
@@ -678,7 +665,7 @@ RULES = {
 assert set(RULES) == set(CATALOG), "every catalog type needs a rule"
 
 
-def generate(actor: Principal, release: trends.Release, data_dir: Path, code: str, region: str) -> list[Candidate]:
+def generate(actor: Principal, release: Release, data_dir: Path, code: str, region: str) -> list[Candidate]:
     """Every type's candidates for one institution, best first within each type; from its own
     data, so for its own users (or the system job) only."""
     access.require_member(actor, code, "the local data behind recommendations")
@@ -751,7 +738,7 @@ class Result:
     candidates: dict[tuple[str, str], Candidate]
 
 
-def recommendations(actor: Principal, store: Store, release: trends.Release, data_dir: Path, code: str,
+def recommendations(actor: Principal, store: Store, release: Release, data_dir: Path, code: str,
                     candidates: list[Candidate] | None = None) -> Result:
     """The institution's recommendations for a release: generated, synced once, then read back.
 

@@ -1,55 +1,37 @@
-"""Collection development over the current release: trending titles, deselection and retention.
+"""Collection development over the current release: trending titles, the subject overview and
+the selection report, with the reciprocity check.
 
-Trending score (documented in the app and README). For each work in a region, the
-monthly *signal* is
-
-    loans + 0.5 x COUNTER Total_Item_Requests + 5 x institutions acquiring it
-          + 3 x reading lists citing it (a term counts in its first month)
-
-over complete months. With W the chosen window (3, 6 or 12 months) ending with the last
-complete month before the release's as-of date:
-
-    recent   = signal in the last W months
-    baseline = signal in the W months before them
-    score    = ln((recent + 10) / (baseline + 10))
-
-The +10 smooths small numbers, so 1 -> 3 loans (score 0.15) never outranks 400 -> 900
-(0.80). A work needs a recent signal of at least 10 to be listed at all (minimum support),
-so noise never tops the list. Each row also gives the long-run monthly rate (all months
-of the release window) and its lift over it.
-
-Every query takes its values as bound parameters; filters are validated first and a bad
-one raises FilterError with a message a librarian can act on. Reading the community
-data requires the institution to share collection development data (reciprocity).
+The trending score and the trend tables are built at publish (`release.trending`, where the
+formula is written); this module filters and sorts them for a page. Every query takes its
+values as bound parameters; filters are validated first and a bad one raises FilterError
+with a message a librarian can act on. Reading the community data requires the institution
+to share collection development data (reciprocity).
 """
 
 from __future__ import annotations
 
-from analytics.core.errors import InvalidValue
-
-import math
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from analytics.core import access
-from analytics.core.access import Principal
-from analytics.ingest.local import table_path
-from analytics.release.manifest import read_manifest, release_path
-from analytics.release.sql import used_params
-from analytics.core.schema import REGIONS
 from analytics.control.store import Store
+from analytics.core import access, months
+from analytics.core.access import Principal
+from analytics.core.errors import InvalidValue
+from analytics.core.months import WINDOWS
+from analytics.core.schema import REGIONS
+from analytics.ingest.local import table_path
+from analytics.release.handle import Release, open_release
+from analytics.release.sql import used_params
+from analytics.release.trending import SMOOTHING
 
-WEIGHTS = {"loans": 1.0, "e_requests": 0.5, "acquisitions": 5.0, "reading_lists": 3.0}
-SMOOTHING = 10.0
-MIN_SUPPORT = 10.0
-WINDOWS = (3, 6, 12)
+__all__ = ["WINDOWS", "Release", "open_release", "Filters", "FilterError", "SelectionFilters", "trending",
+           "own_identifiers", "subject_overview", "selection", "peer_groups", "require_collection_sharing",
+           "window_months"]
+
 FORMATS = ("print", "electronic", "both")
 MAX_LIMIT = 1000
-
 
 class FilterError(InvalidValue):
     """A filter value is out of range; the message says what is allowed."""
@@ -100,38 +82,6 @@ class Filters:
         )
 
 
-@dataclass
-class Release:
-    """An open release: its manifest and a DuckDB connection with one table per file."""
-
-    release_id: str
-    path: Path
-    manifest: dict
-    con: duckdb.DuckDBPyConnection = field(repr=False)
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection refuses concurrent use: each call takes its own cursor."""
-        return self.con.cursor()
-
-
-def open_release(community_dir: Path, release_id: str | None = None) -> Release:
-    path = release_path(community_dir, release_id)
-    manifest = read_manifest(path)
-    # Loaded once into an in-memory database that every cursor shares: a release is
-    # immutable, and queries then never touch the files again.
-    con = duckdb.connect()
-    precomputed = ["monthly_signal", "trend_rows"]
-    names = ["titles", "holdings", "peer_selection", "benchmarks"]
-    ready = all((path / f"{name}.parquet").exists() for name in precomputed)
-    # The raw monthly tables are only needed to compute the trend tables of an older release.
-    for name in names + (precomputed if ready else ["loans", "e_usage", "reading_lists"]):
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(path / f"{name}.parquet")})
-    if not ready:
-        build_trend_tables(con, manifest)
-    con.execute(TITLE_ISBNS)
-    return Release(manifest["release_id"], path, manifest, con)
-
-
 def require_collection_sharing(actor: Principal, store: Store, code: str) -> None:
     """Reciprocity: only institutions that share collection development data see the community's."""
     access.require_member(actor, code, "collection development reports")
@@ -145,93 +95,10 @@ def require_collection_sharing(actor: Principal, store: Store, code: str) -> Non
         )
 
 
-def _month_add(month: str, delta: int) -> str:
-    y, m = int(month[:4]), int(month[5:7]) + delta
-    while m <= 0:
-        y, m = y - 1, m + 12
-    while m > 12:
-        y, m = y + 1, m - 12
-    return f"{y:04d}-{m:02d}"
-
-
 def window_months(release: Release, window: int) -> dict[str, str]:
     """Recent and baseline windows ending with the last complete month before the as-of date."""
-    return _windows(release.manifest, window)
+    return months.windows(release.manifest, window)
 
-
-def _windows(manifest: dict, window: int) -> dict[str, str]:
-    as_of = date.fromisoformat(manifest["as_of"])
-    end = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
-    start = manifest.get("window", {}).get("start", _month_add(end, -35))
-    return {"recent_start": _month_add(end, -(window - 1)), "recent_end": end,
-            "baseline_start": _month_add(end, -(2 * window - 1)), "baseline_end": _month_add(end, -window),
-            "history_start": start}
-
-
-# Built once when a release is opened (it is immutable): the monthly signal per work and
-# region, then recent / baseline / long-run sums for each window, so that a page query is
-# a filter and a sort.
-MONTHLY_SIGNAL = """
-CREATE TABLE monthly_signal AS
-WITH activity AS (
-    SELECT work_key, region, month, loans AS loans, 0 AS e_requests, 0 AS acquisitions, 0 AS reading_lists
-    FROM loans
-    UNION ALL
-    SELECT work_key, region, month, 0, count, 0, 0 FROM e_usage WHERE metric_type = 'Total_Item_Requests'
-    UNION ALL
-    SELECT work_key, region, month, 0, 0, institutions_acquiring, 0 FROM holdings WHERE institutions_acquiring > 0
-    UNION ALL
-    SELECT work_key, region,
-           CASE WHEN regexp_full_match(term, '[0-9]{4}-(SPRING|WINTER)') THEN substr(term, 1, 4) || '-01'
-                WHEN regexp_full_match(term, '[0-9]{4}-SUMMER') THEN substr(term, 1, 4) || '-06'
-                WHEN regexp_full_match(term, '[0-9]{4}-(FALL|AUTUMN)') THEN substr(term, 1, 4) || '-09'
-                ELSE substr(term, 1, 7) END,
-           0, 0, 0, lists
-    FROM reading_lists
-)
-SELECT work_key, region, month,
-       CAST(sum(loans) AS BIGINT) AS loans, CAST(sum(e_requests) AS BIGINT) AS e_requests,
-       CAST(sum(acquisitions) AS BIGINT) AS acquisitions, CAST(sum(reading_lists) AS BIGINT) AS reading_lists,
-       CAST(sum(loans) * $w_loans + sum(e_requests) * $w_e + sum(acquisitions) * $w_acq
-            + sum(reading_lists) * $w_rl AS DOUBLE) AS signal
-FROM activity
-WHERE month >= $history_start AND month <= $last_month
-GROUP BY work_key, region, month
-"""
-
-WINDOW_SUMS = """
-INSERT INTO trend_windows
-SELECT work_key, region, $window AS window_months,
-       coalesce(sum(signal) FILTER (WHERE month >= $recent_start), 0) AS recent,
-       coalesce(sum(signal) FILTER (WHERE month BETWEEN $baseline_start AND $baseline_end), 0) AS baseline,
-       sum(signal) / $history_months AS long_run_monthly,
-       coalesce(sum(loans) FILTER (WHERE month >= $recent_start), 0) AS loans_recent,
-       coalesce(sum(e_requests) FILTER (WHERE month >= $recent_start), 0) AS e_requests_recent,
-       coalesce(sum(acquisitions) FILTER (WHERE month >= $recent_start), 0) AS acquisitions_recent,
-       coalesce(sum(reading_lists) FILTER (WHERE month >= $recent_start), 0) AS reading_lists_recent
-FROM monthly_signal
-GROUP BY work_key, region
-HAVING coalesce(sum(signal) FILTER (WHERE month >= $recent_start), 0) >= $min_support
-"""
-
-# The ranked rows of every region and window, with titles and current holders joined in,
-# built once per release; a page query then filters one table.
-TREND_ROWS = """
-CREATE TABLE trend_rows AS
-SELECT s.region, s.window_months, t.work_key, t.title, t.author, t.isbns, t.lc_class, t.lc_subclass, t.subject,
-       t.format, t.pub_year, t.language, t.publisher, h.institutions_holding,
-       s.recent, s.baseline, s.long_run_monthly,
-       ln((s.recent + $smoothing) / (s.baseline + $smoothing)) AS score,
-       (s.recent / s.window_months) / nullif(s.long_run_monthly, 0) AS lift_over_long_run,
-       s.loans_recent, s.e_requests_recent, s.acquisitions_recent, s.reading_lists_recent
-FROM trend_windows s JOIN titles t ON s.work_key = t.work_key
-LEFT JOIN holdings h ON h.work_key = s.work_key AND h.region = s.region AND h.month = $as_of_month
-ORDER BY s.region, s.window_months, score DESC, s.recent DESC, t.work_key
-"""
-
-TITLE_ISBNS = """
-CREATE TABLE title_isbns AS SELECT work_key, unnest(isbns) AS isbn FROM titles
-"""
 
 TRENDING = """
 WITH held_by_us AS (
@@ -262,28 +129,6 @@ WHERE region = $region AND month >= $baseline_start AND work_key IN (SELECT unne
 """
 
 
-def build_trend_tables(con, manifest: dict) -> None:
-    """monthly_signal, trend_windows and trend_rows from the tables titles, holdings, loans,
-    e_usage and reading_lists of `con`. Publish runs this once and stores the results in the
-    release; opening an older release without them runs it then."""
-    history_start = manifest.get("window", {}).get("start")
-    as_of = date.fromisoformat(manifest["as_of"])
-    last = _month_add(f"{as_of.year:04d}-{as_of.month:02d}", -1)
-    history_start = history_start or _month_add(last, -35)
-    base = {"w_loans": WEIGHTS["loans"], "w_e": WEIGHTS["e_requests"], "w_acq": WEIGHTS["acquisitions"],
-            "w_rl": WEIGHTS["reading_lists"], "history_start": history_start, "last_month": last}
-    con.execute(MONTHLY_SIGNAL, used_params(MONTHLY_SIGNAL, base))
-    con.execute("CREATE TABLE trend_windows (work_key VARCHAR, region VARCHAR, window_months INTEGER, recent DOUBLE, "
-                "baseline DOUBLE, long_run_monthly DOUBLE, loans_recent BIGINT, e_requests_recent BIGINT, "
-                "acquisitions_recent BIGINT, reading_lists_recent BIGINT)")
-    for window in WINDOWS:
-        months = _windows(manifest, window)
-        params = {**months, "window": window, "min_support": MIN_SUPPORT,
-                  "history_months": _months_between(months["history_start"], months["recent_end"])}
-        con.execute(WINDOW_SUMS, used_params(WINDOW_SUMS, params))
-    con.execute(TREND_ROWS, {"smoothing": SMOOTHING, "as_of_month": manifest["as_of"][:7]})
-
-
 def own_identifiers(actor: Principal, data_dir: Path, code: str) -> tuple[list[str], list[str]]:
     """The institution's work keys and ISBNs: 'held by us' matches either, so a work is held
     whether the institution has its print or its e-book edition. Its own users only."""
@@ -303,9 +148,9 @@ def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_i
     filters = filters.validated()
     if filters.region is None:
         raise FilterError("choose a region.")
-    months = window_months(release, filters.window)
+    span = window_months(release, filters.window)
     params = {
-        "region": filters.region, **months, "window": filters.window, "smoothing": SMOOTHING,
+        "region": filters.region, **span, "window": filters.window, "smoothing": SMOOTHING,
         "as_of_month": release.manifest["as_of"][:7],
         "lc_class": filters.lc_class, "lc_subclass": filters.lc_subclass,
         "any_format": not filters.formats, "formats": list(filters.formats) or [""],
@@ -320,21 +165,12 @@ def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_i
         return ranked.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("sparkline"))
     spark_params = {**params, "keys": ranked["work_key"].to_list()}
     monthly = cur.sql(SPARKLINES, params=used_params(SPARKLINES, spark_params)).pl()
-    axis = [_month_add(months["baseline_start"], i) for i in range(2 * filters.window)]
+    axis = [months.add(span["baseline_start"], i) for i in range(2 * filters.window)]
     grid = (pl.DataFrame({"work_key": ranked["work_key"]}).join(pl.DataFrame({"month": axis}), how="cross")
             .join(monthly, on=["work_key", "month"], how="left").with_columns(pl.col("signal").fill_null(0.0))
             .sort("work_key", "month").group_by("work_key", maintain_order=True)
             .agg(pl.col("signal").cast(pl.Float64).alias("sparkline")))
     return ranked.join(grid, on="work_key", how="left")
-
-
-def _months_between(first: str, last: str) -> int:
-    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
-
-
-def score(recent: float, baseline: float) -> float:
-    """The trending score for given recent and baseline signals (for docs and tests)."""
-    return math.log((recent + SMOOTHING) / (baseline + SMOOTHING))
 
 
 SUBJECT_COMMUNITY = """
@@ -372,12 +208,12 @@ def subject_overview(actor: Principal, release: Release, data_dir: Path, code: s
     access.require_member(actor, code, "the local holdings and loans")
     if region not in REGIONS:
         raise FilterError(f"region {region!r} is not a data center ({', '.join(REGIONS)}).")
-    months = window_months(release, window)
-    year_start = _month_add(months["recent_end"], -11)
-    params = {"region": region, "as_of_month": release.manifest["as_of"][:7], "year_start": year_start, **months}
+    span = window_months(release, window)
+    year_start = months.add(span["recent_end"], -11)
+    params = {"region": region, "as_of_month": release.manifest["as_of"][:7], "year_start": year_start, **span}
     community = release.cursor().sql(SUBJECT_COMMUNITY, params=used_params(SUBJECT_COMMUNITY, params)).pl()
     if own is None:
-        own = _own_by_subject(data_dir, code, year_start, months["recent_end"])
+        own = _own_by_subject(data_dir, code, year_start, span["recent_end"])
     joined = community.join(own, on=["lc_class", "lc_subclass"], how="full", coalesce=True).fill_null(0)
     captions = subjects.outline().select("lc_subclass", "lc_subclass_caption", "lc_class_caption").unique("lc_subclass")
     totals = joined.select(pl.col("community_holdings", "community_loans", "own_holdings", "own_loans").sum())
