@@ -108,13 +108,6 @@ def test_module_entry_point_exit_status(tmp_path):
     assert done.stderr.startswith("error: No institution with code 'X'")
 
 
-def test_analytics_never_imports_streamlit():
-    offenders = [p.relative_to(ROOT).as_posix() for p in (ROOT / "analytics").rglob("*.py")
-                 if any(line.strip().startswith(("import streamlit", "from streamlit"))
-                        for line in p.read_text().splitlines())]
-    assert offenders == []
-
-
 def test_demo_command_builds_and_publishes(capsys, tmp_path):
     path = str(tmp_path / "data")
     code, out, _ = run(capsys, "--data-dir", path, "demo", "--institutions", "5", "--months", "12", "--seed", "2")

@@ -173,8 +173,6 @@ def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | No
 def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
     """Base measures per period for benchmarks (contribute.kpis defines them): only the
     institution's own items in a consortium export."""
-    from analytics.views import benchmark
-
     frame = kpi_formulas.measures(inst_dir, institution.code)
     return frame.select(CONTRIBUTION_COLUMNS["kpis"]) if frame.height else None
 
