@@ -5,7 +5,6 @@ No analytics here: pages call analytics/ and draw.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 from pathlib import Path

@@ -14,7 +14,6 @@ import sys
 import time
 from datetime import date
 
-from analytics.core import access
 from analytics.core.access import Principal
 from analytics.core.config import load_settings
 from analytics.ingest.reader import InputError
@@ -22,8 +21,7 @@ from analytics.ingest.run import ALL_KINDS, run_import
 from analytics.ingest.tabular import parse_mapping
 from analytics.core.output import render
 from analytics.core.schema import INSTITUTION_TYPES, REGIONS, ROLES, SERVICES
-from analytics.release.manifest import ReleaseError
-from analytics.control.store import Store, StoreError
+from analytics.control.store import Store
 
 
 class Refused(UserError):
