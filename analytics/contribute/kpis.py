@@ -131,20 +131,7 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
     an owner). Periods are every calendar year (and month, for the monthly measures)
     covered by the data; the system job and the page choose which periods count.
     """
-    rows: list[tuple[str, str, float]] = []
-    items_scan = _scan(inst_dir, "items")
-    items = None
-    if items_scan is not None:
-        present = items_scan.collect_schema().names()
-        wanted = ["item_id", "work_key", "isbn", "format", "pub_year", "acquired_date", "withdrawn_date", "owner"]
-        items = items_scan.select([c for c in wanted if c in present]).collect()
-        for column, dtype in (("owner", pl.String), ("format", pl.String), ("pub_year", pl.Int64),
-                              ("isbn", pl.String), ("acquired_date", pl.Date), ("withdrawn_date", pl.Date)):
-            if column not in items.columns:
-                items = items.with_columns(pl.lit(None, dtype=dtype).alias(column))
-        if owner is not None:
-            items = items.filter(pl.col("owner").is_null() | (pl.col("owner") == owner))
-        items = items.with_columns(pl.coalesce("work_key", "item_id").alias("work"))
+    items = _held_items(inst_dir, owner)
     loans = None
     loans_scan = _scan(inst_dir, "loans")
     if loans_scan is not None and items is not None:
@@ -154,7 +141,32 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
     usage_scan = _scan(inst_dir, "e-usage")
     if usage_scan is not None:
         usage = usage_scan.filter(pl.col("metric_type") == "Total_Item_Requests").select("month", "count").collect()
+    rows = _yearly_rows(_data_years(items, loans, usage), items, loans, usage, _reading_list_titles(inst_dir))
+    schema = {"period": pl.String, "measure": pl.String, "value": pl.Float64}
+    yearly = pl.DataFrame(rows, schema=schema, orient="row")
+    monthly = _monthly_frames(items, loans, usage) + _annual_frames(inst_dir)
+    return pl.concat([yearly, *[m.select(list(schema)) for m in monthly]]).sort("period", "measure")
 
+
+def _held_items(inst_dir: Path, owner: str | None) -> pl.DataFrame | None:
+    """The items with the columns the measures read (absent ones as nulls), `work` = work key or item id."""
+    items_scan = _scan(inst_dir, "items")
+    if items_scan is None:
+        return None
+    present = items_scan.collect_schema().names()
+    wanted = ["item_id", "work_key", "isbn", "format", "pub_year", "acquired_date", "withdrawn_date", "owner"]
+    items = items_scan.select([c for c in wanted if c in present]).collect()
+    for column, dtype in (("owner", pl.String), ("format", pl.String), ("pub_year", pl.Int64),
+                          ("isbn", pl.String), ("acquired_date", pl.Date), ("withdrawn_date", pl.Date)):
+        if column not in items.columns:
+            items = items.with_columns(pl.lit(None, dtype=dtype).alias(column))
+    if owner is not None:
+        items = items.filter(pl.col("owner").is_null() | (pl.col("owner") == owner))
+    return items.with_columns(pl.coalesce("work_key", "item_id").alias("work"))
+
+
+def _data_years(items, loans, usage) -> list[int]:
+    """Every calendar year from the first to the last date of the loans, usage and acquisitions."""
     span = []
     for frame, column in ((loans, "loan_date"), (usage, "month")):
         if frame is not None and frame.height:
@@ -163,45 +175,58 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
         span += [items["acquired_date"].drop_nulls().max()]
         if not span[:-1]:
             span += [items["acquired_date"].drop_nulls().min()]
-    years = _years(min(span), max(span)) if span else []
+    return _years(min(span), max(span)) if span else []
+
+
+def _yearly_rows(years, items, loans, usage, lists) -> list[tuple[str, str, float]]:
+    rows: list[tuple[str, str, float]] = []
 
     def add(period: str, measure: str, value) -> None:
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
             rows.append((period, measure, float(value)))
 
-    lists = _reading_list_titles(inst_dir)
     for year in years:
-        end = date(year, 12, 31)
         if items is not None:
-            held = items.filter((pl.col("acquired_date").is_null() | (pl.col("acquired_date") <= end))
-                                & (pl.col("withdrawn_date").is_null() | (pl.col("withdrawn_date") > end)))
-            add(str(year), "items_held", held.height)
-            add(str(year), "titles_held", held["work"].n_unique())
-            add(str(year), "e_titles_held", held.filter(pl.col("format") == "electronic")["work"].n_unique())
-            ages = held.select((pl.lit(year) - pl.col("pub_year")).alias("age")).filter(pl.col("age") >= 0)["age"]
-            if ages.len():
-                add(str(year), "median_age", ages.median())
-            if lists is not None:
-                listed = lists.filter(pl.col("year") == year)
-                if listed.height:
-                    held_isbns = set(held["isbn"].drop_nulls().str.split(";").explode().to_list())
-                    held_works = set(held["work"].to_list())
-                    on_shelf = sum(1 for w, i in zip(listed["work"].to_list(), listed["isbns"].to_list())
-                                   if w in held_works or any(x in held_isbns for x in (i or [])))
-                    add(str(year), "reading_list_titles", listed.height)
-                    add(str(year), "reading_list_titles_held", on_shelf)
-            if loans is not None:
-                in_year = loans.filter(pl.col("loan_date").dt.year() == year)
-                add(str(year), "loans", in_year["count"].sum())
-                add(str(year), "items_circulated", in_year.filter(pl.col("count") > 0)["item_id"].n_unique())
-                per_work = in_year.group_by("work").agg(pl.col("count").sum()).sort("count", descending=True)
-                total = per_work["count"].sum()
-                if total > 0:
-                    needed = int((per_work["count"].cum_sum() < 0.8 * total).sum()) + 1
-                    add(str(year), "titles_for_80pct", needed)
-            add(str(year), "items_added", items.filter(pl.col("acquired_date").dt.year() == year).height)
+            _year_of_items(year, items, loans, lists, add)
         if usage is not None:
             add(str(year), "e_usage_requests", usage.filter(pl.col("month").dt.year() == year)["count"].sum())
+    return rows
+
+
+def _year_of_items(year: int, items: pl.DataFrame, loans, lists, add) -> None:
+    """The year's holdings, age, reading-list and loan measures, passed to `add`."""
+    end = date(year, 12, 31)
+    held = items.filter((pl.col("acquired_date").is_null() | (pl.col("acquired_date") <= end))
+                        & (pl.col("withdrawn_date").is_null() | (pl.col("withdrawn_date") > end)))
+    add(str(year), "items_held", held.height)
+    add(str(year), "titles_held", held["work"].n_unique())
+    add(str(year), "e_titles_held", held.filter(pl.col("format") == "electronic")["work"].n_unique())
+    ages = held.select((pl.lit(year) - pl.col("pub_year")).alias("age")).filter(pl.col("age") >= 0)["age"]
+    if ages.len():
+        add(str(year), "median_age", ages.median())
+    if lists is not None:
+        listed = lists.filter(pl.col("year") == year)
+        if listed.height:
+            held_isbns = set(held["isbn"].drop_nulls().str.split(";").explode().to_list())
+            held_works = set(held["work"].to_list())
+            on_shelf = sum(1 for w, i in zip(listed["work"].to_list(), listed["isbns"].to_list())
+                           if w in held_works or any(x in held_isbns for x in (i or [])))
+            add(str(year), "reading_list_titles", listed.height)
+            add(str(year), "reading_list_titles_held", on_shelf)
+    if loans is not None:
+        in_year = loans.filter(pl.col("loan_date").dt.year() == year)
+        add(str(year), "loans", in_year["count"].sum())
+        add(str(year), "items_circulated", in_year.filter(pl.col("count") > 0)["item_id"].n_unique())
+        per_work = in_year.group_by("work").agg(pl.col("count").sum()).sort("count", descending=True)
+        total = per_work["count"].sum()
+        if total > 0:
+            needed = int((per_work["count"].cum_sum() < 0.8 * total).sum()) + 1
+            add(str(year), "titles_for_80pct", needed)
+    add(str(year), "items_added", items.filter(pl.col("acquired_date").dt.year() == year).height)
+
+
+def _monthly_frames(items, loans, usage) -> list[pl.DataFrame]:
+    """Loans, e-usage and items added per month (period "YYYY-MM")."""
     monthly = []
     if loans is not None and loans.height:
         monthly.append(loans.group_by(pl.col("loan_date").dt.strftime("%Y-%m").alias("period"))
@@ -216,19 +241,22 @@ def measures(inst_dir: Path, owner: str | None = None) -> pl.DataFrame:
                        .group_by(pl.col("acquired_date").dt.strftime("%Y-%m").alias("period"))
                        .agg(pl.len().cast(pl.Float64).alias("value"))
                        .with_columns(pl.lit("items_added").alias("measure")))
+    return monthly
+
+
+def _annual_frames(inst_dir: Path) -> list[pl.DataFrame]:
+    """The reported annual statistics, as measures "annual.<column>" per year."""
     annual = _scan(inst_dir, "annual-stats")
-    if annual is not None:
-        frame = annual.collect()
-        columns = [c for c in ANNUAL_INPUTS if c in frame.columns]
-        if columns:
-            monthly.append(frame.select(pl.col("year").cast(pl.String).alias("period"),
-                                        *[pl.col(c).cast(pl.Float64) for c in columns])
-                           .unpivot(index="period", variable_name="measure", value_name="value")
-                           .drop_nulls("value")
-                           .with_columns(("annual." + pl.col("measure")).alias("measure")))
-    schema = {"period": pl.String, "measure": pl.String, "value": pl.Float64}
-    yearly = pl.DataFrame(rows, schema=schema, orient="row")
-    return pl.concat([yearly, *[m.select(list(schema)) for m in monthly]]).sort("period", "measure")
+    if annual is None:
+        return []
+    frame = annual.collect()
+    columns = [c for c in ANNUAL_INPUTS if c in frame.columns]
+    if not columns:
+        return []
+    return [frame.select(pl.col("year").cast(pl.String).alias("period"), *[pl.col(c).cast(pl.Float64) for c in columns])
+            .unpivot(index="period", variable_name="measure", value_name="value")
+            .drop_nulls("value")
+            .with_columns(("annual." + pl.col("measure")).alias("measure"))]
 
 
 def _reading_list_titles(inst_dir: Path) -> pl.DataFrame | None:

@@ -232,134 +232,53 @@ class DPRelease:
     def release_rows(self, cells: list[dict], codes: Mapping[int, str]) -> tuple[pl.DataFrame, dict]:
         """benchmarks.parquet rows (both variants of every cell) and the manifest's note, for
         `cells` after benchmark_cells.select_cells(). `codes` maps the members' ids to institution codes."""
-        from analytics.release import privacy
-        from analytics.contribute.kpis import CATALOG
         from analytics.release.benchmark_cells import group_rank
         from analytics.release.manifest import RELEASE_SCHEMA
 
-        plan, year = self.plan, self.as_of.year
         schema = RELEASE_SCHEMA["benchmarks.parquet"]
-        drawn_period, refresh = str(year - 1), plan.refresh_of(self.as_of)
-        per_statistic = plan.epsilon_per_statistic(self.epsilon)
-        per_cell = plan.epsilon_per_cell(self.epsilon)
-        contributing = set(codes.values())
-        rows: list[dict] = []
-        counts = dict.fromkeys(("drawn", "kept", "stale", "suppressed_budget", "out_of_scope"), 0)
-
-        def row(cell: dict, variant: str, **values) -> dict:
-            base = dict.fromkeys(schema)
-            base.update(region=cell["region"], peer_group=cell["peer_group"], kpi=cell["kpi"],
-                        period=cell["period"], variant=variant, suppressed=False, reason=None)
-            base.update(values)
-            return base
-
-        def suppressed(cell: dict, reason: str) -> None:
-            rows.append(row(cell, "none", suppressed=True, reason=reason))
-
-        def noisy(cell: dict, values: Mapping, reason: str | None = None) -> None:
-            rows.append(row(cell, "none", n=values["n"], p25=values["p25"], median=values["median"],
-                            p75=values["p75"], mean=values["mean"], method="dp",
-                            mean_noise_sd=values["mean_noise_sd"], quantile_step=values["quantile_step"],
-                            reason=reason))
-
-        def stale(cell: dict, previous: Mapping, why: str) -> None:
-            counts["stale"] += 1
-            noisy(cell, previous, f"stale: figures drawn from the data as of {previous['drawn_on'].isoformat()}; "
-                                  f"the data changed since and {why}")
-
         with self.engine.begin() as con:
             stored = {(r["region"], r["peer_group"], r["kpi"], r["period"]): r
                       for r in con.execute(sa.select(dp_cells)).mappings()}
-            spent = _spend(con, year)
-            charged: dict[str, float] = {}
-            charged_cells: dict[str, int] = {}
-            drawn: list[dict] = []
+            spent = _spend(con, self.as_of.year)
+            drawing = _Drawing(self, schema, codes, stored, spent)
             for cell in sorted(cells, key=lambda c: (c["region"], c["kpi"], c["period"],
                                                      group_rank(c["peer_group"]))):
-                if not cell["released"]:
-                    for variant in ("none", "trim10"):
-                        rows.append(row(cell, variant, suppressed=True, reason=cell["reason"]))
-                    continue
-                rows.append(row(cell, "trim10", suppressed=True, reason=REASON_TRIMMED))
-                scope = self._out_of_scope(cell)
-                if scope:
-                    counts["out_of_scope"] += 1
-                    suppressed(cell, scope)
-                    continue
-                key = (cell["region"], cell["peer_group"], cell["kpi"], cell["period"])
-                members = [codes[m] for m in cell["members"]]
-                bounds = CATALOG[cell["kpi"]].bounds
-                digest = fingerprint(self.key, *key, members, cell["values"], bounds, plan.statistics)
-                previous = stored.get(key)
-                if previous is not None and previous["fingerprint"] == digest:
-                    counts["kept"] += 1
-                    noisy(cell, previous)
-                    continue
-                if previous is not None and not set(json.loads(previous["members"])) <= contributing:
-                    previous = None  # drawn with an institution that no longer contributes: never shown again
-                if cell["period"] != drawn_period:
-                    if previous is None:
-                        counts["out_of_scope"] += 1
-                        suppressed(cell, f"suppressed: with differential privacy only the last complete year "
-                                         f"({drawn_period}) is drawn; earlier years keep the figures drawn while "
-                                         f"they were the last complete year")
-                    else:
-                        stale(cell, previous, "earlier years are not redrawn")
-                elif previous is not None and (previous["drawn_year"], previous["drawn_refresh"]) == (year, refresh):
-                    stale(cell, previous, "figures are redrawn at most " +
-                          ("once a month" if plan.refreshes == 12 else f"{plan.refreshes} times a year"))
-                elif all(spent.get(m, 0.0) + charged.get(m, 0.0) + per_cell <= self.epsilon * (1 + 1e-9)
-                         for m in members):
-                    low, high = bounds
-                    values = privacy.private_cell(cell["values"], privacy.Bounds(low, high), per_statistic,
-                                                  n=cell["n"], statistics=plan.statistics)
-                    quantiles, mean = values["noise"]["quantiles"], values["noise"]["mean"]
-                    record = {"region": key[0], "peer_group": key[1], "kpi": key[2], "period": key[3],
-                              "fingerprint": digest, "members": json.dumps(sorted(members)), "n": cell["n"],
-                              **{name: values[name] for name in ("p25", "median", "p75", "mean")},
-                              "mean_noise_sd": mean and mean["std"],
-                              "quantile_step": quantiles and quantiles["spacing"],
-                              "epsilon_per_statistic": per_statistic, "drawn_year": year,
-                              "drawn_refresh": refresh, "drawn_on": self.as_of, "release_id": self.release_id}
-                    drawn.append(record)
-                    for m in members:
-                        charged[m] = charged.get(m, 0.0) + per_cell
-                        charged_cells[m] = charged_cells.get(m, 0) + 1
-                    counts["drawn"] += 1
-                    noisy(cell, record)
-                elif previous is not None:
-                    stale(cell, previous, "this year's privacy budget is spent")
-                else:
-                    counts["suppressed_budget"] += 1
-                    suppressed(cell, REASON_SPENT)
-            self._record(con, year, drawn, stored, charged, charged_cells)
+                drawing.add(cell)
+            self._record(con, self.as_of.year, drawing.drawn, stored, drawing.charged, drawing.charged_cells)
+        note = self._note(drawing, spent)
+        rows = drawing.rows
+        frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+        return frame.sort("region", "peer_group", "kpi", "period", "variant"), note
 
+    def _note(self, drawing: "_Drawing", spent: dict[str, float]) -> dict:
+        """What the manifest records about this release's differential privacy (over institutions,
+        never per institution: the manifest is public to members)."""
+        from analytics.release import privacy
+
+        plan, charged = self.plan, drawing.charged
         year_spend = {m: spent.get(m, 0.0) + charged.get(m, 0.0) for m in {*spent, *charged}}
         spent_max = max(year_spend.values(), default=0.0)
-        note = {
+        return {
             "method": "differential privacy",
             **privacy.privacy_summary(self.epsilon, plan.cells_per_institution, len(plan.statistics),
-                                      per_statistic, plan.refreshes, plan.statistics),
+                                      drawing.per_statistic, plan.refreshes, plan.statistics),
             "scope": {
                 "kpis": list(plan.kpis),
                 "peer_groups": list(plan.group_kinds),
-                "periods": f"yearly; the last complete year ({drawn_period}) is drawn, earlier years keep the "
-                           f"figures drawn while they were the last complete year; monthly figures and the "
+                "periods": f"yearly; the last complete year ({drawing.drawn_period}) is drawn, earlier years keep "
+                           f"the figures drawn while they were the last complete year; monthly figures and the "
                            f"trimmed variant are not released",
             },
-            # Over institutions (never per institution: the manifest is public to members).
             "budget": {
-                "year": year,
+                "year": self.as_of.year,
                 "epsilon_per_year": self.epsilon,
-                "refresh": f"{refresh + 1} of {plan.refreshes}",
+                "refresh": f"{drawing.refresh + 1} of {plan.refreshes}",
                 "epsilon_spent_release_max": max(charged.values(), default=0.0),
                 "epsilon_spent_year_max": spent_max,
                 "epsilon_remaining_min": max(self.epsilon - spent_max, 0.0),
-                "cells": counts,
+                "cells": drawing.counts,
             },
         }
-        frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
-        return frame.sort("region", "peer_group", "kpi", "period", "variant"), note
 
     def _out_of_scope(self, cell: dict) -> str | None:
         """Why the plan does not release the cell with differential privacy, or None."""
@@ -389,3 +308,113 @@ class DPRelease:
                     dp_cells.c.period == key[3]).values(record))
             else:
                 con.execute(dp_cells.insert().values(record))
+
+
+class _Drawing:
+    """One release's pass over the benchmark cells: the rows it writes, what it counts, and the
+    budget it charges each institution."""
+
+    def __init__(self, release: "DPRelease", schema: dict, codes: Mapping[int, str], stored: dict,
+                 spent: dict[str, float]):
+        plan = release.plan
+        self.release, self.plan, self.schema, self.codes = release, plan, schema, codes
+        self.stored, self.spent = stored, spent
+        self.year = release.as_of.year
+        self.drawn_period, self.refresh = str(self.year - 1), plan.refresh_of(release.as_of)
+        self.per_statistic = plan.epsilon_per_statistic(release.epsilon)
+        self.per_cell = plan.epsilon_per_cell(release.epsilon)
+        self.contributing = set(codes.values())
+        self.rows: list[dict] = []
+        self.counts = dict.fromkeys(("drawn", "kept", "stale", "suppressed_budget", "out_of_scope"), 0)
+        self.charged: dict[str, float] = {}
+        self.charged_cells: dict[str, int] = {}
+        self.drawn: list[dict] = []
+
+    def row(self, cell: dict, variant: str, **values) -> dict:
+        base = dict.fromkeys(self.schema)
+        base.update(region=cell["region"], peer_group=cell["peer_group"], kpi=cell["kpi"],
+                    period=cell["period"], variant=variant, suppressed=False, reason=None)
+        base.update(values)
+        return base
+
+    def suppressed(self, cell: dict, reason: str) -> None:
+        self.rows.append(self.row(cell, "none", suppressed=True, reason=reason))
+
+    def noisy(self, cell: dict, values: Mapping, reason: str | None = None) -> None:
+        self.rows.append(self.row(cell, "none", n=values["n"], p25=values["p25"], median=values["median"],
+                                  p75=values["p75"], mean=values["mean"], method="dp",
+                                  mean_noise_sd=values["mean_noise_sd"], quantile_step=values["quantile_step"],
+                                  reason=reason))
+
+    def stale(self, cell: dict, previous: Mapping, why: str) -> None:
+        self.counts["stale"] += 1
+        self.noisy(cell, previous, f"stale: figures drawn from the data as of {previous['drawn_on'].isoformat()}; "
+                                   f"the data changed since and {why}")
+
+    def add(self, cell: dict) -> None:
+        """The rows of one cell: suppressed, kept, stale or newly drawn."""
+        from analytics.contribute.kpis import CATALOG
+
+        if not cell["released"]:
+            for variant in ("none", "trim10"):
+                self.rows.append(self.row(cell, variant, suppressed=True, reason=cell["reason"]))
+            return
+        self.rows.append(self.row(cell, "trim10", suppressed=True, reason=REASON_TRIMMED))
+        scope = self.release._out_of_scope(cell)
+        if scope:
+            self.counts["out_of_scope"] += 1
+            self.suppressed(cell, scope)
+            return
+        key = (cell["region"], cell["peer_group"], cell["kpi"], cell["period"])
+        members = [self.codes[m] for m in cell["members"]]
+        bounds = CATALOG[cell["kpi"]].bounds
+        digest = fingerprint(self.release.key, *key, members, cell["values"], bounds, self.plan.statistics)
+        previous = self.stored.get(key)
+        if previous is not None and previous["fingerprint"] == digest:
+            self.counts["kept"] += 1
+            self.noisy(cell, previous)
+            return
+        if previous is not None and not set(json.loads(previous["members"])) <= self.contributing:
+            previous = None  # drawn with an institution that no longer contributes: never shown again
+        if cell["period"] != self.drawn_period:
+            if previous is None:
+                self.counts["out_of_scope"] += 1
+                self.suppressed(cell, f"suppressed: with differential privacy only the last complete year "
+                                      f"({self.drawn_period}) is drawn; earlier years keep the figures drawn while "
+                                      f"they were the last complete year")
+            else:
+                self.stale(cell, previous, "earlier years are not redrawn")
+        elif previous is not None and (previous["drawn_year"], previous["drawn_refresh"]) == (self.year, self.refresh):
+            self.stale(cell, previous, "figures are redrawn at most " +
+                       ("once a month" if self.plan.refreshes == 12 else f"{self.plan.refreshes} times a year"))
+        elif all(self.spent.get(m, 0.0) + self.charged.get(m, 0.0) + self.per_cell
+                 <= self.release.epsilon * (1 + 1e-9) for m in members):
+            self.draw(cell, key, members, bounds, digest)
+        elif previous is not None:
+            self.stale(cell, previous, "this year's privacy budget is spent")
+        else:
+            self.counts["suppressed_budget"] += 1
+            self.suppressed(cell, REASON_SPENT)
+
+    def draw(self, cell: dict, key: tuple, members: list[str], bounds: tuple, digest: str) -> None:
+        """Draw the cell's noisy figures, record them and charge its members."""
+        from analytics.release import privacy
+
+        low, high = bounds
+        values = privacy.private_cell(cell["values"], privacy.Bounds(low, high), self.per_statistic,
+                                      n=cell["n"], statistics=self.plan.statistics)
+        quantiles, mean = values["noise"]["quantiles"], values["noise"]["mean"]
+        record = {"region": key[0], "peer_group": key[1], "kpi": key[2], "period": key[3],
+                  "fingerprint": digest, "members": json.dumps(sorted(members)), "n": cell["n"],
+                  **{name: values[name] for name in ("p25", "median", "p75", "mean")},
+                  "mean_noise_sd": mean and mean["std"],
+                  "quantile_step": quantiles and quantiles["spacing"],
+                  "epsilon_per_statistic": self.per_statistic, "drawn_year": self.year,
+                  "drawn_refresh": self.refresh, "drawn_on": self.release.as_of,
+                  "release_id": self.release.release_id}
+        self.drawn.append(record)
+        for m in members:
+            self.charged[m] = self.charged.get(m, 0.0) + self.per_cell
+            self.charged_cells[m] = self.charged_cells.get(m, 0) + 1
+        self.counts["drawn"] += 1
+        self.noisy(cell, record)

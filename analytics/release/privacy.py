@@ -243,24 +243,7 @@ def private_cell(values: Sequence[float], bounds: Bounds, epsilon_per_statistic:
     Call once per cell per release; every call draws fresh noise and spends
     the budget again (dp_budget.py keeps the drawn values and the account).
     """
-    data = [float(v) for v in values]
-    if not data:
-        raise ValueError("a private cell needs at least one value")
-    if any(math.isnan(v) for v in data):
-        raise ValueError("values must not contain NaN; drop missing values before the cell")
-    if n is None:
-        n = len(data)
-    elif n != len(data):
-        raise ValueError(f"public cell size n={n} does not match {len(data)} values")
-    if isinstance(epsilon_per_statistic, bool) or not math.isfinite(epsilon_per_statistic) \
-            or epsilon_per_statistic <= 0:
-        raise ValueError(f"epsilon_per_statistic must be a finite number > 0, "
-                         f"got {epsilon_per_statistic!r}")
-    wanted = tuple(name for name in STATISTICS if name in statistics)
-    if not wanted or set(statistics) - set(STATISTICS):
-        raise ValueError(f"statistics must be a non-empty subset of {STATISTICS}, got {tuple(statistics)!r}")
-    quantiles = [(name, alpha) for name, alpha in _QUANTILES if name in wanted]
-
+    data, n, wanted, quantiles = _checked(values, n, epsilon_per_statistic, statistics)
     dp.enable_features("contrib")
     lower, upper = float(bounds.lower), float(bounds.upper)
     space = (dp.vector_domain(dp.atom_domain(T=float, nan=False), size=n),
@@ -269,40 +252,11 @@ def private_cell(values: Sequence[float], bounds: Bounds, epsilon_per_statistic:
     clamped = (t_clamp.output_domain, t_clamp.output_metric)
     d_mid = t_clamp.map(D_IN)  # clamping is 1-stable: still 2
 
-    measurements = []
-    selection_scale = None
-    if quantiles:
-        grid = candidate_grid(bounds)
-        # The quantile's privacy map depends on n, alpha and scale, not on the
-        # candidates: probe it cheaply with the two end points, then build and
-        # check (``_calibrated``) each real 256-candidate measurement.
-        _, selection_scale = _calibrated(
-            lambda s: dp.m.make_private_quantile(
-                *clamped, dp.max_divergence(), candidates=[lower, upper], alpha=0.5, scale=s),
-            d_mid, epsilon_per_statistic)
-        for _, alpha in quantiles:
-            m_quantile, selection_scale = _calibrated(
-                lambda s, a=alpha: dp.m.make_private_quantile(
-                    *clamped, dp.max_divergence(), candidates=grid, alpha=a, scale=s),
-                d_mid, epsilon_per_statistic, selection_scale)
-            measurements.append(m_quantile)
-
+    measurements, selection_scale = _quantile_measurements(clamped, bounds, d_mid, epsilon_per_statistic, quantiles)
     mean_noise = None
     if "mean" in wanted:
-        t_sum = dp.t.make_sum(*clamped)
-        sum_sensitivity = t_sum.map(d_mid)
-        m_sum, sum_scale = _calibrated(lambda s: t_sum >> dp.m.then_laplace(scale=s),
-                                       d_mid, epsilon_per_statistic)
+        m_sum, mean_noise = _mean_measurement(clamped, d_mid, epsilon_per_statistic, n)
         measurements.append(m_sum)
-        mean_scale = sum_scale / n
-        mean_noise = {
-            "mechanism": "laplace",
-            "epsilon": epsilon_per_statistic,
-            "laplace_scale": mean_scale,
-            "std": math.sqrt(2) * mean_scale,
-            "sum_sensitivity": sum_sensitivity,
-            "sum_laplace_scale": sum_scale,
-        }
 
     release = t_clamp >> dp.c.make_composition(measurements)
     epsilon_cell = release.map(D_IN)
@@ -331,6 +285,70 @@ def private_cell(values: Sequence[float], bounds: Bounds, epsilon_per_statistic:
         },
     }
     return result
+
+
+def _checked(values: Sequence[float], n: int | None, epsilon_per_statistic: float,
+             statistics: Sequence[str]) -> tuple[list[float], int, tuple[str, ...], list[tuple[str, float]]]:
+    """private_cell's inputs checked: the values as floats, n, the statistics wanted and their quantiles."""
+    data = [float(v) for v in values]
+    if not data:
+        raise ValueError("a private cell needs at least one value")
+    if any(math.isnan(v) for v in data):
+        raise ValueError("values must not contain NaN; drop missing values before the cell")
+    if n is None:
+        n = len(data)
+    elif n != len(data):
+        raise ValueError(f"public cell size n={n} does not match {len(data)} values")
+    if isinstance(epsilon_per_statistic, bool) or not math.isfinite(epsilon_per_statistic) \
+            or epsilon_per_statistic <= 0:
+        raise ValueError(f"epsilon_per_statistic must be a finite number > 0, "
+                         f"got {epsilon_per_statistic!r}")
+    wanted = tuple(name for name in STATISTICS if name in statistics)
+    if not wanted or set(statistics) - set(STATISTICS):
+        raise ValueError(f"statistics must be a non-empty subset of {STATISTICS}, got {tuple(statistics)!r}")
+    return data, n, wanted, [(name, alpha) for name, alpha in _QUANTILES if name in wanted]
+
+
+def _quantile_measurements(clamped, bounds: Bounds, d_mid, epsilon_per_statistic: float,
+                           quantiles: list[tuple[str, float]]) -> tuple[list, float | None]:
+    """One exponential-mechanism measurement per quantile, each calibrated to the budget."""
+    measurements: list = []
+    selection_scale = None
+    if not quantiles:
+        return measurements, selection_scale
+    lower, upper = float(bounds.lower), float(bounds.upper)
+    grid = candidate_grid(bounds)
+    # The quantile's privacy map depends on n, alpha and scale, not on the
+    # candidates: probe it cheaply with the two end points, then build and
+    # check (``_calibrated``) each real 256-candidate measurement.
+    _, selection_scale = _calibrated(
+        lambda s: dp.m.make_private_quantile(
+            *clamped, dp.max_divergence(), candidates=[lower, upper], alpha=0.5, scale=s),
+        d_mid, epsilon_per_statistic)
+    for _, alpha in quantiles:
+        m_quantile, selection_scale = _calibrated(
+            lambda s, a=alpha: dp.m.make_private_quantile(
+                *clamped, dp.max_divergence(), candidates=grid, alpha=a, scale=s),
+            d_mid, epsilon_per_statistic, selection_scale)
+        measurements.append(m_quantile)
+    return measurements, selection_scale
+
+
+def _mean_measurement(clamped, d_mid, epsilon_per_statistic: float, n: int) -> tuple[object, dict]:
+    """The Laplace measurement of the clamped sum (the mean is the sum / the public n), and its noise."""
+    t_sum = dp.t.make_sum(*clamped)
+    sum_sensitivity = t_sum.map(d_mid)
+    m_sum, sum_scale = _calibrated(lambda s: t_sum >> dp.m.then_laplace(scale=s),
+                                   d_mid, epsilon_per_statistic)
+    mean_scale = sum_scale / n
+    return m_sum, {
+        "mechanism": "laplace",
+        "epsilon": epsilon_per_statistic,
+        "laplace_scale": mean_scale,
+        "std": math.sqrt(2) * mean_scale,
+        "sum_sensitivity": sum_sensitivity,
+        "sum_laplace_scale": sum_scale,
+    }
 
 
 def quantile_rank_error(epsilon_per_statistic: float) -> float:

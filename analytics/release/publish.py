@@ -202,53 +202,18 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
             progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
-            started = time.perf_counter()
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             pops = _populations(contributors, service, secrets)
+            protection = lambda table, pops=pops: _protection(table, pops, settings, protect)  # noqa: E731
             if members in done:
-                # The same institutions contribute the same tables to both services: same release rows
-                # (and the views registered for them hold the same data).
-                for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles", *TREND_TABLES):
-                    source, name = f"{done[members]}{table}.parquet", f"{prefix}{table}.parquet"
-                    (building / name).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(building / source, building / name)
-                    counts[name] = counts[source]
+                _copy_service_tables(building, done[members], prefix, counts)
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
-                if service == "recommendations":
-                    _write_recommendation_evidence(con, building, prefix, params, counts, progress,
-                                                   lambda table: _protection(table, pops, settings, protect))
-                continue
-            _register_contributions(con, contributors, service, rkeys)
-            con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
-            con.execute(release_sql.WORK_MAP)
-            con.execute(release_sql.WORK_IDS)
-            con.unregister("work_map_frame")
-            progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
-            for table, sql in release_sql.TITLE_LEVEL.items():
-                name = f"{prefix}{table}.parquet"
-                step = time.perf_counter()
-                counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet",
-                                            _protection(table, pops, settings, protect))
-                progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-                con.register_file(f"{table}_r", building / name)
-                _pause_for_crash_tests(f"{service}:{table}")
-            name = f"{prefix}peer_selection.parquet"
-            step = time.perf_counter()
-            counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
-                                        "peer_selection.parquet", _protection("peer_selection", pops, settings, protect))
-            progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-            con.register_file("peer_selection_r", building / name)
-            name = f"{prefix}titles.parquet"
-            step = time.perf_counter()
-            counts[name] = _write_table(con, release_sql.TITLES, params, building / name, "titles.parquet")
-            progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-            done[members] = prefix
-            with con.local() as duck:
-                _write_trend_tables(duck, building, prefix, as_of, counts)
-            progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
+            else:
+                _build_service_tables(con, building, service, prefix, contributors, rkeys, params, as_of, counts,
+                                      progress, protection)
+                done[members] = prefix
             if service == "recommendations":
-                _write_recommendation_evidence(con, building, prefix, params, counts, progress,
-                                               lambda table: _protection(table, pops, settings, protect))
+                _write_recommendation_evidence(con, building, prefix, params, counts, progress, protection)
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark", rkeys)
         frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon,
@@ -266,6 +231,49 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         finally:
             shutil.rmtree(spill, ignore_errors=True)
     return counts
+
+
+def _copy_service_tables(building: Path, source_prefix: str, prefix: str, counts: dict[str, int]) -> None:
+    """The same institutions contribute the same tables to both services: same release rows
+    (and the views registered for them hold the same data)."""
+    for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles", *TREND_TABLES):
+        source, name = f"{source_prefix}{table}.parquet", f"{prefix}{table}.parquet"
+        (building / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(building / source, building / name)
+        counts[name] = counts[source]
+
+
+def _build_service_tables(con, building: Path, service: str, prefix: str, contributors: list[contrib.Contributor],
+                          rkeys: dict, params: dict, as_of: date, counts: dict[str, int], progress,
+                          protection) -> None:
+    """The title-level tables, peer selection, titles and trend tables of one service's contributors."""
+    started = time.perf_counter()
+    _register_contributions(con, contributors, service, rkeys)
+    con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
+    con.execute(release_sql.WORK_MAP)
+    con.execute(release_sql.WORK_IDS)
+    con.unregister("work_map_frame")
+    progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
+    for table, sql in release_sql.TITLE_LEVEL.items():
+        name = f"{prefix}{table}.parquet"
+        step = time.perf_counter()
+        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protection(table))
+        progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+        con.register_file(f"{table}_r", building / name)
+        _pause_for_crash_tests(f"{service}:{table}")
+    name = f"{prefix}peer_selection.parquet"
+    step = time.perf_counter()
+    counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
+                                "peer_selection.parquet", protection("peer_selection"))
+    progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+    con.register_file("peer_selection_r", building / name)
+    name = f"{prefix}titles.parquet"
+    step = time.perf_counter()
+    counts[name] = _write_table(con, release_sql.TITLES, params, building / name, "titles.parquet")
+    progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+    with con.local() as duck:
+        _write_trend_tables(duck, building, prefix, as_of, counts)
+    progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
 
 
 TREND_TABLES = ("monthly_signal", "trend_rows")

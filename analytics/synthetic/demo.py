@@ -204,7 +204,18 @@ def month_starts(today: date, months: int) -> list[date]:
 
 def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame,
                         months: list[date]) -> dict[str, pl.DataFrame]:
-    """Canonical export tables of one institution (items, loans, e-usage, reading lists)."""
+    """Canonical export tables of one institution (items, loans, e-usage, reading lists).
+    The random draws happen in this order: items, loans, e-usage, reading lists, annual stats."""
+    items, items_frame, electronic, acquired, favourite = _demo_items(rng, inst, works, months)
+    loans = _demo_loans(rng, inst, items, items_frame, electronic, acquired, months)
+    e_usage = _demo_e_usage(rng, items, electronic, months)
+    reading = _demo_reading_lists(rng, inst, works, favourite, months)
+    return {"items": items_frame, "loans": loans, "e-usage": e_usage, "reading-lists": reading,
+            "annual-stats": annual_stats(rng, inst, items_frame, months[-1])}
+
+
+def _demo_items(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame, months: list[date]):
+    """The items an institution holds: more copies of popular works, a lean to a few classes."""
     n_works = works.height
     pop = works["popularity"].to_numpy()
     # Each institution leans to some classes (its teaching profile).
@@ -258,7 +269,11 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
         "withdrawn_date": withdrawn,
         "location": rng.choice(["Main stacks", "Level 2", "Reserve", "Annex"], n_items),
     })
+    return items, items_frame, electronic, acquired, favourite
 
+
+def _demo_loans(rng: np.random.Generator, inst: DemoInstitution, items: pl.DataFrame, items_frame: pl.DataFrame,
+                electronic, acquired: list[date], months: list[date]) -> pl.DataFrame:
     # Monthly loans of print items: popularity x subject trend x late surges.
     t = np.linspace(-0.5, 0.5, len(months))
     month_labels = np.array([m.strftime("%Y-%m") for m in months])
@@ -273,13 +288,18 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
     counts = rng.poisson(rate) * available * (~electronic)[:, None]
     rows, cols = np.nonzero(counts)
     loans = pl.DataFrame({
-        "item_id": np.array(item_ids)[rows],
+        "item_id": items_frame["item_id"].to_numpy()[rows],
         "loan_date": month_labels[cols],
         "count": counts[rows, cols],
         "renewals": rng.binomial(counts[rows, cols], 0.3),
         "patron_id": np.char.add("P", rng.integers(0, 999_999, len(rows)).astype(str)),
     })
+    return loans
 
+
+def _demo_e_usage(rng: np.random.Generator, items: pl.DataFrame, electronic, months: list[date]) -> pl.DataFrame:
+    t = np.linspace(-0.5, 0.5, len(months))
+    month_labels = np.array([m.strftime("%Y-%m") for m in months])
     # COUNTER-like e-usage for electronic items. Some institutions load no usage for one platform.
     e_items = items.filter(pl.Series(electronic))
     skip_platform = rng.choice(PLATFORMS) if rng.random() < 0.35 else None
@@ -299,7 +319,11 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
         pl.DataFrame({**usage_base, "metric_type": "Total_Item_Requests", "count": total}),
         pl.DataFrame({**usage_base, "metric_type": "Unique_Title_Requests", "count": unique}),
     ])
+    return e_usage
 
+
+def _demo_reading_lists(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame, favourite: set,
+                        months: list[date]) -> pl.DataFrame | None:
     # Reading lists per term for institutions that teach.
     lists = []
     if inst.type in ("research", "teaching", "community_college"):
@@ -324,8 +348,7 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
                         "citation_type": ("required", "recommended", "further")[min(2, rank // 4)],
                     })
     reading = pl.DataFrame(lists) if lists else None
-    return {"items": items_frame, "loans": loans, "e-usage": e_usage, "reading-lists": reading,
-            "annual-stats": annual_stats(rng, inst, items_frame, months[-1])}
+    return reading
 
 
 def annual_stats(rng: np.random.Generator, inst: DemoInstitution, items: pl.DataFrame, last: date) -> pl.DataFrame:
