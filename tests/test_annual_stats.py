@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.access import Principal
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file, parse_mapping

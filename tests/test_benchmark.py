@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.release import dp_budget
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.access import Principal
 from analytics.ingest.tabular import import_file
 from analytics.release.publish import publish

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.__main__ import main
+from analytics.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -64,7 +64,7 @@ def workbook(path: Path, rows: int, cell: str = "x") -> Path:
 # The CLI import in a child process that reports its own peak memory (VmHWM, KiB) at exit.
 MEASURED = """
 import sys
-from analytics.__main__ import main
+from analytics.cli import main
 code = main(["import", sys.argv[1], "items", sys.argv[2]])
 # VmHWM: this process image's peak (ru_maxrss would carry over the forking pytest's size)
 peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.access import Principal
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file, undo_import

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.access import Principal
 from analytics.ingest import run
 from analytics.ingest.local import table_path

@@ -337,7 +337,7 @@ def test_one_publish_at_a_time(small):
 
 
 def test_release_use_rolls_back_to_a_retained_release(small, capsys):
-    from analytics.__main__ import main
+    from analytics.cli import main
 
     settings, store = small
     older = publish(settings, store, as_of=AS_OF, now=NOW)

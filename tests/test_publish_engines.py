@@ -21,7 +21,7 @@ import pytest
 
 from analytics.release import engines
 from analytics.release import sql as release_sql
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.config import load_settings
 from analytics.release.publish import publish
 from analytics.release.manifest import current_release_id, list_release_dirs, verify_release

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.__main__ import main
+from analytics.cli import main
 from analytics.core.access import Principal
 from analytics.core.config import load_settings
 from analytics.synthetic.demo import demo_email

@@ -147,7 +147,7 @@ def test_reciprocity_only_sharers_see_community_data(community):
 def test_cli_trending_and_deselection(community, capsys):
     import json
 
-    from analytics.__main__ import main
+    from analytics.cli import main
 
     settings, _store, _release = community
     assert main(["--data-dir", str(settings.data_dir), "trending", "A", "--months", "3", "--format", "json"]) == 0
