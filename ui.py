@@ -6,6 +6,7 @@ No analytics here: pages call analytics/ and draw.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -144,6 +145,21 @@ def current_release() -> dict | None:
     from analytics.release.handle import current_manifest
 
     return current_manifest(settings().community_dir)
+
+
+@contextmanager
+def user_errors(prefix: str = "", stop: bool = True):
+    """Run a block; a problem the user can fix (analytics.core.errors.UserError: bad input, a refused
+    action, a missing release) is shown in the page with its message, and the page stops unless
+    `stop` is False. Anything else is a bug and reaches Streamlit's error box as one."""
+    from analytics.core.errors import UserError
+
+    try:
+        yield
+    except UserError as exc:
+        st.error(f"{prefix}{exc}")
+        if stop:
+            st.stop()
 
 
 def stop_without_release(page_name: str | None = None) -> None:

@@ -8,7 +8,6 @@ import streamlit as st
 
 import ui
 from analytics.views import deselection as rules_module
-from analytics.views.trends import FilterError
 
 actor = ui.require_principal()
 release = ui.require_collection_access(actor, "Deselection and retention")
@@ -39,10 +38,8 @@ rules = rules_module.DeselectionRules(region=institution.region, no_loans_years=
                                       published_before=int(before) if use_year else None,
                                       min_holders=int(holders), limit=5000)
 try:
-    result = cached_candidates(release.release_id, institution.code, rules, ui.local_data_version(institution.code))
-except FilterError as exc:
-    st.error(str(exc))
-    st.stop()
+    with ui.user_errors():
+        result = cached_candidates(release.release_id, institution.code, rules, ui.local_data_version(institution.code))
 except FileNotFoundError:
     st.info("Import your items first: the candidates come from your own item data.")
     st.stop()

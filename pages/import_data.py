@@ -12,9 +12,8 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics.core.access import PermissionDenied
+from analytics.core.errors import UserError
 from analytics.ingest import run
-from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import ID_COLUMNS, previous_path, undo_import
 from analytics.ingest.local import table_path
 from analytics.core.schema import CANONICAL
@@ -98,11 +97,8 @@ else:
                              "replace": "Replace the whole table (a full export)"}.get,
                 key=f"import_mode_{digest}")
         if kind in CANONICAL:
-            try:
+            with ui.user_errors():
                 head, table = run.source_columns(path, display_name=upload.name)
-            except InputError as exc:
-                st.error(str(exc))
-                st.stop()
             st.markdown(f"**Preview** — first {head.height} rows of {ui.md_text(upload.name)}"
                         + (f" (read as {table.encoding})" if table.encoding else ""))
             st.dataframe(head, hide_index=True, width="stretch", key="import_preview")
@@ -131,7 +127,7 @@ else:
         if st.button("Check the file", key="import_check", type="secondary"):
             try:
                 report = run.dry_run(settings.data_dir, actor, code, kind, path, **options)
-            except (InputError, PermissionDenied) as exc:
+            except UserError as exc:
                 st.session_state["import_checked"] = (signature, None, str(exc))
             else:
                 st.session_state["import_checked"] = (signature, report.as_dict(), None)
@@ -171,7 +167,7 @@ else:
                     try:
                         final = run.run_import(settings.data_dir, actor, code, kind, path, progress=progress,
                                                **options)
-                    except (InputError, PermissionDenied) as exc:
+                    except UserError as exc:
                         store.record_import(actor, code, kind, upload.name, "failed", {"error": str(exc)})
                         st.error(str(exc))
                     else:
@@ -205,11 +201,10 @@ if actor.is_admin_of(code):
         with st.container(horizontal=True):
             for kind in undoable:
                 if st.button(f"Undo the last import of {kind}", key=f"import_undo_{kind}"):
-                    try:
+                    result = None
+                    with ui.user_errors(stop=False):
                         result = undo_import(settings.data_dir, actor, code, kind)
-                    except (InputError, PermissionDenied) as exc:
-                        st.error(str(exc))
-                    else:
+                    if result is not None:
                         store.record_import(actor, code, kind, "(undo of the last import)", "undone", result)
                         st.success(f"{kind}: back to the version before the last import "
                                    f"({result['rows_before_undo']:,} rows → {result['rows_after_undo']:,}).")

@@ -12,13 +12,13 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.core.errors import UserError
 from analytics.contribute import anonymize
 from analytics.contribute import disclosure
 from analytics.ingest import local
-from analytics.core.access import PermissionDenied
 from analytics.core.schema import (INSTITUTION_TYPES, REGION_LABELS, REGIONS, SERVICE_LABELS, SERVICES,
                               size_band)
-from analytics.control.store import ChangedMeanwhile, StoreError
+from analytics.control.store import ChangedMeanwhile
 
 actor = ui.require_principal()
 store = ui.store()
@@ -92,7 +92,7 @@ if is_admin:
                 )
             except ChangedMeanwhile as exc:
                 st.error(str(exc))
-            except (StoreError, PermissionDenied) as exc:
+            except UserError as exc:
                 st.error(f"Not saved: {exc}")
             else:
                 st.session_state["profile_version"] = updated.version
@@ -161,7 +161,7 @@ if saved:
         except ChangedMeanwhile as exc:
             flash("error", str(exc))
             break
-        except (StoreError, PermissionDenied) as exc:
+        except UserError as exc:
             flash("error", f"{SERVICE_LABELS[service]} not changed: {exc}")
             break
         st.session_state["profile_version"] += 1

@@ -9,8 +9,8 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.core.errors import UserError
 from analytics.views import recommend
-from analytics.core.access import PermissionDenied
 from analytics.control.recommend_catalog import (
     CATALOG,
     CATEGORIES,
@@ -18,9 +18,8 @@ from analytics.control.recommend_catalog import (
     HOW_LABELS,
     MAX_PER_TYPE,
 )
-from analytics.release.manifest import ReleaseError, current_release_id
+from analytics.release.manifest import current_release_id
 from analytics.core.schema import ROLE_LABELS
-from analytics.control.store import StoreError
 
 SHOWN_PER_TYPE = 3
 STATUS_LABELS = {"new": "Open", "implemented": "Implemented", "dismissed": "Dismissed", "expired": "Expired"}
@@ -52,13 +51,10 @@ def candidates_for(release_id: str, code: str, region: str, data_version: str):
 release_id = current_release_id(settings.community_dir)
 if release_id is None:
     ui.stop_without_release()
-try:
+with ui.user_errors():
     part = open_part(str(settings.community_dir), release_id)
     candidates = candidates_for(release_id, code, institution.region, ui.local_data_version(code))
     result = recommend.recommendations(actor, store, part, settings.data_dir, code, candidates=candidates)
-except ReleaseError as exc:
-    st.error(str(exc))
-    st.stop()
 
 st.caption(f"For {ui.md_text(institution.name)} ({institution.region}), from release {release_id} (data as of "
            f"{part.manifest['as_of']}). Each recommendation shows the numbers behind it: *yours* come from your own "
@@ -77,7 +73,7 @@ handled = [r for r in records if r.status != "new"]
 def act(record, status: str, **extra) -> None:
     try:
         store.set_recommendation_status(actor, code, record.id, status, expected_version=record.version, **extra)
-    except (PermissionDenied, StoreError) as exc:
+    except UserError as exc:
         st.session_state["recommend_error"] = str(exc)
     else:
         st.session_state["recommend_done"] = f"{CATALOG[record.type].title}: {record.target} is now " \
@@ -87,7 +83,7 @@ def act(record, status: str, **extra) -> None:
 def grade(record, value: str | None) -> None:
     try:
         store.grade_recommendation(actor, code, record.id, value, expected_version=record.version)
-    except (PermissionDenied, StoreError) as exc:
+    except UserError as exc:
         st.session_state["recommend_error"] = str(exc)
 
 

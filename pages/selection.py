@@ -42,11 +42,8 @@ with st.sidebar:
                             key="selection_lists")
 filters = trends.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
                                   min_lists=int(lists), limit=1000)
-try:
+with ui.user_errors():
     report = cached_selection(release.release_id, filters, institution.code, ui.local_data_version(institution.code))
-except trends.FilterError as exc:
-    st.error(str(exc))
-    st.stop()
 st.caption(f"Peer groups other than 'all' are released only when the group and the rest of the region each have "
            f"at least {release.manifest['privacy']['K_BENCH']} institutions; counts below {k_title} are withheld.")
 if report.height == 0:

@@ -65,12 +65,9 @@ filters = trends.Filters(
     pub_year_min=years[0] if years[0] > 1900 else None, pub_year_max=years[1] if years[1] < 2030 else None,
     language=language or None, publisher=publisher or None, not_held=not_held, limit=int(limit),
 )
-try:
+with ui.user_errors():
     ranked = cached_trending(release.release_id, filters.validated(), institution.code,
                              ui.local_data_version(institution.code))
-except trends.FilterError as exc:
-    st.error(str(exc))
-    st.stop()
 
 with st.expander("How the score works"):
     st.markdown(
