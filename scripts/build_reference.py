@@ -71,8 +71,35 @@ def build(source: Path) -> pl.DataFrame:
     )
     lb_class = pl.read_csv(source / "libbib_lc_subject_classification.csv", infer_schema=False)
     lb_sub = pl.read_csv(source / "libbib_lc_subject_subclassification.csv", infer_schema=False)
+    classes = _classes(outline, lb_class)
+    outline_subs = outline.filter(pl.col("depth") == 1).select(
+        "subclass", _squash(pl.col("subclass_name")).alias("outline_caption")
+    )
+    libbib_only = lb_sub.filter(
+        ~pl.col("thekey").is_in(outline_subs["subclass"].implode())
+        & ~pl.col("thekey").is_in(list(set(classes["lc_class"])))
+    )
+    codes = sorted(set(outline_subs["subclass"]) | set(libbib_only["thekey"]))
+    ranges = _expanded(_ranges(outline), codes)
+    subclasses = _subclasses(codes, ranges, outline_subs, lb_sub, libbib_only)
+    columns = ["lc_class", "subclass", "depth", "start", "end", "caption"]
+    out = pl.concat(
+        [
+            classes.with_columns(
+                pl.lit(None, pl.Float64).alias("start"), pl.lit(None, pl.Float64).alias("end")
+            ).select(columns),
+            subclasses.select(columns),
+            ranges.with_columns(pl.col("depth").cast(pl.Int32)).select(columns),
+        ]
+    )
+    return out.sort(
+        "lc_class", pl.col("subclass").fill_null(""), "depth", "start", "end", maintain_order=True
+    )
 
-    classes = (
+
+def _classes(outline: pl.DataFrame, lb_class: pl.DataFrame) -> pl.DataFrame:
+    """Depth 0: one row per class, with libbib's caption where it has one."""
+    return (
         outline.filter(pl.col("depth") == 0)
         .select(pl.col("lcc_class").alias("lc_class"), _squash(pl.col("caption")).alias("outline_caption"))
         .join(
@@ -85,9 +112,11 @@ def build(source: Path) -> pl.DataFrame:
             pl.coalesce("libbib_caption", "outline_caption").alias("caption"),
         )
     )
-    class_letters = set(classes["lc_class"])
 
-    ranges = (
+
+def _ranges(outline: pl.DataFrame) -> pl.DataFrame:
+    """Depth 2+: the outline's numeric ranges, cutter-only siblings dropped, open ends at OPEN_END."""
+    return (
         outline.filter(pl.col("depth") >= 2)
         .with_columns(*_bound("start", "s"), *_bound("end", "e"))
         .filter(~((pl.col("s_cutter") | pl.col("e_cutter")) & (pl.col("s_number") == pl.col("e_number"))))
@@ -101,16 +130,9 @@ def build(source: Path) -> pl.DataFrame:
         )
     )
 
-    outline_subs = outline.filter(pl.col("depth") == 1).select(
-        "subclass", _squash(pl.col("subclass_name")).alias("outline_caption")
-    )
-    libbib_only = lb_sub.filter(
-        ~pl.col("thekey").is_in(outline_subs["subclass"].implode())
-        & ~pl.col("thekey").is_in(list(class_letters))
-    )
-    codes = sorted(set(outline_subs["subclass"]) | set(libbib_only["thekey"]))
 
-    # Expand ranges over every known letter group they cover (lexicographic bounds).
+def _expanded(ranges: pl.DataFrame, codes: list[str]) -> pl.DataFrame:
+    """Ranges expanded over every known letter group they cover (lexicographic bounds)."""
     expanded = []
     for row in ranges.iter_rows(named=True):
         lo, hi = row["s_letters"], row["e_letters"]
@@ -127,10 +149,14 @@ def build(source: Path) -> pl.DataFrame:
                     "single_group": lo == hi and row["e_number"] < OPEN_END,
                 }
             )
-    ranges = pl.DataFrame(expanded).unique(maintain_order=True)
+    return pl.DataFrame(expanded).unique(maintain_order=True)
 
-    # A libbib-only code takes the outline caption of the subclass whose ranges cover
-    # it (KFN -> KF), else keeps libbib's own caption (KBS: no outline range).
+
+def _subclasses(codes: list[str], ranges: pl.DataFrame, outline_subs: pl.DataFrame, lb_sub: pl.DataFrame,
+                libbib_only: pl.DataFrame) -> pl.DataFrame:
+    """Depth 1: one row per subclass code with its caption and the span of its single-group ranges.
+    A libbib-only code takes the outline caption of the subclass whose ranges cover it
+    (KFN -> KF), else keeps libbib's own caption (KBS: no outline range)."""
     outline_caption = dict(outline_subs.iter_rows())
     lb_sub_caption = dict(lb_sub.iter_rows())
     parent_caption = {
@@ -142,35 +168,11 @@ def build(source: Path) -> pl.DataFrame:
     }
     caption = {code: lb_sub_caption.get(code) or outline_caption.get(code) for code in outline_caption}
     caption.update({code: parent_caption.get(code) or lb_sub_caption[code] for code in libbib_only["thekey"]})
-    span = (
-        ranges.filter("single_group")
-        .group_by("subclass")
-        .agg(pl.col("start").min(), pl.col("end").max())
-    )
-    subclasses = (
-        pl.DataFrame(
-            {
-                "lc_class": [c[0] for c in codes],
-                "subclass": codes,
-                "caption": [caption[c] for c in codes],
-            }
-        )
+    span = ranges.filter("single_group").group_by("subclass").agg(pl.col("start").min(), pl.col("end").max())
+    return (
+        pl.DataFrame({"lc_class": [c[0] for c in codes], "subclass": codes, "caption": [caption[c] for c in codes]})
         .join(span, on="subclass", how="left")
         .with_columns(pl.lit(1, pl.Int32).alias("depth"))
-    )
-
-    columns = ["lc_class", "subclass", "depth", "start", "end", "caption"]
-    out = pl.concat(
-        [
-            classes.with_columns(
-                pl.lit(None, pl.Float64).alias("start"), pl.lit(None, pl.Float64).alias("end")
-            ).select(columns),
-            subclasses.select(columns),
-            ranges.with_columns(pl.col("depth").cast(pl.Int32)).select(columns),
-        ]
-    )
-    return out.sort(
-        "lc_class", pl.col("subclass").fill_null(""), "depth", "start", "end", maintain_order=True
     )
 
 
