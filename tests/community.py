@@ -51,7 +51,7 @@ def build(data_dir: Path, members: list[Member], joined: datetime = JOINED) -> t
 
 def _fixed_noise_key(store: Store, code: str) -> None:
     """A disclosure secret derived from the code, so that a test's protected release is the same
-    on every run (in production each secret is random: disclosure.new_secret)."""
+    on every run (in production each secret is random: store.new_secret)."""
     import hashlib
 
     from analytics.control.store import noise_keys

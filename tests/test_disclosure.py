@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from analytics.contribute import disclosure
+from analytics.control.store import new_secret
 
 SECRET_A = "a" * 64
 SECRET_B = "b" * 64
@@ -124,5 +125,5 @@ def test_record_keys_and_secrets():
     assert disclosure.record_key(SECRET_A) == disclosure.record_key(SECRET_A)
     assert 0 <= disclosure.record_key(SECRET_A) < 2 ** 31
     assert disclosure.record_key(SECRET_A) != disclosure.record_key(SECRET_B)
-    fresh = {disclosure.new_secret() for _ in range(5)}
+    fresh = {new_secret() for _ in range(5)}
     assert len(fresh) == 5 and all(len(s) == 64 for s in fresh)

@@ -54,7 +54,8 @@ def _public_functions():
             if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
                 yield f"{module.__name__}.{name}", fn
     for cls in (Store, SystemJobStore):
-        for name, fn in vars(cls).items():
+        for name in dir(cls):  # with the methods of Store's per-concern mixins
+            fn = inspect.getattr_static(cls, name)
             if not name.startswith("_") and inspect.isfunction(fn):
                 yield f"{cls.__name__}.{name}", fn
 

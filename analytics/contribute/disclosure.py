@@ -30,13 +30,13 @@ institution's figures, nor tell from count differences whether it holds a work.
   (release_sql.TITLES); otherwise TITLE_WITHHELD, never one holder's wording.
 
 Nothing here draws fresh randomness at publish: all noise derives from per-institution
-secrets kept in the control database (store.noise_keys), drawn once and never released.
+secrets kept in the control database (store.noise_keys), drawn once (store.new_secret) and never
+released.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets as _secrets
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -53,11 +53,6 @@ TITLE_WITHHELD = "Title withheld: the holders' records differ"
 PUNCTUATION = ".,:;/\\[](){}\"'!?-_&+*#|<>=~`^@$%"
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def new_secret() -> str:
-    """A fresh institution secret (hex); stored once in the control database, never released."""
-    return _secrets.token_hex(32)
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The catalog of recommendation types: what each one says, to whom, and when it fires.
 
-Pure data, shared by the rules (recommend.py), the control database (store.py checks
+Pure data, shared by the rules (recommend.py), the control database (store/recommendations.py checks
 who may act on a type), the page, the CLI and the README. A test checks that every
 type here is documented in the app and in the README.
 

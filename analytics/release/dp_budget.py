@@ -62,47 +62,8 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from analytics.control.store import metadata, utcnow
-
-# -- the tables (declared on store.metadata: created and dropped with the others) ---------------
-
-# One row per institution charged by a release: epsilon it spent in that release (cells drawn x
-# statistics x epsilon per statistic). The year's spend is the sum over its releases.
-dp_charges = sa.Table(
-    "dp_charges",
-    metadata,
-    sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("institution_code", sa.String(32), primary_key=True),
-    sa.Column("release_id", sa.String(64), primary_key=True),
-    sa.Column("epsilon", sa.Float, nullable=False),
-    sa.Column("cells", sa.Integer, nullable=False),
-    sa.Column("charged_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# The last noisy statistics drawn for each cell, with the fingerprint of the inputs they were
-# drawn from (a keyed hash; never the values) and when they were drawn.
-dp_cells = sa.Table(
-    "dp_cells",
-    metadata,
-    sa.Column("region", sa.String(16), primary_key=True),
-    sa.Column("peer_group", sa.String(200), primary_key=True),
-    sa.Column("kpi", sa.String(64), primary_key=True),
-    sa.Column("period", sa.String(16), primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("members", sa.Text, nullable=False),  # JSON list of the member codes drawn from
-    sa.Column("n", sa.Integer, nullable=False),
-    sa.Column("p25", sa.Float),
-    sa.Column("median", sa.Float),
-    sa.Column("p75", sa.Float),
-    sa.Column("mean", sa.Float),
-    sa.Column("mean_noise_sd", sa.Float),
-    sa.Column("quantile_step", sa.Float),
-    sa.Column("epsilon_per_statistic", sa.Float, nullable=False),
-    sa.Column("drawn_year", sa.Integer, nullable=False),
-    sa.Column("drawn_refresh", sa.Integer, nullable=False),  # 0 .. refreshes - 1 within drawn_year
-    sa.Column("drawn_on", sa.Date, nullable=False),  # as-of date of the release that drew them
-    sa.Column("release_id", sa.String(64), nullable=False),
-)
+# The ledger's tables are declared with the control database's other tables (created and dropped with them).
+from analytics.control.store import dp_cells, dp_charges, utcnow
 
 # -- the plan -------------------------------------------------------------------------------------
 
