@@ -47,7 +47,7 @@ NO_PRINCIPAL = {
 
 def _public_functions():
     for info in pkgutil.walk_packages(analytics.__path__, "analytics."):
-        if info.name.endswith("__main__") or info.name.endswith("spark_sql"):
+        if info.name.endswith(("__main__", ".cli")) or info.name.endswith("spark_sql"):
             continue
         module = importlib.import_module(info.name)
         for name, fn in vars(module).items():
