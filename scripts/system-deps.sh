@@ -5,7 +5,7 @@
 #   postgresql  -> initdb/pg_ctl/postgres under /usr/lib/postgresql/<ver>/bin
 #                  (tests start a throwaway server; see tests/support/postgres.py)
 #   default-jre-headless -> a Java 17+ runtime for Apache Spark (publish --engine spark;
-#                  tests/test_publish_engines.py compares its release with DuckDB's)
+#                  tests/release/test_publish_engines.py compares its release with DuckDB's)
 #
 # Never skips silently: either everything is present, gets installed, or the
 # script exits non-zero with the command to run.

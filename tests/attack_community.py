@@ -1,4 +1,4 @@
-"""Seeded synthetic communities and attacker tooling for the attack suite (tests/test_attacks.py).
+"""Seeded synthetic communities and attacker tooling for the attack suite (tests/release/test_attacks.py).
 
 A `Library` is one institution's own data written as plain Python (which works it holds,
 when it acquired them, its loans per work and month, its title for each work), so a test

@@ -20,6 +20,27 @@ def postgres_url():
 
 
 @pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """An empty data directory (it is created by the first command or import that writes to it)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def signed_in():
+    """Open the app as a user: `with signed_in(data_dir, code, name, person, viewport=...) as (page, base_url):`
+    starts a real Streamlit server on `data_dir` (extra settings in `env=`), opens Debian's Chromium
+    and signs in through the demo sign-in."""
+    from tests.support.browser import signed_in_page
+
+    def open_as(data_dir, code: str, name: str, person: str | None = None, *, env: dict | None = None,
+                **page_kwargs):
+        settings = {"ANALYTICS_DATA_DIR": str(data_dir), **(env or {})}
+        return signed_in_page(Path(__file__).resolve().parents[1], settings, code, name, person, **page_kwargs)
+
+    return open_as
+
+
+@pytest.fixture
 def artifacts_dir() -> Path:
     """Where tests drop screenshots and other artifacts (git-ignored)."""
     path = Path("test-artifacts")

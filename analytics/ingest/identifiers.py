@@ -63,7 +63,7 @@ def _scalar(make: Callable[..., pl.Expr], *values: object) -> object:
 # stdnum.isbn for check digits) and the frame path (the same patterns in Polars, check
 # digits as integer arithmetic).  The patterns below are written to mean the same in
 # Python's re and Rust's regex (explicit character classes, no Unicode-dependent \s
-# or case folding), and tests/test_identifiers.py holds the two paths to each other
+# or case folding), and tests/ingest/test_identifiers.py holds the two paths to each other
 # on arbitrary text.
 
 # Whitespace, including the no-break and typographic spaces of word-processor exports.

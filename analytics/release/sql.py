@@ -8,7 +8,7 @@ parameters ($k_title, $as_of_month, $window_start and their integer forms).
 The text is DuckDB's dialect. DuckDB runs it by default; `publish --engine spark` runs the
 same text on Apache Spark after SQLGlot has transpiled it (spark_sql.py). So that one text
 means the same on both engines, the statements keep to a portable subset, and
-tests/test_publish_engines.py holds them to it:
+tests/release/test_publish_engines.py holds them to it:
 - no ordered aggregate: write list_sort(list(x)), not list(x ORDER BY x) (the order
   would be dropped silently);
 - array_length(list), not len(list) (Spark's length() takes strings only);

@@ -214,3 +214,12 @@ def demo_sign_in(page, base_url: str, code: str, name: str, person: str | None =
         expect(radio).to_be_checked(timeout=10_000)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name=name).wait_for(timeout=60_000)
+
+
+@contextlib.contextmanager
+def signed_in_page(root: Path, env: dict, code: str, name: str, person: str | None = None, **page_kwargs):
+    """The app on a real server, in Chromium, signed in through the demo sign-in as `person` of
+    institution `code`; yields (page, base_url)."""
+    with streamlit_server(root, env) as base_url, browser_page(**page_kwargs) as page:
+        demo_sign_in(page, base_url, code, name, person)
+        yield page, base_url
