@@ -118,3 +118,20 @@ def test_analytics_never_imports_streamlit():
                  if any(line.strip().startswith(("import streamlit", "from streamlit"))
                         for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_every_path_the_docs_name_exists():
+    """README and docs/ name files to read; a move must take the docs along."""
+    import re
+
+    named = set()
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        named |= {(doc.name, m) for m in re.findall(r"`((?:analytics|tests|scripts|pages)/[\w/.-]+\.(?:py|md|csv))`",
+                                                     doc.read_text())}
+    assert len(named) > 40
+    assert sorted(f"{doc}: {path}" for doc, path in named if not (ROOT / path).exists()) == []
+
+
+def test_the_layout_doc_names_every_stage():
+    text = (ROOT / "docs" / "layout.md").read_text()
+    assert [stage for stage in STAGES if stage not in ("__main__", "cli") and f"{stage}/" not in text] == []
