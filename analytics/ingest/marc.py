@@ -94,6 +94,7 @@ from pymarc.marc8_mapping import CODESETS
 from pymarc.marcxml import XmlHandler
 
 from analytics.core import access
+from analytics.ingest import identifiers
 from analytics.core.access import Principal
 from analytics.core.schema import TABLE_FILES
 from analytics.ingest.reader import InputError, RawTable
@@ -833,11 +834,7 @@ class _Collector:
 
 
 def _isbn13(rng: random.Random) -> str:
-    import numpy as np
-
-    from analytics.synthetic.demo import isbn13  # the demo's check-digit code; imported here, demo imports ingest
-
-    return isbn13(np.array([int("978" + "".join(str(rng.randrange(10)) for _ in range(9)))]))[0]
+    return identifiers.isbn13([int("978" + "".join(str(rng.randrange(10)) for _ in range(9)))])[0]
 
 
 def generate_marc(path: str | Path, records: int, *, seed: int = 0) -> Path:
