@@ -14,9 +14,10 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from analytics.core.access import PermissionDenied, Principal
 from analytics.ingest import marc
-from analytics.ingest.marc import generate_marc, import_marc
+from analytics.ingest.marc import import_marc
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file
+from analytics.synthetic.marc_files import generate_marc
 
 MARC = Path(__file__).parent / "fixtures" / "marc"
 SYSTEM = Principal.system_job()

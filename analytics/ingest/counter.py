@@ -81,7 +81,6 @@ import calendar
 import csv
 import io
 import json
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -973,47 +972,3 @@ def _merge(stored: pl.DataFrame | None, new_rows: pl.DataFrame, scope: pl.DataFr
         CANONICAL_COLUMNS)
     table = _with_work_keys(merged)
     return table.sort([*CANONICAL_COLUMNS, "work_key"], nulls_last=True)
-
-
-# ------------------------------------------------------------------- test data
-
-
-def generate_counter_tsv(path: str | Path, titles: int, months: int, *, platform: str = "Generated Platform",
-                         start: date = date(2022, 1, 1), seed: int = 0) -> int:
-    """Write a COUNTER R5 TR_J1 TSV: `titles` journals x 2 metrics x `months` month columns.
-
-    Returns the number of monthly cells (titles * 2 * months). Counts are random, about
-    one in eight zero; ISSNs are valid and distinct. For performance measurements.
-    """
-    rng = random.Random(seed)
-    labels, cursor = [], start.replace(day=1)
-    for _ in range(months):
-        labels.append(cursor.strftime("%b-%Y"))
-        last = cursor.replace(day=calendar.monthrange(cursor.year, cursor.month)[1])
-        cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-    lines = [
-        "Report_Name\tJournal Requests (Excluding OA_Gold)", "Report_ID\tTR_J1", "Release\t5",
-        "Institution_Name\tGenerated Institution", "Institution_ID\tISNI:0000000000000000",
-        "Metric_Types\tTotal_Item_Requests; Unique_Item_Requests",
-        "Report_Filters\tData_Type=Journal; Access_Type=Controlled; Access_Method=Regular",
-        "Report_Attributes", "Exceptions", f"Reporting_Period\tBegin_Date={start.replace(day=1)}; End_Date={last}",
-        "Created\t2023-01-15T10:00:00Z", f"Created_By\t{platform}", "",
-        "\t".join(["Title", "Publisher", "Publisher_ID", "Platform", "DOI", "Proprietary_ID", "Print_ISSN",
-                   "Online_ISSN", "URI", "Metric_Type", "Reporting_Period_Total", *labels]),
-    ]
-    for number in range(titles):
-        issn = _issn(1_000_000 + number)
-        total = [rng.choice((0, rng.randint(1, 400))) if rng.random() < 0.25 else rng.randint(1, 400)
-                 for _ in range(months)]
-        unique = [max(0, value - rng.randint(0, value)) if value else 0 for value in total]
-        for metric, counts in (("Total_Item_Requests", total), ("Unique_Item_Requests", unique)):
-            lines.append("\t".join([f"Generated Journal {number}", "Generated Publisher", "", platform, "",
-                                    f"gen:{number}", issn, "", "", metric, str(sum(counts)), *map(str, counts)]))
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return titles * 2 * months
-
-
-def _issn(body: int) -> str:
-    digits = f"{body:07d}"
-    check = (11 - sum((8 - i) * int(d) for i, d in enumerate(digits)) % 11) % 11
-    return f"{digits[:4]}-{digits[4:]}{'X' if check == 10 else check}"
