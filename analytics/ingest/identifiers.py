@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import polars as pl
+from stdnum import ean as _ean
 from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 from stdnum.exceptions import ValidationError
@@ -139,6 +140,11 @@ def parse_isbn_cell(value: object) -> tuple[list[str], int]:
             if number not in found:
                 found.append(number)
     return found, invalid
+
+
+def isbn13(prefix12: Iterable[int]) -> list[str]:
+    """Valid ISBN-13s from 12-digit prefixes (978 + 9 digits), check digit computed."""
+    return [body + _ean.calc_check_digit(body) for body in (f"{prefix:012d}" for prefix in prefix12)]
 
 
 def split_isbns(value: object) -> list[str]:

@@ -24,6 +24,7 @@ import polars as pl
 
 from analytics.core import months as month_arith
 from analytics.ingest import subjects
+from analytics.ingest.identifiers import isbn13
 from analytics.core.access import Principal
 from analytics.core.config import Settings
 from analytics.control.signin_config import DEMO_DOMAIN
@@ -91,14 +92,6 @@ class DemoInstitution:
     consortium: str | None
     go_live_date: date
     size: int  # number of items
-
-
-def isbn13(prefix12: np.ndarray) -> list[str]:
-    """Valid ISBN-13s from 12-digit prefixes (978 + 9 digits), check digit computed."""
-    digits = np.array([[int(c) for c in f"{p:012d}"] for p in prefix12])
-    weights = np.tile([1, 3], 6)
-    check = (10 - (digits * weights).sum(axis=1) % 10) % 10
-    return [f"{p:012d}{c}" for p, c in zip(prefix12, check)]
 
 
 def _subclass_table() -> pl.DataFrame:

@@ -411,8 +411,8 @@ def bench_import(base: Path, rows: int) -> dict:
 def bench_formats(base: Path) -> list[dict]:
     """MARC records/s (50,000 generated records with 0-3 items each) and COUNTER cells/s (a TR_J1
     of 4,167 titles x 2 metrics x 12 months = 100,008 cells)."""
-    from analytics.ingest.counter import generate_counter_tsv
-    from analytics.ingest.marc import generate_marc
+    from analytics.synthetic.counter_files import generate_counter_tsv
+    from analytics.synthetic.marc_files import generate_marc
 
     results = []
     marc = base / "records_50000.mrc"

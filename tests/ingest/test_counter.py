@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from analytics.core.access import PermissionDenied, Principal
-from analytics.ingest.counter import generate_counter_tsv, import_counter
+from analytics.ingest.counter import import_counter
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file
+from analytics.synthetic.counter_files import generate_counter_tsv
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "counter"
 R50, R51, R4 = FIXTURES / "r50", FIXTURES / "r51", FIXTURES / "r4"

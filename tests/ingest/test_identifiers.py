@@ -22,6 +22,7 @@ from stdnum import ean
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
+from analytics.ingest import identifiers
 from analytics.ingest.identifiers import (
     MATCH_METHODS,
     add_identifier_columns,
@@ -145,6 +146,18 @@ def test_real_isbn_cells_agree_with_stdnum():
     # The fixture exercises what it claims to.
     assert sum(parse_isbn_cell(r["cell"])[1] for r in rows) == 1
     assert any(len(split_isbns(r["cell"])) == 2 for r in rows)
+
+
+@PROPERTY
+@given(st.lists(st.integers(978_000_000_000, 979_999_999_999), max_size=20))
+def test_isbn13_from_prefixes_is_valid(prefixes):
+    made = identifiers.isbn13(prefixes)
+    assert [isbn[:12] for isbn in made] == [str(p) for p in prefixes]
+    assert [normalize_isbn(isbn) for isbn in made] == made
+
+
+def test_isbn13_pads_short_prefixes():
+    assert identifiers.isbn13([978_030_640_615, 5]) == ["9780306406157", "0000000000055"]
 
 
 @PROPERTY

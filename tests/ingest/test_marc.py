@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from analytics.core.access import PermissionDenied, Principal
-from analytics.ingest import marc
-from analytics.ingest.marc import generate_marc, import_marc
+from analytics.ingest import marc_collect, marc_read
+from analytics.ingest.marc import import_marc
 from analytics.ingest.reader import InputError
 from analytics.ingest.tabular import import_file
+from analytics.synthetic.marc_files import generate_marc
 
 MARC = Path(__file__).resolve().parents[1] / "fixtures" / "marc"
 SYSTEM = Principal.system_job()
@@ -268,7 +269,7 @@ def test_a_missing_terminator_and_a_run_of_garbage(data_dir, tmp_path, monkeypat
     assert (report.read, report.kept, report.rejected) == (2, 2, 0)
     assert items_table(data_dir)["title_id"].to_list() == ["2", "4612195"]
 
-    monkeypatch.setattr(marc, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(marc_read, "BLOCK_SIZE", 4096)
     path.write_bytes(marc8 + b"12345" + b"z" * 120_000 + marc8 + multi_isbn)
     report = import_marc(data_dir, SYSTEM, "UNI1", path)
     assert (report.read, report.kept, report.rejected) == (3, 2, 1)
@@ -457,8 +458,8 @@ def test_a_repeated_barcode_rejects_the_item_and_a_record_left_without_items(dat
 
 
 def test_generated_file_in_several_batches(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(marc, "FRAME_BATCH", 100)
-    monkeypatch.setattr(marc, "PROGRESS_EVERY", 250)
+    monkeypatch.setattr(marc_collect, "FRAME_BATCH", 100)
+    monkeypatch.setattr(marc_read, "PROGRESS_EVERY", 250)
     path = generate_marc(tmp_path / "synthetic.mrc", 1_000)
     progress = []
     report = import_marc(data_dir, SYSTEM, "UNI1", path, progress=lambda done, total: progress.append((done, total)))

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from analytics.core.config import load_settings
-from analytics.synthetic.demo import build_demo, isbn13
+from analytics.ingest.identifiers import isbn13
+from analytics.synthetic.demo import build_demo
 from analytics.ingest.local import table_path
 from analytics.release.publish import publish
 from analytics.release.manifest import RELEASE_SCHEMA, current_release_id
