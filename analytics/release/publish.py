@@ -1,9 +1,9 @@
 """The system job's second half: build, verify and switch a community release.
 
-publish() refreshes the contributions (contributions.py), aggregates them with the SQL
-of release_sql.py in DuckDB (or Apache Spark: engines.py), applies the K_TITLE / K_BENCH /
-DOMINANCE thresholds, writes Parquet files and manifest.json into a hidden building directory, verifies the
-result (release.py), renames it into place and only then points ``current`` at it with
+publish() refreshes the contributions (contribute.contributions), aggregates them with the SQL
+of release.sql in DuckDB (or Apache Spark: release.engines), applies the K_TITLE / K_BENCH /
+DOMINANCE thresholds, writes the files of the data contract (core.contract) and manifest.json into a
+hidden building directory, verifies the result (release.manifest), renames it into place and only then points ``current`` at it with
 an atomic rename. A crash at any point leaves the previous release current; the next
 publish removes the leftovers. Releases that contain a contribution that was since
 withdrawn (opt-out) are deleted; the last three releases are kept.
@@ -33,14 +33,13 @@ from analytics.release import sql as release_sql
 from analytics.contribute import contributions as contrib
 from analytics.core.access import Principal
 from analytics.core.config import Settings
+from analytics.core.contract import (CONTRIBUTION_TABLES, RECOMMENDATIONS_PART, SCHEMA_VERSION, SERVICE_TABLES,
+                                     TREND_TABLES)
 from analytics.release.engines import check_engine, file_view, open_engine
 from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
                       verify_release)
 from analytics.core.schema import SERVICES
 from analytics.control.store import Store, SystemJobStore, utcnow
-
-SCHEMA_VERSION = 1
-RECOMMENDATION_DIR = "recommendations"
 
 
 def _pause_for_crash_tests(stage: str) -> None:
@@ -91,8 +90,7 @@ def _register_contributions(engine, contributors: list[contrib.Contributor], ser
     counted year, type and size band."""
     chosen = [c for c in contributors if c.service == service]
     position = {c.token: i for i, c in enumerate(contributors)}
-    tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis", "held_works")
-    for table in tables:
+    for table in SERVICE_TABLES[service]:
         present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
         who = pl.DataFrame({
             "path": [str(c.path / f"{table}.parquet") for c in present],
@@ -105,21 +103,7 @@ def _register_contributions(engine, contributors: list[contrib.Contributor], ser
             "size_band": [c.institution.size_band for c in present],
         }, schema={"path": pl.String, "token": pl.String, "tid": pl.Int64, "rkey": pl.Int64, "region": pl.String,
                    "included_from_year": pl.Int64, "type": pl.String, "size_band": pl.String})
-        engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TYPES[table])
-
-
-CONTRIBUTION_TYPES = {
-    "holdings": {"work_key": "str", "isbns": "list", "title": "str", "author": "str", "publisher": "str",
-                 "pub_year": "int", "language": "str", "lc_class": "str", "lc_subclass": "str", "subject": "str",
-                 "format": "str", "copies_held": "int", "copies_withdrawn": "int", "first_acquired_month": "str"},
-    "loans": {"work_key": "str", "month": "str", "loans": "int", "renewals": "int"},
-    "e_usage": {"work_key": "str", "isbns": "list", "title": "str", "platform": "str", "month": "str",
-                "metric_type": "str", "count": "int"},
-    "reading_lists": {"work_key": "str", "term": "str", "lists": "int", "citations": "int",
-                      "required_citations": "int"},
-    "kpis": {"period": "str", "measure": "str", "value": "float"},
-    "held_works": {"work_key": "str", "isbns": "list"},
-}
+        engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TABLES[table])
 
 
 def _write_table(con, sql: str, params: dict, path: Path, name: str, protect=None) -> int:
@@ -201,7 +185,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         if engine != "duckdb":
             progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
-        for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
+        for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATIONS_PART + "/")):
             started = time.perf_counter()
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             pops = _populations(contributors, service, secrets)
@@ -266,9 +250,6 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         finally:
             shutil.rmtree(spill, ignore_errors=True)
     return counts
-
-
-TREND_TABLES = ("monthly_signal", "trend_rows")
 
 
 def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: dict[str, int]) -> None:
