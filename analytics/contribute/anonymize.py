@@ -39,7 +39,7 @@ SERVICE_DESCRIPTIONS = {
         "Yearly (and for loans, additions and e-usage monthly) figures of your collection and its use: titles "
         "and items held, additions, loans, items that circulated, e-usage, reading-list titles held, median "
         "age, and your annual statistics (money columns are never imported). Pooled into statistics only "
-        "where at least 5 institutions contribute; your FTE students from the profile are used for ratios. "
+        "where enough institutions contribute (see When); your FTE students from the profile are used for ratios. "
         "The works you hold (work key and ISBNs, no copies or ids) are used only to compute each "
         "institution's share of holdings unique in the region."
     ),
