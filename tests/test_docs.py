@@ -15,13 +15,13 @@ import pytest
 from analytics.core import contract
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_CONTRACT = ROOT / "docs" / "data-contract.md"
+CONTRACT_DOC = ROOT / "docs" / "data-contract.md"
 
 
 def section(text: str, heading: str) -> str:
     """The text of the `## ` section whose heading starts with `heading`."""
     match = re.search(rf"^## {re.escape(heading)}.*?$(.*?)(?=^## |\Z)", text, re.M | re.S)
-    assert match, f"no section '## {heading}' in {DATA_CONTRACT.name}"
+    assert match, f"no section '## {heading}' in {CONTRACT_DOC.name}"
     return match.group(1)
 
 
@@ -50,7 +50,7 @@ def tables(text: str) -> dict[str, dict[str, list[dict[str, str]]]]:
 
 @pytest.fixture(scope="module")
 def documented():
-    return tables(section(DATA_CONTRACT.read_text(), "4."))
+    return tables(section(CONTRACT_DOC.read_text(), "4."))
 
 
 def columns(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
@@ -69,7 +69,7 @@ def test_every_contribution_table_is_documented_and_no_other(documented):
 @pytest.mark.parametrize("table", contract.CONTRIBUTION_TABLES)
 def test_contribution_columns_are_documented(documented, table):
     rows = documented["Contribution tables"].get(table)
-    assert rows is not None, f"contribution table {table} is not in {DATA_CONTRACT.name}"
+    assert rows is not None, f"contribution table {table} is not in {CONTRACT_DOC.name}"
     assert columns(rows) == list(contract.CONTRIBUTION_TABLES[table].items())
 
 
@@ -80,14 +80,14 @@ def test_every_release_table_is_documented_and_no_other(documented):
 @pytest.mark.parametrize("table", contract.RELEASE_TABLES)
 def test_release_columns_and_thresholds_are_documented(documented, table):
     rows = documented["Release tables"].get(table)
-    assert rows is not None, f"release table {table} is not in {DATA_CONTRACT.name}"
+    assert rows is not None, f"release table {table} is not in {CONTRACT_DOC.name}"
     assert columns(rows) == list(contract.RELEASE_TABLES[table].items())
     thresholds = tuple((row["column"], row["threshold"]) for row in rows if row["threshold"])
     assert thresholds == contract.THRESHOLD_COLUMNS.get(table, ())
 
 
 def test_the_release_layout_names_every_release_file():
-    layout = section(DATA_CONTRACT.read_text(), "4.").split("### Release layout", 1)[1].split("```")[1]
+    layout = section(CONTRACT_DOC.read_text(), "4.").split("### Release layout", 1)[1].split("```")[1]
     named = set(re.findall(r"(\w+)\.parquet", layout))
     assert named == set(contract.RELEASE_TABLES)
 
