@@ -205,8 +205,8 @@ def _check_privacy(privacy: dict, allow_unprotected: bool) -> list[str]:
 
 
 def _check_file(con, file: Path, name: str, privacy: dict) -> list[str]:
-    """One release file against the release schema and the thresholds of the manifest; its
-    strings go into release_strings for _check_identifiers."""
+    """One release file against the release schema and the rules of its table; its strings go
+    into release_strings for _check_identifiers."""
     try:
         schema = schema_of(name)
     except KeyError:
@@ -223,18 +223,7 @@ def _check_file(con, file: Path, name: str, privacy: dict) -> list[str]:
         problems.append(f"{name}: columns outside the release schema: {', '.join(extra)}")
     if missing:
         problems.append(f"{name}: missing columns: {', '.join(missing)}")
-    table = Path(name).stem
-    for column, key in THRESHOLD_COLUMNS.get(table, ()):
-        minimum = privacy.get(key)
-        if column not in actual or minimum is None:
-            continue  # a missing column or threshold is reported above
-        # A withheld count is null; a shown count must reach the threshold.
-        below = con.execute(f'SELECT count(*) FROM read_parquet($f) WHERE "{column}" < $m',
-                            {"f": str(file), "m": minimum}).fetchone()[0]
-        if below:
-            problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
-    if table in TABLE_RULES and TABLE_RULES[table][0] in actual:
-        problems += TABLE_RULES[table][1](con, file, name, privacy)
+    problems += _check_rules(con, file, name, actual, privacy)
     for column, dtype in actual.items():
         if dtype == pl.String and column in schema:
             con.execute(f'INSERT INTO release_strings SELECT DISTINCT "{column}", $name, $column '
@@ -243,39 +232,44 @@ def _check_file(con, file: Path, name: str, privacy: dict) -> list[str]:
     return problems
 
 
-def _check_benchmarks(con, file: Path, name: str, _privacy: dict) -> list[str]:
-    """A suppressed cell carries no numbers, only its reason; a released one has n."""
+# The rules of a table beyond its thresholds: (a column they need, [(the rows that break a rule, as an SQL
+# condition that may name a threshold of the manifest as $K_BENCH, ..., the problem)]).
+TABLE_RULES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "benchmarks": ("suppressed", (
+        ("suppressed AND (n IS NOT NULL OR median IS NOT NULL OR mean IS NOT NULL OR p25 IS NOT NULL "
+         "OR p75 IS NOT NULL)", "suppressed row(s) that still carry numbers"),
+        ("(suppressed AND reason IS NULL) OR (NOT suppressed AND n IS NULL)",
+         "row(s) neither released with n nor suppressed with a reason"))),
+    "peer_selection": ("group_size", (
+        ("peer_group <> 'all' AND group_size < $K_BENCH", "row(s) of a peer group smaller than K_BENCH"),
+        ("institutions_holding IS NULL AND institutions_listing IS NULL", "row(s) that no released count supports"))),
+}
+
+
+def _rows(con, file: Path, where: str, params: dict) -> int:
+    """How many rows of a release file meet `where` (SQL over its columns and `params`)."""
+    return con.execute(f"SELECT count(*) FROM read_parquet($f) WHERE {where}", {"f": str(file), **params}).fetchone()[0]
+
+
+def _check_rules(con, file: Path, name: str, actual: dict, privacy: dict) -> list[str]:
+    """The thresholds of a release file's counts (a withheld count is null; a shown count must
+    reach its threshold) and the other rules of its table (TABLE_RULES)."""
+    table = Path(name).stem
     problems = []
-    shown = con.execute("SELECT count(*) FROM read_parquet($f) WHERE suppressed AND (n IS NOT NULL OR "
-                        "median IS NOT NULL OR mean IS NOT NULL OR p25 IS NOT NULL OR p75 IS NOT NULL)",
-                        {"f": str(file)}).fetchone()[0]
-    if shown:
-        problems.append(f"{name}: {shown} suppressed row(s) that still carry numbers")
-    unexplained = con.execute("SELECT count(*) FROM read_parquet($f) WHERE (suppressed AND reason IS NULL)"
-                              " OR (NOT suppressed AND n IS NULL)", {"f": str(file)}).fetchone()[0]
-    if unexplained:
-        problems.append(f"{name}: {unexplained} row(s) neither released with n nor suppressed with a reason")
+    for column, key in THRESHOLD_COLUMNS.get(table, ()):
+        minimum = privacy.get(key)
+        if column in actual and minimum is not None:  # a missing column or threshold is reported already
+            below = _rows(con, file, f'"{column}" < $m', {"m": minimum})
+            if below:
+                problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+    needed, rules = TABLE_RULES.get(table, ("", ()))
+    for where, problem in rules if needed in actual else ():
+        named = [key for key in THRESHOLDS if f"${key}" in where]
+        if all(privacy.get(key) is not None for key in named):
+            broken = _rows(con, file, where, {key: privacy[key] for key in named})
+            if broken:
+                problems.append(f"{name}: {broken} {problem}")
     return problems
-
-
-def _check_peer_groups(con, file: Path, name: str, privacy: dict) -> list[str]:
-    """A peer group (other than a region's 'all') has at least K_BENCH members, and every row
-    has a released count behind it."""
-    problems = []
-    if privacy.get("K_BENCH") is not None:
-        small = con.execute("SELECT count(*) FROM read_parquet($f) WHERE peer_group <> 'all' AND group_size < $m",
-                            {"f": str(file), "m": privacy["K_BENCH"]}).fetchone()[0]
-        if small:
-            problems.append(f"{name}: {small} row(s) of a peer group smaller than K_BENCH")
-    empty = con.execute("SELECT count(*) FROM read_parquet($f) WHERE institutions_holding IS NULL "
-                        "AND institutions_listing IS NULL", {"f": str(file)}).fetchone()[0]
-    if empty:
-        problems.append(f"{name}: {empty} row(s) that no released count supports")
-    return problems
-
-
-# The rules of one table beyond its thresholds: (a column the rule needs, the check).
-TABLE_RULES = {"benchmarks": ("suppressed", _check_benchmarks), "peer_selection": ("group_size", _check_peer_groups)}
 
 
 def _check_identifiers(con, settings: Settings, store: Store, privacy: dict) -> list[str]:

@@ -2,11 +2,12 @@
 
 publish() refreshes the contributions (contribute.contributions), aggregates them with the SQL
 of release.sql in DuckDB (or Apache Spark: release.engines), applies the K_TITLE / K_BENCH /
-DOMINANCE thresholds, writes the files of the data contract (core.contract) and manifest.json into a
-hidden building directory, verifies the result (release.manifest), renames it into place and only then points ``current`` at it with
-an atomic rename. A crash at any point leaves the previous release current; the next
-publish removes the leftovers. Releases that contain a contribution that was since
-withdrawn (opt-out) are deleted; the last three releases are kept.
+DOMINANCE thresholds, writes the files of the data contract (core.contract) and manifest.json
+into a hidden building directory, verifies the result (release.manifest), renames it into
+place and only then points ``current`` at it with an atomic rename. A crash at any point
+leaves the previous release current; the next publish removes the leftovers. Releases that
+contain a contribution that was since withdrawn (opt-out) are deleted; the last three
+releases are kept.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import time
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -36,8 +38,8 @@ from analytics.core.config import Settings
 from analytics.core.contract import (CONTRIBUTION_TABLES, RECOMMENDATIONS_PART, SCHEMA_VERSION, SERVICE_TABLES,
                                      TREND_TABLES)
 from analytics.release.engines import check_engine, file_view, open_engine
-from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
-                      verify_release)
+from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id,
+                                        list_release_dirs, sha256, verify_release)
 from analytics.core.schema import SERVICES
 from analytics.control.store import Store, SystemJobStore, utcnow
 
@@ -188,7 +190,8 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATIONS_PART + "/")):
             started = time.perf_counter()
             members = frozenset(c.institution.code for c in contributors if c.service == service)
-            pops = _populations(contributors, service, secrets)
+            protection = partial(_protection, pops=_populations(contributors, service, secrets), settings=settings,
+                                 protect=protect)
             if members in done:
                 # The same institutions contribute the same tables to both services: same release rows
                 # (and the views registered for them hold the same data).
@@ -198,41 +201,20 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
                     shutil.copyfile(building / source, building / name)
                     counts[name] = counts[source]
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
-                if service == "recommendations":
-                    _write_recommendation_evidence(con, building, prefix, params, counts, progress,
-                                                   lambda table: _protection(table, pops, settings, protect))
-                continue
-            _register_contributions(con, contributors, service, rkeys)
-            con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
-            con.execute(release_sql.WORK_MAP)
-            con.execute(release_sql.WORK_IDS)
-            con.unregister("work_map_frame")
-            progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
-            for table, sql in release_sql.TITLE_LEVEL.items():
-                name = f"{prefix}{table}.parquet"
-                step = time.perf_counter()
-                counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet",
-                                            _protection(table, pops, settings, protect))
-                progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-                con.register_file(f"{table}_r", building / name)
-                _pause_for_crash_tests(f"{service}:{table}")
-            name = f"{prefix}peer_selection.parquet"
-            step = time.perf_counter()
-            counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
-                                        "peer_selection.parquet", _protection("peer_selection", pops, settings, protect))
-            progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-            con.register_file("peer_selection_r", building / name)
-            name = f"{prefix}titles.parquet"
-            step = time.perf_counter()
-            counts[name] = _write_table(con, release_sql.TITLES, params, building / name, "titles.parquet")
-            progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-            done[members] = prefix
-            with con.local() as duck:
-                _write_trend_tables(duck, building, prefix, as_of, counts)
-            progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
+            else:
+                _register_contributions(con, contributors, service, rkeys)
+                con.register("work_map_frame", global_work_map(con.sql(release_sql.WORK_KEYS).pl()))
+                con.execute(release_sql.WORK_MAP)
+                con.execute(release_sql.WORK_IDS)
+                con.unregister("work_map_frame")
+                progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
+                _write_title_tables(con, building, prefix, service, params, protection, progress, counts)
+                done[members] = prefix
+                with con.local() as duck:
+                    _write_trend_tables(duck, building, prefix, as_of, counts)
+                progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
             if service == "recommendations":
-                _write_recommendation_evidence(con, building, prefix, params, counts, progress,
-                                               lambda table: _protection(table, pops, settings, protect))
+                _write_recommendation_evidence(con, building, prefix, params, counts, progress, protection)
         started = time.perf_counter()
         _register_contributions(con, contributors, "benchmark", rkeys)
         frame, privacy_note, own = _benchmark_rows(con, settings, contributors, as_of, epsilon,
@@ -265,6 +247,23 @@ def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: d
     for table in TREND_TABLES:
         name = f"{prefix}{table}.parquet"
         counts[name] = _write_table(con, f"SELECT * FROM {table}", {}, building / name, f"{table}.parquet")
+
+
+def _write_title_tables(con, building: Path, prefix: str, service: str, params: dict, protection, progress,
+                        counts: dict[str, int]) -> None:
+    """The title-level tables, peer_selection and titles of one part of the release; each but
+    titles is registered as <table>_r for the statements after it."""
+    steps = [*((table, sql, protection(table)) for table, sql in release_sql.TITLE_LEVEL.items()),
+             ("peer_selection", release_sql.PEER_SELECTION, protection("peer_selection")),
+             ("titles", release_sql.TITLES, None)]
+    for table, sql, protect in steps:
+        name = f"{prefix}{table}.parquet"
+        step = time.perf_counter()
+        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protect)
+        progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+        if table != "titles":
+            con.register_file(f"{table}_r", building / name)
+        _pause_for_crash_tests(f"{service}:{table}")
 
 
 def _write_recommendation_evidence(con, building: Path, prefix: str, params: dict, counts: dict[str, int],
