@@ -464,7 +464,7 @@ def cmd_deselection(args, settings) -> int:
     _store, institution, release = _collection_context(args, settings)
     rules = DeselectionRules(region=institution.region, no_loans_years=args.no_loans_years,
                              published_before=args.published_before, min_holders=args.min_holders, limit=args.limit)
-    result = deselection(Principal.system_job(), release, settings.data_dir, institution.code, rules, settings.k_title)
+    result = deselection(Principal.system_job(), release, settings.data_dir, institution.code, rules)
     frame = result["retain" if args.retention else "withdraw"]
     records = [{**row, "isbns": (row["isbn"] or "").split(";") if row["isbn"] else [],
                 "holders": row.get("institutions_holding")} for row in frame.iter_rows(named=True)]
@@ -475,7 +475,8 @@ def cmd_deselection(args, settings) -> int:
         tiles = result["tiles"]
         print(f"{institution.code}: {tiles['items']:,} items; zero use {tiles['zero_use']:,}; more than 3 uses "
               f"{tiles['more_than_3_uses']:,}; older than 10 years {tiles['older_than_10_years']:,}; widely held "
-              f"{tiles['widely_held']:,}; scarce (held by at most 2 in {institution.region}) {tiles['scarce']:,}")
+              f"{tiles['widely_held']:,}; scarce (held by at most {result['scarce_max_holders']} in "
+              f"{institution.region}) {tiles['scarce']:,}")
         total = result["retain_total" if args.retention else "withdraw_total"]
         print(f"{'Retention' if args.retention else 'Withdrawal'} candidates: {total:,} (showing {len(records):,})")
     print(render(records, args.format))

@@ -47,12 +47,12 @@ def groups_of(release_id: str, region: str) -> pl.DataFrame:
 
 
 version = ui.local_data_version(code)
-privacy = release.manifest.get("privacy", {})
+privacy = release.manifest["privacy"]
 noisy = privacy.get("epsilon") is not None
 st.caption(f"{ui.md_text(institution.name)} against institutions of {institution.region} that share benchmark data "
            f"(release {release.release_id}, data as of {release.manifest['as_of']}). Only complete periods are "
-           f"compared; a peer statistic is shown only when at least {privacy.get('K_BENCH', 5)} institutions "
-           f"contribute and none makes up more than {privacy.get('DOMINANCE', 0.5):.0%} of a total.")
+           f"compared; a peer statistic is shown only when at least {privacy['K_BENCH']} institutions "
+           f"contribute and none makes up more than {privacy['DOMINANCE']:.0%} of a total.")
 if not institution.live_for_a_year(as_of):
     st.info(f"{institution.code} has been live for less than a year: you see the benchmarks, but your own data "
             f"joins them only from {institution.first_anniversary.isoformat()} on.")

@@ -17,8 +17,7 @@ institution = ui.store().institution(actor, actor.institution_code)
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Comparing your items with the community…")
 def cached_candidates(release_id: str, code: str, rules: rules_module.DeselectionRules, data_version: str):
-    return rules_module.deselection(actor, ui.current_release_handle(), settings.data_dir, code, rules,
-                                    settings.k_title)
+    return rules_module.deselection(actor, ui.current_release_handle(), settings.data_dir, code, rules)
 
 
 st.title("Deselection and retention")
@@ -51,14 +50,14 @@ with st.container(horizontal=True):
     st.metric("More than 3 uses", f"{tiles['more_than_3_uses']:,}", border=True)
     st.metric("Older than 10 years", f"{tiles['older_than_10_years']:,}", border=True)
     st.metric(f"Held by ≥ {result['rules'].min_holders}", f"{tiles['widely_held']:,}", border=True)
-    st.metric("Scarce (held by ≤ 2)", f"{tiles['scarce']:,}", border=True)
+    st.metric(f"Scarce (held by ≤ {result['scarce_max_holders']})", f"{tiles['scarce']:,}", border=True)
 
 view = st.segmented_control("List", ["Withdrawal candidates", "Retention candidates"], key="deselection_view",
                             default="Withdrawal candidates")
 if view == "Retention candidates":
     frame, total = result["retain"], result["retain_total"]
-    st.write(f"**{total:,}** of your items are works that at most two institutions in {institution.region} hold: "
-             f"keep them, or coordinate before withdrawing.")
+    st.write(f"**{total:,}** of your items are works that at most {result['scarce_max_holders']} institutions in "
+             f"{institution.region} hold: keep them, or coordinate before withdrawing.")
     name = "retention"
 else:
     frame, total = result["withdraw"], result["withdraw_total"]

@@ -115,6 +115,8 @@ else:
 st.header("Sharing")
 states = store.sharing_state(actor, code)
 today = datetime.now(timezone.utc).date()
+current_release = ui.current_release()  # its manifest: the thresholds the community data obeys
+k_bench = current_release["privacy"]["K_BENCH"] if current_release else "K_BENCH"
 
 WHEN = {
     "collection_development": "A change takes effect at the next community release. Turning it off removes all "
@@ -124,7 +126,7 @@ WHEN = {
                        "next community release; turning it off removes your data from the community then.",
     "benchmark": "A change takes effect on the first day of the next month (the monthly benchmark cycle). If you "
                  "do not share, you do not see benchmark data. Statistics are anonymized and aggregated, released "
-                 "only where at least 5 institutions contribute, and only within your data center "
+                 f"only where at least {k_bench} institutions contribute, and only within your data center "
                  f"({institution.region}). An institution live for less than a year can use benchmarks but is "
                  "not included in them.",
 }

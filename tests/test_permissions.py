@@ -93,7 +93,7 @@ def _calls(settings, store, victim):
     return {
         "deselection.own_items": lambda a: deselection.own_items(a, settings.data_dir, victim.code),
         "deselection.deselection": lambda a: deselection.deselection(a, release, settings.data_dir, victim.code,
-                                                                     rules, settings.k_title),
+                                                                     rules),
         "trends.own_identifiers": lambda a: trends.own_identifiers(a, settings.data_dir, victim.code),
         "trends.subject_overview": lambda a: trends.subject_overview(a, release, settings.data_dir, victim.code,
                                                                      victim.region),

@@ -7,7 +7,8 @@ never selected, so they cannot leave. In a consortium (Network Zone) only the ro
 institution owns are used.
 
 The administrator's preview ("What will be shared") calls these same functions, so
-the preview cannot drift from what the system job sends.
+the preview cannot drift from what the system job sends. The columns of each table, and
+which service sends which table, are the data contract's (core.contract).
 """
 
 from __future__ import annotations
@@ -18,30 +19,11 @@ import polars as pl
 
 from analytics.contribute import kpis as kpi_formulas
 from analytics.core import access
+from analytics.core.contract import CONTRIBUTION_COLUMNS, SERVICE_TABLES
 from analytics.ingest import subjects
 from analytics.ingest.local import institution_dir
 from analytics.core.schema import SERVICES, TABLE_FILES
 from analytics.control.store import Institution
-
-FORMAT_VERSION = 4  # raise when a contribution table changes (2: benchmark base measures; 3: held works; 4: noise)
-
-# Exactly the columns each contribution table may carry (the allow-list).
-CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {
-    "holdings": ("work_key", "isbns", "title", "author", "publisher", "pub_year", "language",
-                 "lc_class", "lc_subclass", "subject", "format", "copies_held", "copies_withdrawn",
-                 "first_acquired_month"),
-    "loans": ("work_key", "month", "loans", "renewals"),
-    "e_usage": ("work_key", "isbns", "title", "platform", "month", "metric_type", "count"),
-    "reading_lists": ("work_key", "term", "lists", "citations", "required_citations"),
-    "kpis": ("period", "measure", "value"),
-    "held_works": ("work_key", "isbns"),
-}
-
-SERVICE_TABLES: dict[str, tuple[str, ...]] = {
-    "collection_development": ("holdings", "loans", "e_usage", "reading_lists"),
-    "recommendations": ("holdings", "loans", "e_usage", "reading_lists"),
-    "benchmark": ("kpis", "held_works"),
-}
 
 SERVICE_DESCRIPTIONS = {
     "collection_development": (
@@ -57,7 +39,7 @@ SERVICE_DESCRIPTIONS = {
         "Yearly (and for loans, additions and e-usage monthly) figures of your collection and its use: titles "
         "and items held, additions, loans, items that circulated, e-usage, reading-list titles held, median "
         "age, and your annual statistics (money columns are never imported). Pooled into statistics only "
-        "where at least 5 institutions contribute; your FTE students from the profile are used for ratios. "
+        "where enough institutions contribute (see When); your FTE students from the profile are used for ratios. "
         "The works you hold (work key and ISBNs, no copies or ids) are used only to compute each "
         "institution's share of holdings unique in the region."
     ),

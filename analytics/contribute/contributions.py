@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 from analytics.contribute import anonymize
+from analytics.core.contract import FORMAT_VERSION
 from analytics.contribute import disclosure
 from analytics.ingest import local
 from analytics.core.config import Settings
@@ -59,7 +60,7 @@ def _source_version(settings: Settings, institution: Institution, noise: bool = 
     # The contribution format is part of the version: an upgrade that changes what a table
     # holds rebuilds every contribution once. So is the noise: a contribution built without it
     # (measurement only) is never reused by a protected publish.
-    profile = (f"format{anonymize.FORMAT_VERSION}{'' if noise else '-exact'}|{institution.region}|"
+    profile = (f"format{FORMAT_VERSION}{'' if noise else '-exact'}|{institution.region}|"
                f"{institution.consortium}|{institution.code}")
     return f"{profile}|{local.data_version(settings.data_dir, institution.code)}"
 

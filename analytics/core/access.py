@@ -2,7 +2,7 @@
 
 Every service function takes the acting principal and checks it here, so that a
 direct call from a script or a crafted request is refused exactly as the UI would
-refuse it. Rules (DOMAIN.md): only a General System Administrator (role ``admin``) of
+refuse it. Rules (README.md, "Signing in"): only a General System Administrator (role ``admin``) of
 an institution changes its data sharing profile; any user of the institution may read
 it; nobody reads or changes another institution's settings or local data.
 """

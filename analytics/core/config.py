@@ -6,11 +6,12 @@ app and the tests can never disagree about them.
 
 from __future__ import annotations
 
-from analytics.core.errors import InvalidValue
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from analytics.core.contract import THRESHOLDS
+from analytics.core.errors import InvalidValue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = REPO_ROOT / "data" / "reference"
@@ -40,9 +41,9 @@ class Settings:
 
     data_dir: Path
     database_url: str
-    k_title: int = 3
-    k_bench: int = 5
-    dominance: float = 0.5
+    k_title: int = THRESHOLDS["K_TITLE"]
+    k_bench: int = THRESHOLDS["K_BENCH"]
+    dominance: float = THRESHOLDS["DOMINANCE"]
     duckdb_memory: str = "3GB"
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
@@ -68,7 +69,8 @@ class Settings:
 
 
 def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
-    """Settings from arguments first, then environment, then defaults.
+    """Settings from arguments first, then environment, then defaults (Settings' own: the
+    thresholds' defaults are the data contract's, core.contract.THRESHOLDS).
 
     ANALYTICS_DATA_DIR (default ./data), DATABASE_URL (default a SQLite file in the
     data dir), K_TITLE, K_BENCH, DOMINANCE, DUCKDB_MEMORY_LIMIT (publish's DuckDB, default 3GB),
@@ -83,13 +85,13 @@ def load_settings(data_dir: str | os.PathLike | None = None) -> Settings:
     return Settings(
         data_dir=base,
         database_url=url,
-        k_title=_env_int("K_TITLE", 3),
-        k_bench=_env_int("K_BENCH", 5),
-        dominance=_env_float("DOMINANCE", 0.5),
-        duckdb_memory=os.environ.get("DUCKDB_MEMORY_LIMIT") or "3GB",
-        spark_master=os.environ.get("SPARK_MASTER") or "local[*]",
-        spark_driver_memory=os.environ.get("SPARK_DRIVER_MEMORY") or "2g",
-        spark_shuffle_partitions=_env_int("SPARK_SHUFFLE_PARTITIONS", 0),
+        k_title=_env_int("K_TITLE", Settings.k_title),
+        k_bench=_env_int("K_BENCH", Settings.k_bench),
+        dominance=_env_float("DOMINANCE", Settings.dominance),
+        duckdb_memory=os.environ.get("DUCKDB_MEMORY_LIMIT") or Settings.duckdb_memory,
+        spark_master=os.environ.get("SPARK_MASTER") or Settings.spark_master,
+        spark_driver_memory=os.environ.get("SPARK_DRIVER_MEMORY") or Settings.spark_driver_memory,
+        spark_shuffle_partitions=_env_int("SPARK_SHUFFLE_PARTITIONS", Settings.spark_shuffle_partitions),
         sign_in=_sign_in_mode(),
         allow_unverified_email=_env_flag("ANALYTICS_ALLOW_UNVERIFIED_EMAIL"),
     )
@@ -99,7 +101,7 @@ SIGN_IN_MODES = ("oidc", "demo")
 
 
 def _sign_in_mode() -> str:
-    raw = (os.environ.get("ANALYTICS_SIGN_IN") or "oidc").strip().lower()
+    raw = (os.environ.get("ANALYTICS_SIGN_IN") or Settings.sign_in).strip().lower()
     if raw not in SIGN_IN_MODES:
         raise InvalidValue(f"environment variable ANALYTICS_SIGN_IN must be one of {', '.join(SIGN_IN_MODES)}, "
                          f"got {raw!r}")

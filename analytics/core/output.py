@@ -1,4 +1,4 @@
-"""Printing records as a table, CSV or JSON for the CLI (DATA_CONTRACT.md §5), and the one
+"""Printing records as a table, CSV or JSON for the CLI (docs/data-contract.md §5), and the one
 rule every CSV the product writes follows for text (safe_csv_text, safe_csv_frame)."""
 
 from __future__ import annotations

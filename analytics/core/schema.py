@@ -1,6 +1,6 @@
 """Canonical tables, their columns, and the lists that keep personal and financial data out.
 
-The canonical columns are the data contract (DATA_CONTRACT.md §1). The deny-list is
+The canonical columns are the data contract (docs/data-contract.md §1). The deny-list is
 applied at import, before anything is stored: a column that looks personal or
 financial is dropped and named in the import report, whatever else the file holds.
 """
@@ -34,7 +34,7 @@ REGION_LABELS = {
     "MEA": "Middle East and Africa",
 }
 
-# Size bands are derived from FTE students, never typed by hand (DATA_CONTRACT.md §2).
+# Size bands are derived from FTE students, never typed by hand (docs/data-contract.md §2).
 SIZE_BANDS = (
     (0, "under 1,000"),
     (1_000, "1,000-4,999"),

@@ -1,4 +1,4 @@
-"""Reading an institution's own local store (DATA_CONTRACT.md §3), with the access check.
+"""Reading an institution's own local store (docs/data-contract.md §3), with the access check.
 
 Only users of the institution may read its local data; every reader goes through
 ``require_member`` here, whatever page or command calls it.

@@ -35,12 +35,13 @@ import polars as pl
 
 from analytics.release import sql as release_sql
 from analytics.core.config import Settings
+from analytics.core.contract import polars_schema
 from analytics.release.manifest import ReleaseError
 
 ENGINES = ("duckdb", "spark")
 SPARK_LOG_CONFIG = Path(__file__).resolve().parent / "spark-log4j2.properties"
-_DUCK_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "list": "VARCHAR[]"}
-_POLARS_TYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64, "list": pl.List(pl.String)}
+# The DuckDB types of the data contract's type names (core.contract).
+_DUCK_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "list[str]": "VARCHAR[]"}
 
 
 class EngineUnavailable(ReleaseError):
@@ -344,7 +345,7 @@ class SparkEngine:
         attributes = [c for c in who.columns if c != "path"]
         if who.is_empty():
             empty = pl.DataFrame(schema={**{c: who.schema[c] for c in attributes},
-                                         **{c: _POLARS_TYPES[t] for c, t in types.items()}})
+                                         **polars_schema(types)})
             self.register(name, empty)
             return
         keyed = who.with_columns(pl.col("path").map_elements(_file_key, return_dtype=pl.String).alias("file_key"))

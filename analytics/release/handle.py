@@ -13,12 +13,12 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.core.contract import TREND_TABLES
 from analytics.release.manifest import (HOW_TO_PUBLISH, NO_RELEASE, ReleaseError, current_release_id, read_manifest,
                                         release_path)
 from analytics.release.trending import TITLE_ISBNS, build_trend_tables
 
 __all__ = ["HOW_TO_PUBLISH", "NO_RELEASE", "Release", "current_manifest", "open_release"]
-PRECOMPUTED = ("monthly_signal", "trend_rows")
 TABLES = ("titles", "holdings", "peer_selection", "benchmarks")
 RAW_MONTHLY = ("loans", "e_usage", "reading_lists")  # only to build the trend tables of an older release
 
@@ -45,8 +45,8 @@ def open_release(community_dir: Path, release_id: str | None = None, *, part: st
     manifest = read_manifest(path)
     con = duckdb.connect()
     if part is None:
-        ready = all((path / f"{name}.parquet").exists() for name in PRECOMPUTED)
-        for name in TABLES + (PRECOMPUTED if ready else RAW_MONTHLY):
+        ready = all((path / f"{name}.parquet").exists() for name in TREND_TABLES)
+        for name in TABLES + (TREND_TABLES if ready else RAW_MONTHLY):
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(path / f"{name}.parquet")})
         if not ready:
             build_trend_tables(con, manifest)

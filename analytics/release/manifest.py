@@ -23,6 +23,7 @@ import polars as pl
 
 from analytics.core.access import Principal
 from analytics.core.config import Settings
+from analytics.core.contract import RELEASE_TABLES, THRESHOLD_COLUMNS, THRESHOLDS, polars_schema
 from analytics.ingest.local import table_path
 from analytics.core.schema import SERVICES
 from analytics.control.store import Store, SystemJobStore
@@ -39,60 +40,9 @@ class ReleaseError(UserError):
     """A release is missing, invalid or could not be built; the message says which."""
 
 
-RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {
-    "titles.parquet": {"work_key": pl.String, "isbns": pl.List(pl.String), "title": pl.String,
-                       "author": pl.String, "publisher": pl.String, "pub_year": pl.Int64, "language": pl.String,
-                       "lc_class": pl.String, "lc_subclass": pl.String, "subject": pl.String, "format": pl.String},
-    "holdings.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String,
-                         "institutions_holding": pl.Int64, "institutions_acquiring": pl.Int64},
-    "loans.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String, "loans": pl.Int64,
-                      "institutions_lending": pl.Int64},
-    "e_usage.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String, "metric_type": pl.String,
-                        "count": pl.Int64, "institutions": pl.Int64},
-    "reading_lists.parquet": {"work_key": pl.String, "region": pl.String, "term": pl.String, "lists": pl.Int64,
-                              "institutions": pl.Int64},
-    "peer_selection.parquet": {"work_key": pl.String, "region": pl.String, "peer_group": pl.String,
-                               "group_size": pl.Int64, "institutions_holding": pl.Int64,
-                               "institutions_acquired_12m": pl.Int64, "institutions_listing": pl.Int64},
-    "monthly_signal.parquet": {"work_key": pl.String, "region": pl.String, "month": pl.String,
-                               "loans": pl.Int64, "e_requests": pl.Int64, "acquisitions": pl.Int64,
-                               "reading_lists": pl.Int64, "signal": pl.Float64},
-    "trend_rows.parquet": {"region": pl.String, "window_months": pl.Int64, "work_key": pl.String,
-                           "title": pl.String, "author": pl.String, "isbns": pl.List(pl.String),
-                           "lc_class": pl.String, "lc_subclass": pl.String, "subject": pl.String,
-                           "format": pl.String, "pub_year": pl.Int64, "language": pl.String,
-                           "publisher": pl.String, "institutions_holding": pl.Int64, "recent": pl.Float64,
-                           "baseline": pl.Float64, "long_run_monthly": pl.Float64, "score": pl.Float64,
-                           "lift_over_long_run": pl.Float64, "loans_recent": pl.Int64,
-                           "e_requests_recent": pl.Int64, "acquisitions_recent": pl.Int64,
-                           "reading_lists_recent": pl.Int64},
-    # Under recommendations/ only: the evidence of recommendation types (recommend.py).
-    "work_use.parquet": {"work_key": pl.String, "region": pl.String, "holders": pl.Int64,
-                         "median_loans_per_copy": pl.Float64},
-    "platform_titles.parquet": {"work_key": pl.String, "region": pl.String, "platform": pl.String,
-                                "institutions": pl.Int64},
-    "platforms.parquet": {"region": pl.String, "platform": pl.String, "institutions_holding": pl.Int64,
-                          "institutions_loading": pl.Int64},
-    "benchmarks.parquet": {"region": pl.String, "peer_group": pl.String, "kpi": pl.String, "period": pl.String,
-                           "variant": pl.String, "n": pl.Int64, "p25": pl.Float64, "median": pl.Float64,
-                           "p75": pl.Float64, "mean": pl.Float64, "method": pl.String,
-                           "mean_noise_sd": pl.Float64, "quantile_step": pl.Float64, "suppressed": pl.Boolean,
-                           "reason": pl.String},
-}
-
-# The column that counts contributing institutions, and which threshold applies to it.
-THRESHOLD_COLUMNS = {
-    "holdings.parquet": [("institutions_holding", "K_TITLE")],
-    "loans.parquet": [("institutions_lending", "K_TITLE")],
-    "e_usage.parquet": [("institutions", "K_TITLE")],
-    "reading_lists.parquet": [("institutions", "K_TITLE")],
-    "peer_selection.parquet": [("institutions_holding", "K_TITLE"), ("institutions_acquired_12m", "K_TITLE"),
-                               ("institutions_listing", "K_TITLE")],
-    "benchmarks.parquet": [("n", "K_BENCH")],
-    "work_use.parquet": [("holders", "K_TITLE")],
-    "platform_titles.parquet": [("institutions", "K_TITLE")],
-    "platforms.parquet": [("institutions_holding", "K_TITLE"), ("institutions_loading", "K_TITLE")],
-}
+# The release schema of the data contract (core.contract), as Polars types per file name.
+RELEASE_SCHEMA: dict[str, dict[str, pl.DataType]] = {f"{table}.parquet": polars_schema(columns)
+                                                     for table, columns in RELEASE_TABLES.items()}
 
 
 def schema_of(name: str) -> dict[str, pl.DataType]:
@@ -215,97 +165,127 @@ def verify_release(settings: Settings, store: Store, release_id: str | None = No
     path = directory or release_path(settings.community_dir, release_id)
     manifest = read_manifest(path)
     release_id = manifest.get("release_id", release_id)
-    problems: list[str] = []
     listed = manifest.get("sha256", {})
     on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.parquet"))
-    for name in sorted(set(on_disk) - set(listed)):
-        problems.append(f"{name}: file is not listed in the manifest")
-    for name, expected in sorted(listed.items()):
-        file = path / name
-        if not file.exists():
-            problems.append(f"{name}: listed in the manifest but missing")
-        elif sha256(file) != expected:
-            problems.append(f"{name}: checksum does not match the manifest")
     privacy = manifest.get("privacy", {})
-    if not privacy.get("disclosure", {}).get("protected") and not allow_unprotected:
-        problems.append("manifest: the release was built without the disclosure layer (noise on magnitudes and "
-                        "counts); it must not be used")
+    problems = _check_listing(path, listed, on_disk) + _check_privacy(privacy, allow_unprotected)
     job = SystemJobStore(store, Principal.system_job())
     con = duckdb.connect()
     try:
         register_forbidden(con, settings, store, job)
         con.execute("CREATE TEMP TABLE release_strings (value VARCHAR, file VARCHAR, column_name VARCHAR)")
         for name in sorted(set(on_disk) & set(listed)):
-            file = path / name
-            try:
-                schema = schema_of(name)
-            except KeyError:
-                problems.append(f"{name}: not a file of the release schema")
-                continue
-            try:
-                actual = pl.read_parquet_schema(file)
-                con.execute("SELECT count(*) FROM read_parquet($f)", {"f": str(file)}).fetchone()
-            except Exception as exc:  # polars/duckdb raise several types for damaged files
-                problems.append(f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})")
-                continue
-            extra = sorted(set(actual) - set(schema))
-            missing = sorted(set(schema) - set(actual))
-            if extra:
-                problems.append(f"{name}: columns outside the release schema: {', '.join(extra)}")
-            if missing:
-                problems.append(f"{name}: missing columns: {', '.join(missing)}")
-            for column, key in THRESHOLD_COLUMNS.get(Path(name).name, []):
-                if column not in actual:
-                    continue
-                minimum = privacy.get(key)
-                if minimum is None:
-                    problems.append(f"manifest: privacy parameter {key} missing")
-                    continue
-                # A withheld count is null; a shown count must reach the threshold.
-                below = con.execute(f'SELECT count(*) FROM read_parquet($f) WHERE "{column}" < $m',
-                                    {"f": str(file), "m": minimum}).fetchone()[0]
-                if below:
-                    problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
-            if Path(name).name == "benchmarks.parquet" and "suppressed" in actual:
-                shown = con.execute("SELECT count(*) FROM read_parquet($f) WHERE suppressed AND (n IS NOT NULL OR "
-                                    "median IS NOT NULL OR mean IS NOT NULL OR p25 IS NOT NULL OR p75 IS NOT NULL)",
-                                    {"f": str(file)}).fetchone()[0]
-                if shown:
-                    problems.append(f"{name}: {shown} suppressed row(s) that still carry numbers")
-                unexplained = con.execute("SELECT count(*) FROM read_parquet($f) WHERE (suppressed AND reason IS NULL)"
-                                          " OR (NOT suppressed AND n IS NULL)", {"f": str(file)}).fetchone()[0]
-                if unexplained:
-                    problems.append(f"{name}: {unexplained} row(s) neither released with n nor suppressed with a "
-                                    f"reason")
-            if Path(name).name == "peer_selection.parquet" and "group_size" in actual:
-                small = con.execute("SELECT count(*) FROM read_parquet($f) WHERE peer_group <> 'all' "
-                                    "AND group_size < $m", {"f": str(file), "m": privacy.get("K_BENCH", 5)}).fetchone()[0]
-                if small:
-                    problems.append(f"{name}: {small} row(s) of a peer group smaller than K_BENCH")
-                empty = con.execute("SELECT count(*) FROM read_parquet($f) WHERE institutions_holding IS NULL "
-                                    "AND institutions_listing IS NULL", {"f": str(file)}).fetchone()[0]
-                if empty:
-                    problems.append(f"{name}: {empty} row(s) that no released count supports")
-            for column, dtype in actual.items():
-                if dtype == pl.String and column in schema:
-                    con.execute(f'INSERT INTO release_strings SELECT DISTINCT "{column}", $name, $column '
-                                f'FROM read_parquet($f) WHERE "{column}" IS NOT NULL',
-                                {"name": name, "column": column, "f": str(file)})
-        # One pass over the (possibly millions of) forbidden values for all files at once.
-        con.execute("CREATE TEMP TABLE hits AS SELECT DISTINCT r.file, r.column_name, f.kind, f.value "
-                    "FROM release_strings r JOIN forbidden f ON r.value = f.value")
-        ordinary = _ordinary_texts(con, settings, store, privacy.get("K_TITLE", settings.k_title))
-        found: dict[tuple[str, str], tuple[str, str]] = {}
-        for file_name, column, kind, value in con.execute("SELECT * FROM hits ORDER BY 1, 2, 3, 4").fetchall():
-            if column in FREE_TEXT and kind != "contribution token" and value in ordinary:
-                continue  # a title "1984" that K_TITLE catalogues share is not institution 1984's item id
-            found.setdefault((file_name, column), (kind, value))
-        for (file_name, column), (kind, value) in sorted(found.items()):
-            problems.append(f"{file_name}: column {column} contains a {kind} ({value!r})")
+            problems += _check_file(con, path / name, name, privacy)
+        problems += _check_identifiers(con, settings, store, privacy)
     finally:
         con.close()
     problems += _check_contributors(store, job, release_id, manifest)
     return problems
+
+
+def _check_listing(path: Path, listed: dict[str, str], on_disk: list[str]) -> list[str]:
+    """Every file listed in the manifest, present and with its checksum; no other file."""
+    problems = [f"{name}: file is not listed in the manifest" for name in sorted(set(on_disk) - set(listed))]
+    for name, expected in sorted(listed.items()):
+        file = path / name
+        if not file.exists():
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif sha256(file) != expected:
+            problems.append(f"{name}: checksum does not match the manifest")
+    return problems
+
+
+def _check_privacy(privacy: dict, allow_unprotected: bool) -> list[str]:
+    """The manifest records every threshold and, unless allowed, the disclosure layer."""
+    problems = [f"manifest: privacy parameter {key} missing" for key in THRESHOLDS if privacy.get(key) is None]
+    if not privacy.get("disclosure", {}).get("protected") and not allow_unprotected:
+        problems.append("manifest: the release was built without the disclosure layer (noise on magnitudes and "
+                        "counts); it must not be used")
+    return problems
+
+
+def _check_file(con, file: Path, name: str, privacy: dict) -> list[str]:
+    """One release file against the release schema and the rules of its table; its strings go
+    into release_strings for _check_identifiers."""
+    try:
+        schema = schema_of(name)
+    except KeyError:
+        return [f"{name}: not a file of the release schema"]
+    try:
+        actual = pl.read_parquet_schema(file)
+        con.execute("SELECT count(*) FROM read_parquet($f)", {"f": str(file)}).fetchone()
+    except Exception as exc:  # polars/duckdb raise several types for damaged files
+        return [f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})"]
+    problems = []
+    extra = sorted(set(actual) - set(schema))
+    missing = sorted(set(schema) - set(actual))
+    if extra:
+        problems.append(f"{name}: columns outside the release schema: {', '.join(extra)}")
+    if missing:
+        problems.append(f"{name}: missing columns: {', '.join(missing)}")
+    problems += _check_rules(con, file, name, actual, privacy)
+    for column, dtype in actual.items():
+        if dtype == pl.String and column in schema:
+            con.execute(f'INSERT INTO release_strings SELECT DISTINCT "{column}", $name, $column '
+                        f'FROM read_parquet($f) WHERE "{column}" IS NOT NULL',
+                        {"name": name, "column": column, "f": str(file)})
+    return problems
+
+
+# The rules of a table beyond its thresholds: (a column they need, [(the rows that break a rule, as an SQL
+# condition that may name a threshold of the manifest as $K_BENCH, ..., the problem)]).
+TABLE_RULES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "benchmarks": ("suppressed", (
+        ("suppressed AND (n IS NOT NULL OR median IS NOT NULL OR mean IS NOT NULL OR p25 IS NOT NULL "
+         "OR p75 IS NOT NULL)", "suppressed row(s) that still carry numbers"),
+        ("(suppressed AND reason IS NULL) OR (NOT suppressed AND n IS NULL)",
+         "row(s) neither released with n nor suppressed with a reason"))),
+    "peer_selection": ("group_size", (
+        ("peer_group <> 'all' AND group_size < $K_BENCH", "row(s) of a peer group smaller than K_BENCH"),
+        ("institutions_holding IS NULL AND institutions_listing IS NULL", "row(s) that no released count supports"))),
+}
+
+
+def _rows(con, file: Path, where: str, params: dict) -> int:
+    """How many rows of a release file meet `where` (SQL over its columns and `params`)."""
+    return con.execute(f"SELECT count(*) FROM read_parquet($f) WHERE {where}", {"f": str(file), **params}).fetchone()[0]
+
+
+def _check_rules(con, file: Path, name: str, actual: dict, privacy: dict) -> list[str]:
+    """The thresholds of a release file's counts (a withheld count is null; a shown count must
+    reach its threshold) and the other rules of its table (TABLE_RULES)."""
+    table = Path(name).stem
+    problems = []
+    for column, key in THRESHOLD_COLUMNS.get(table, ()):
+        minimum = privacy.get(key)
+        if column in actual and minimum is not None:  # a missing column or threshold is reported already
+            below = _rows(con, file, f'"{column}" < $m', {"m": minimum})
+            if below:
+                problems.append(f"{name}: {below} row(s) with {column} below {key}={minimum}")
+    needed, rules = TABLE_RULES.get(table, ("", ()))
+    for where, problem in rules if needed in actual else ():
+        named = [key for key in THRESHOLDS if f"${key}" in where]
+        if all(privacy.get(key) is not None for key in named):
+            broken = _rows(con, file, where, {key: privacy[key] for key in named})
+            if broken:
+                problems.append(f"{name}: {broken} {problem}")
+    return problems
+
+
+def _check_identifiers(con, settings: Settings, store: Store, privacy: dict) -> list[str]:
+    """No string of the release (release_strings) equals an identifier (the view `forbidden`)."""
+    # One pass over the (possibly millions of) forbidden values for all files at once.
+    con.execute("CREATE TEMP TABLE hits AS SELECT DISTINCT r.file, r.column_name, f.kind, f.value "
+                "FROM release_strings r JOIN forbidden f ON r.value = f.value")
+    k_title = privacy.get("K_TITLE")
+    ordinary = _ordinary_texts(con, settings, store, k_title) if k_title is not None else set()
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for file_name, column, kind, value in con.execute("SELECT * FROM hits ORDER BY 1, 2, 3, 4").fetchall():
+        if column in FREE_TEXT and kind != "contribution token" and value in ordinary:
+            continue  # a title "1984" that K_TITLE catalogues share is not institution 1984's item id
+        found.setdefault((file_name, column), (kind, value))
+    return [f"{file_name}: column {column} contains a {kind} ({value!r})"
+            for (file_name, column), (kind, value) in sorted(found.items())]
 
 
 def _check_contributors(store: Store, job: SystemJobStore, release_id: str, manifest: dict) -> list[str]:

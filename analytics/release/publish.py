@@ -1,12 +1,13 @@
 """The system job's second half: build, verify and switch a community release.
 
-publish() refreshes the contributions (contributions.py), aggregates them with the SQL
-of release_sql.py in DuckDB (or Apache Spark: engines.py), applies the K_TITLE / K_BENCH /
-DOMINANCE thresholds, writes Parquet files and manifest.json into a hidden building directory, verifies the
-result (release.py), renames it into place and only then points ``current`` at it with
-an atomic rename. A crash at any point leaves the previous release current; the next
-publish removes the leftovers. Releases that contain a contribution that was since
-withdrawn (opt-out) are deleted; the last three releases are kept.
+publish() refreshes the contributions (contribute.contributions), aggregates them with the SQL
+of release.sql in DuckDB (or Apache Spark: release.engines), applies the K_TITLE / K_BENCH /
+DOMINANCE thresholds, writes the files of the data contract (core.contract) and manifest.json
+into a hidden building directory, verifies the result (release.manifest), renames it into
+place and only then points ``current`` at it with an atomic rename. A crash at any point
+leaves the previous release current; the next publish removes the leftovers. Releases that
+contain a contribution that was since withdrawn (opt-out) are deleted; the last three
+releases are kept.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ from analytics.release import sql as release_sql
 from analytics.contribute import contributions as contrib
 from analytics.core.access import Principal
 from analytics.core.config import Settings
+from analytics.core.contract import (CONTRIBUTION_TABLES, RECOMMENDATIONS_PART, SCHEMA_VERSION, SERVICE_TABLES,
+                                     TREND_TABLES)
 from analytics.release.engines import check_engine, file_view, open_engine
-from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id, list_release_dirs, sha256,
-                      verify_release)
+from analytics.release.manifest import (KEEP_RELEASES, RELEASE_SCHEMA, ReleaseError, current_release_id,
+                                        list_release_dirs, sha256, verify_release)
 from analytics.core.schema import SERVICES
 from analytics.control.store import Store, SystemJobStore, utcnow
-
-SCHEMA_VERSION = 1
-RECOMMENDATION_DIR = "recommendations"
 
 
 def _pause_for_crash_tests(stage: str) -> None:
@@ -91,8 +91,7 @@ def _register_contributions(engine, contributors: list[contrib.Contributor], ser
     counted year, type and size band."""
     chosen = [c for c in contributors if c.service == service]
     position = {c.token: i for i, c in enumerate(contributors)}
-    tables = release_sql.TITLE_LEVEL.keys() if service != "benchmark" else ("kpis", "held_works")
-    for table in tables:
+    for table in SERVICE_TABLES[service]:
         present = [c for c in chosen if (c.path / f"{table}.parquet").exists()]
         who = pl.DataFrame({
             "path": [str(c.path / f"{table}.parquet") for c in present],
@@ -105,21 +104,7 @@ def _register_contributions(engine, contributors: list[contrib.Contributor], ser
             "size_band": [c.institution.size_band for c in present],
         }, schema={"path": pl.String, "token": pl.String, "tid": pl.Int64, "rkey": pl.Int64, "region": pl.String,
                    "included_from_year": pl.Int64, "type": pl.String, "size_band": pl.String})
-        engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TYPES[table])
-
-
-CONTRIBUTION_TYPES = {
-    "holdings": {"work_key": "str", "isbns": "list", "title": "str", "author": "str", "publisher": "str",
-                 "pub_year": "int", "language": "str", "lc_class": "str", "lc_subclass": "str", "subject": "str",
-                 "format": "str", "copies_held": "int", "copies_withdrawn": "int", "first_acquired_month": "str"},
-    "loans": {"work_key": "str", "month": "str", "loans": "int", "renewals": "int"},
-    "e_usage": {"work_key": "str", "isbns": "list", "title": "str", "platform": "str", "month": "str",
-                "metric_type": "str", "count": "int"},
-    "reading_lists": {"work_key": "str", "term": "str", "lists": "int", "citations": "int",
-                      "required_citations": "int"},
-    "kpis": {"period": "str", "measure": "str", "value": "float"},
-    "held_works": {"work_key": "str", "isbns": "list"},
-}
+        engine.contribution_view(f"{table}_c", who, CONTRIBUTION_TABLES[table])
 
 
 def _write_table(con, sql: str, params: dict, path: Path, name: str, protect=None) -> int:
@@ -201,7 +186,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         if engine != "duckdb":
             progress(f"{engine}: session started in {time.perf_counter() - started:.1f} s")
         done: dict[frozenset, str] = {}  # contributing institutions -> prefix already built from them
-        for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATION_DIR + "/")):
+        for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATIONS_PART + "/")):
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             pops = _populations(contributors, service, secrets)
             protection = lambda table, pops=pops: _protection(table, pops, settings, protect)  # noqa: E731
@@ -254,29 +239,11 @@ def _build_service_tables(con, building: Path, service: str, prefix: str, contri
     con.execute(release_sql.WORK_IDS)
     con.unregister("work_map_frame")
     progress(f"{service}: work map in {time.perf_counter() - started:.1f} s")
-    for table, sql in release_sql.TITLE_LEVEL.items():
-        name = f"{prefix}{table}.parquet"
-        step = time.perf_counter()
-        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protection(table))
-        progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-        con.register_file(f"{table}_r", building / name)
-        _pause_for_crash_tests(f"{service}:{table}")
-    name = f"{prefix}peer_selection.parquet"
-    step = time.perf_counter()
-    counts[name] = _write_table(con, release_sql.PEER_SELECTION, params, building / name,
-                                "peer_selection.parquet", protection("peer_selection"))
-    progress(f"{service}: peer_selection ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
-    con.register_file("peer_selection_r", building / name)
-    name = f"{prefix}titles.parquet"
-    step = time.perf_counter()
-    counts[name] = _write_table(con, release_sql.TITLES, params, building / name, "titles.parquet")
-    progress(f"{service}: titles ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+    _write_title_tables(con, building, prefix, service, params, protection, progress, counts)
     with con.local() as duck:
         _write_trend_tables(duck, building, prefix, as_of, counts)
     progress(f"{service}: title-level tables in {time.perf_counter() - started:.1f} s")
 
-
-TREND_TABLES = ("monthly_signal", "trend_rows")
 
 
 def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: dict[str, int]) -> None:
@@ -292,6 +259,23 @@ def _write_trend_tables(con, building: Path, prefix: str, as_of: date, counts: d
     for table in TREND_TABLES:
         name = f"{prefix}{table}.parquet"
         counts[name] = _write_table(con, f"SELECT * FROM {table}", {}, building / name, f"{table}.parquet")
+
+
+def _write_title_tables(con, building: Path, prefix: str, service: str, params: dict, protection, progress,
+                        counts: dict[str, int]) -> None:
+    """The title-level tables, peer_selection and titles of one part of the release; each but
+    titles is registered as <table>_r for the statements after it."""
+    steps = [*((table, sql, protection(table)) for table, sql in release_sql.TITLE_LEVEL.items()),
+             ("peer_selection", release_sql.PEER_SELECTION, protection("peer_selection")),
+             ("titles", release_sql.TITLES, None)]
+    for table, sql, protect in steps:
+        name = f"{prefix}{table}.parquet"
+        step = time.perf_counter()
+        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protect)
+        progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
+        if table != "titles":
+            con.register_file(f"{table}_r", building / name)
+        _pause_for_crash_tests(f"{service}:{table}")
 
 
 def _write_recommendation_evidence(con, building: Path, prefix: str, params: dict, counts: dict[str, int],

@@ -184,11 +184,11 @@ def _deselection(settings: Settings, protected, unprotected, allowed) -> dict:
         rules = DeselectionRules(region=institution.region, min_holders=DESELECTION_MIN_HOLDERS,
                                  limit=DESELECTION_LIMIT)
         try:
-            truth = deselection(system, unprotected, settings.data_dir, institution.code, rules, settings.k_title)
+            truth = deselection(system, unprotected, settings.data_dir, institution.code, rules)
         except FileNotFoundError:  # no items imported yet
             skipped_no_items.append(institution.code)
             continue
-        got = deselection(system, protected, settings.data_dir, institution.code, rules, settings.k_title)
+        got = deselection(system, protected, settings.data_dir, institution.code, rules)
         kept = got["retain"]["item_id"].to_list()
         if truth["retain"].height:
             retain[institution.code] = {"overlap": overlap(kept, truth["retain"]["item_id"].to_list()),

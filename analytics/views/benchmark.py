@@ -14,6 +14,7 @@ import polars as pl
 from analytics.contribute.kpis import CATALOG, counted_periods, derive, measures
 from analytics.core import access
 from analytics.core.access import Principal
+from analytics.core.contract import RELEASE_TABLES
 from analytics.core.errors import InvalidValue
 from analytics.ingest.local import institution_dir
 from analytics.release.benchmark_cells import VARIANT_LABELS, VARIANTS
@@ -81,9 +82,11 @@ def percentile_band(value: float | None, p25: float | None, median: float | None
 
 # -- the institution's view: released statistics next to its own values --------------------------
 
-REPORT_COLUMNS = ("kpi", "name", "unit", "direction", "period", "peer_group", "variant", "n", "p25", "median",
-                  "p75", "mean", "method", "mean_noise_sd", "quantile_step", "suppressed", "reason", "own_value",
-                  "band", "own_previous", "own_change")
+# The released statistics of a cell: every column of benchmarks.parquet but the cell's key.
+CELL_KEY = ("region", "peer_group", "kpi", "period")
+REPORT_COLUMNS = ("kpi", "name", "unit", "direction", "period", "peer_group",
+                  *(column for column in RELEASE_TABLES["benchmarks"] if column not in CELL_KEY),
+                  "own_value", "band", "own_previous", "own_change")
 
 
 def released_groups(release, region: str) -> pl.DataFrame:

@@ -2,11 +2,11 @@
 
 Withdrawal candidates are the institution's print items (not withdrawn) with no loan in the
 last N years (or never, and added before then), published before year Y, whose work at least M institutions of
-the region hold in the current release. Retention candidates are works the institution
-holds that at most two institutions of the region hold: the release withholds every
-holding count below K_TITLE (3), so a work absent from the current holdings snapshot is
-held by two institutions at most. A work held by two is therefore never a withdrawal
-candidate, whatever M is set to.
+the region hold in the current release. Retention candidates are scarce works: works the
+institution holds that at most K_TITLE - 1 institutions of the region hold. The release
+withholds every holding count below its K_TITLE (the manifest's), so a work absent from the
+current holdings snapshot is held by K_TITLE - 1 institutions at most. M is never below
+K_TITLE, so a scarce work is never a withdrawal candidate, whatever M is set to.
 
 Own items are matched to community works by any shared ISBN (so a print copy finds the
 work the community knows by its e-book) or else by work key.
@@ -63,7 +63,7 @@ def own_items(actor: Principal, data_dir: Path, code: str,
     access.require_member(actor, code, "the local items")
     path = table_path(data_dir, code, "items")
     present = pl.read_parquet_schema(path)
-    # Other tools may write the local store without the optional columns (DATA_CONTRACT.md §3).
+    # Other tools may write the local store without the optional columns (docs/data-contract.md §3).
     items = pl.read_parquet(path, columns=[c for c in wanted if c in present]).with_columns(
         pl.lit(None, dtype=dtype).alias(column) for column, dtype in wanted.items() if column not in present)
     items = items.filter(pl.col("withdrawn_date").is_null()).drop("withdrawn_date")
@@ -125,8 +125,12 @@ def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.
 
 
 def deselection(actor: Principal, release: Release, data_dir: Path, code: str, rules: DeselectionRules,
-                k_title: int) -> dict:
-    """Withdrawal and retention candidates and the headline tiles, from the institution's own items."""
+                _ignored: object = None) -> dict:
+    """Withdrawal and retention candidates and the headline tiles, from the institution's own items,
+    under the release's K_TITLE (a sixth argument, once the caller's K_TITLE, is ignored: the
+    manifest's threshold always applies). `scarce_max_holders`: the most institutions of the
+    region that hold a retention candidate."""
+    k_title = release.manifest["privacy"]["K_TITLE"]
     rules = rules.validated(k_title)
     as_of = date.fromisoformat(release.manifest["as_of"])
     items = own_items(actor, data_dir, code)
@@ -160,4 +164,4 @@ def deselection(actor: Principal, release: Release, data_dir: Path, code: str, r
     }
     return {"withdraw": withdraw.head(rules.limit), "withdraw_total": withdraw.height,
             "retain": retain.head(rules.limit), "retain_total": retain.height, "tiles": tiles,
-            "rules": rules}
+            "rules": rules, "scarce_max_holders": k_title - 1}

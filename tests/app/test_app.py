@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
-from analytics.contribute import anonymize
+from analytics.core import contract
 from analytics.core.access import PermissionDenied, Principal
 from analytics.core.config import load_settings
 from analytics.synthetic.demo import demo_email
@@ -148,8 +148,8 @@ def test_what_will_be_shared_lists_exactly_the_allowed_columns(app, code):
     at.switch_page("pages/profile.py").run()
     assert not at.exception
     captions = [c.value for c in at.caption if c.value.startswith("Columns: ")]
-    expected = {", ".join(anonymize.CONTRIBUTION_COLUMNS[t]) for t in
-                anonymize.SERVICE_TABLES["collection_development"]}
+    expected = {", ".join(contract.CONTRIBUTION_COLUMNS[t]) for t in
+                contract.SERVICE_TABLES["collection_development"]}
     assert {c.removeprefix("Columns: ") for c in captions} <= expected and captions
     shown = [df.value for df in at.dataframe if "work_key" in df.value.columns]
     assert shown
@@ -157,8 +157,8 @@ def test_what_will_be_shared_lists_exactly_the_allowed_columns(app, code):
         assert "item_id" not in frame.columns and "title_id" not in frame.columns
     at.segmented_control(key="profile_preview_service").set_value("benchmark").run()
     captions = [c.value for c in at.caption if c.value.startswith("Columns: ")]
-    assert captions == ["Columns: " + ", ".join(anonymize.CONTRIBUTION_COLUMNS[t])
-                        for t in anonymize.SERVICE_TABLES["benchmark"]]
+    assert captions == ["Columns: " + ", ".join(contract.CONTRIBUTION_COLUMNS[t])
+                        for t in contract.SERVICE_TABLES["benchmark"]]
 
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,

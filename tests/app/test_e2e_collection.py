@@ -77,7 +77,7 @@ def test_deselection_page_lists_and_downloads(signed_in, published_community, ar
         assert candidates.height > 0
         assert (candidates["institutions_holding"].cast(pl.Int64) >= 3).all()
         page.get_by_text("Retention candidates").first.click()
-        page.get_by_text("at most two institutions").wait_for(timeout=30_000)
+        page.get_by_text("at most 2 institutions").wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the list and its download buttons are redrawn
         with page.expect_download() as retention:
             page.get_by_role("button", name="Download Excel").click()

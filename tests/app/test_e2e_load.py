@@ -122,7 +122,7 @@ def test_ten_sessions_at_once_on_a_fresh_server_draw_their_charts(published_comm
         before = _cpu_seconds(server)
         pages = asyncio.run(_all(base_url, code, name))
         spent = _cpu_seconds(server) - before
-    # The figure the issue asks for: server CPU per journey (sign in, trending, benchmarks, recommendations).
+    # The figure this test reports: server CPU per journey (sign in, trending, benchmarks, recommendations).
     print(f"\nserver CPU: {spent:.1f} s for {SESSIONS} journeys, {spent / SESSIONS:.2f} s per journey")
     assert len(pages) == SESSIONS
     for text in pages:

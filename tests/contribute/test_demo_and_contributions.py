@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from analytics.contribute import anonymize
+from analytics.core import contract
 from analytics.core.access import PermissionDenied, Principal
 from analytics.core.config import load_settings
 from analytics.synthetic.demo import CONSORTIUM, build_demo
@@ -105,11 +106,12 @@ def canary_institution(tmp_path) -> tuple[Path, Institution]:
 
 def test_contributions_hold_only_allow_listed_columns_and_no_canary(canary_institution):
     data_dir, inst = canary_institution
-    for service in anonymize.SERVICE_TABLES:
+    for service in contract.SERVICE_TABLES:
         tables = anonymize.build_contribution(institution_dir(data_dir, inst.code), inst, service)
         assert tables, service
         for name, frame in tables.items():
-            assert tuple(frame.columns) == anonymize.CONTRIBUTION_COLUMNS[name]
+            assert tuple(frame.columns) == contract.CONTRIBUTION_COLUMNS[name]
+            assert dict(frame.schema) == contract.polars_schema(contract.CONTRIBUTION_TABLES[name]), name
             text = frame.write_ndjson()
             assert "canary" not in text.lower(), (service, name)
 

@@ -133,6 +133,16 @@ def test_verify_catches_tampering_and_leaks(small):
     assert any("loans.parquet: 1 row(s) with institutions_lending below K_TITLE=3" in p for p in problems)
 
 
+def test_verify_reports_a_threshold_the_manifest_lacks_instead_of_assuming_it(small):
+    settings, store = small
+    publish(settings, store, as_of=AS_OF, now=NOW)
+    path = release_path(settings.community_dir)
+    manifest = read_manifest(path)
+    del manifest["privacy"]["K_BENCH"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert verify_release(settings, store) == ["manifest: privacy parameter K_BENCH missing"]
+
+
 def test_release_verify_cli_exit_status(small):
     settings, _store = small
     env = {**os.environ, "ANALYTICS_DATA_DIR": str(settings.data_dir)}

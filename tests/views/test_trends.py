@@ -120,7 +120,7 @@ def test_not_held_matches_across_print_and_ebook_isbns(community):
 def test_a_work_held_by_two_is_never_a_withdrawal_candidate(community):
     settings, _store, release = community
     result = deselection(SYSTEM_JOB, release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
-                                                                           min_holders=1), k_title=3)
+                                                                           min_holders=1))
     assert result["rules"].min_holders == 3  # raised to K_TITLE: smaller counts are never released
     withdraw = result["withdraw"]["title"].to_list()
     assert withdraw == ["Old Idle Book", "Pair Work"]  # idle, held by A, B and C; older first
@@ -128,9 +128,17 @@ def test_a_work_held_by_two_is_never_a_withdrawal_candidate(community):
     assert result["retain"]["title"].to_list() == ["Rare Book"]  # only A holds it
     assert result["tiles"] == {"items": 5, "zero_use": 3, "more_than_3_uses": 2, "older_than_10_years": 4,
                                "widely_held": 4, "scarce": 1}
+    assert result["scarce_max_holders"] == 2  # a holding count below K_TITLE = 3 is withheld
     stricter = deselection(SYSTEM_JOB, release, settings.data_dir, "A", DeselectionRules(region="EU", no_loans_years=1,
-                                                                            published_before=2000, min_holders=3), 3)
+                                                                            published_before=2000, min_holders=3))
     assert stricter["withdraw"]["title"].to_list() == ["Old Idle Book"]
+
+
+def test_deselection_applies_the_release_threshold_not_the_callers(community):
+    settings, _store, release = community
+    release.manifest["privacy"]["K_TITLE"] = 4  # as if published with K_TITLE=4; these settings say 3
+    result = deselection(SYSTEM_JOB, release, settings.data_dir, "A", DeselectionRules(region="EU", min_holders=1))
+    assert (result["rules"].min_holders, result["scarce_max_holders"]) == (4, 3)
 
 
 def test_reciprocity_only_sharers_see_community_data(community):
