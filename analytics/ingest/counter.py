@@ -1,4 +1,4 @@
-"""COUNTER title reports into the canonical e-usage table (DATA_CONTRACT.md §1, KIND counter).
+"""COUNTER title reports into the canonical e-usage table (docs/data-contract.md §1, KIND counter).
 
 What is read
 ------------

@@ -1,6 +1,6 @@
 """MARC 21 fields to the canonical items columns: the bibliographic columns of a record, and its items.
 
-Mapping (DATA_CONTRACT.md §1, "marc"):
+Mapping (docs/data-contract.md §1, "marc"):
 
 | column        | MARC 21 source                                                           |
 |---------------|--------------------------------------------------------------------------|

@@ -1,6 +1,6 @@
 """Import of the canonical tabular kinds: items, loans, e-usage, reading-lists, annual-stats.
 
-The import turns a file into the canonical table of DATA_CONTRACT.md §1 in the
+The import turns a file into the canonical table of docs/data-contract.md §1 in the
 institution's private store, or fails with a message that names the file, the row and
 the column, and then changes nothing: the new table is written to a temporary file
 beside the old one and swapped in with one atomic rename only after it validated.

@@ -136,7 +136,7 @@ def test_retain_scarce_works(tmp_path, works, fires):
         return
     [c] = found
     assert c.target == "PR"
-    assert evidence(c)["Works at most two institutions of EU hold"] == works
+    assert evidence(c)["Works at most 2 institutions of EU hold"] == works
     assert evidence(c)["Your items of these works"] == works
     assert "I00099" not in c.rows["item_id"].to_list()
 
@@ -342,7 +342,7 @@ def test_at_most_30_per_type_best_first(tmp_path):
         items += [item(1000 * (s_index + 1) + i, f"{subclass}{i} .R1 1990") for i in range(count)]
     found = of_type(world(tmp_path, items=items), "retain")
     assert len(found) == MAX_PER_TYPE == 30
-    counts = [evidence(c)["Works at most two institutions of EU hold"] for c in found]
+    counts = [evidence(c)["Works at most 2 institutions of EU hold"] for c in found]
     assert counts == sorted(counts, reverse=True) and counts[0] == 5 + len(subclasses) - 1
 
 

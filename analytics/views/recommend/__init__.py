@@ -6,7 +6,7 @@ function per type), `lifecycle` (generate, sync).
 Community evidence comes only from the ``recommendations/`` part of the current release,
 which is built from the institutions that share for recommendations; an institution
 receives recommendations only while its own recommendations sharing is in effect
-(reciprocity, DOMAIN.md). Own evidence comes from the institution's local store.
+(reciprocity, README.md "Recommendations"). Own evidence comes from the institution's local store.
 
 generate() computes the candidates of every type (at most MAX_PER_TYPE each, best first)
 with their evidence, impact and a downloadable list. sync() records them in the control

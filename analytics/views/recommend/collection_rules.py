@@ -72,8 +72,9 @@ def retain(ctx: Context) -> list[Candidate]:
         label = subject_label(subclass)
         out.append(Candidate(
             "retain", subclass, label,
-            f"Retain {works:,} scarce works in {label}: at most two institutions of {ctx.region} hold them.",
-            [evidence_item(f"Works at most two institutions of {ctx.region} hold", works, "community"),
+            f"Retain {works:,} scarce works in {label}: at most {ctx.k_title - 1} institutions of {ctx.region} "
+            f"hold them.",
+            [evidence_item(f"Works at most {ctx.k_title - 1} institutions of {ctx.region} hold", works, "community"),
              evidence_item("Your items of these works", group.height, "yours"),
              evidence_item("Works used in the last 10 years", used, "yours")],
             f"{works:,} scarce works protected", float(works), float(works), {"works": works},

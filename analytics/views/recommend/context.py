@@ -13,6 +13,7 @@ import polars as pl
 from analytics.control.recommend_catalog import MAX_PER_TYPE
 from analytics.control.store import Store
 from analytics.core import access, months
+from analytics.core.contract import RECOMMENDATIONS_PART
 from analytics.core.access import Principal
 from analytics.ingest import subjects
 from analytics.ingest.local import table_path
@@ -20,7 +21,7 @@ from analytics.release.handle import Release, open_release
 from analytics.release.manifest import read_manifest, release_path
 from analytics.views import deselection
 
-PART = "recommendations"
+PART = RECOMMENDATIONS_PART
 PART_TABLES = ("titles", "holdings", "peer_selection", "monthly_signal", "trend_rows", "work_use", "platforms",
                "platform_titles")
 IDLE_YEARS = 10
