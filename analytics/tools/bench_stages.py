@@ -138,7 +138,7 @@ def _page_queries(settings: Settings, store, _arg: str) -> dict:
             release, Filters(region="NA", window=12, lc_class="Q", not_held=True, limit=100), keys, isbns),
         "selection": lambda: selection(release, SelectionFilters(region="NA", min_acquired_percent=10), keys, isbns),
         "deselection": lambda: deselection(Principal.system_job(), release, settings.data_dir, code,
-                                           DeselectionRules(region="NA", no_loans_years=2), settings.k_title),
+                                           DeselectionRules(region="NA", no_loans_years=2)),
     }
     for name, run in cases.items():
         started = time.perf_counter()

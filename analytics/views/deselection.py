@@ -124,12 +124,10 @@ def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.
     return matched
 
 
-def deselection(actor: Principal, release: Release, data_dir: Path, code: str, rules: DeselectionRules,
-                _ignored: object = None) -> dict:
+def deselection(actor: Principal, release: Release, data_dir: Path, code: str, rules: DeselectionRules) -> dict:
     """Withdrawal and retention candidates and the headline tiles, from the institution's own items,
-    under the release's K_TITLE (a sixth argument, once the caller's K_TITLE, is ignored: the
-    manifest's threshold always applies). `scarce_max_holders`: the most institutions of the
-    region that hold a retention candidate."""
+    under the release's K_TITLE (the manifest's threshold, never the environment's).
+    `scarce_max_holders`: the most institutions of the region that hold a retention candidate."""
     k_title = release.manifest["privacy"]["K_TITLE"]
     rules = rules.validated(k_title)
     as_of = date.fromisoformat(release.manifest["as_of"])
