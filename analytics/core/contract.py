@@ -11,7 +11,7 @@
 Types are named, not imported, so that reading a threshold costs no dataframe library:
 "str", "int" (64-bit), "float" (double), "bool" and "list[str]"; `polars_schema` gives the
 Polars types. docs/data-contract.md §4 describes the same tables and thresholds for people, and
-tests/test_docs.py checks that the two agree.
+tests/core/test_contract.py checks that the two agree.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 
 from analytics.core import contract
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_DOC = ROOT / "docs" / "data-contract.md"
 
 
