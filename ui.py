@@ -9,6 +9,7 @@ import re
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 
@@ -206,7 +207,45 @@ def status_markdown(state, last_release_at: datetime | None) -> str:
     return f":{STATUS_COLOURS[label]}[**{label}**] — {sentence}"
 
 
-def sharing_gate(actor: Principal, check, explanation: str, page_name: str | None = None) -> None:
+class PageContext(NamedTuple):
+    """What a page of one institution works with."""
+
+    actor: Principal
+    store: Store
+    settings: Settings
+    institution: object  # analytics.control.store.Institution
+
+
+def institution_page(title: str, gate=None, explanation: str = "") -> PageContext:
+    """Start a page of the signed-in user's institution: sign-in required, the page's title, and with
+    `gate` (an analytics/ check) the reciprocity gate that stops the page when it refuses."""
+    actor = require_principal()
+    st.title(title)
+    if gate is not None:
+        sharing_gate(actor, gate, explanation)
+    control = store()
+    return PageContext(actor, control, settings(), control.institution(actor, actor.institution_code))
+
+
+def collection_page(title: str):
+    """A collection development page: `institution_page` behind the collection-sharing gate, and the
+    open current release (or a page that says there is none yet). Returns (PageContext, release)."""
+    from analytics.views.trends import require_collection_sharing
+
+    page = institution_page(title, require_collection_sharing, "Collection development reports are built from "
+                            "what participating institutions share; institutions that do not share do not see them.")
+    release = current_release_handle()
+    if release is None:
+        stop_without_release()
+    return page, release
+
+
+def release_label(release) -> str:
+    """"release ID, data as of DATE", for captions."""
+    return f"release {release.release_id}, data as of {release.manifest['as_of']}"
+
+
+def sharing_gate(actor: Principal, check, explanation: str) -> None:
     """Reciprocity: run `check(actor, store, code)` (an analytics/ permission check); if it refuses,
     say why, explain, point administrators to the profile, and stop the page."""
     from analytics.core.access import PermissionDenied
@@ -214,25 +253,11 @@ def sharing_gate(actor: Principal, check, explanation: str, page_name: str | Non
     try:
         check(actor, store(), actor.institution_code)
     except PermissionDenied as exc:
-        if page_name:
-            st.title(page_name)
         st.info(str(exc), icon=":material/lock:")
         st.write(explanation)
         if actor.is_admin_of(actor.institution_code):
             st.page_link("pages/profile.py", label="Open the data sharing profile", icon=":material/shield_lock:")
         st.stop()
-
-
-def require_collection_access(actor: Principal, page_name: str):
-    """Reciprocity gate for collection development pages: returns the open release or stops."""
-    from analytics.views.trends import require_collection_sharing
-
-    sharing_gate(actor, require_collection_sharing, "Collection development reports are built from what "
-                 "participating institutions share; institutions that do not share do not see them.", page_name)
-    release = current_release_handle()
-    if release is None:
-        stop_without_release(page_name)
-    return release
 
 
 def _flat(frame):

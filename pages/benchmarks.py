@@ -13,16 +13,10 @@ from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.release.privacy import quantile_rank_error
 
-actor = ui.require_principal()
-store = ui.store()
-settings = ui.settings()
-code = actor.institution_code
-institution = store.institution(actor, code)
-
-st.title("Benchmarks")
-ui.sharing_gate(actor, benchmark.require_benchmark_view,
-                "Benchmarks pool what participating institutions share; institutions that do not share do not see "
-                "them.")
+actor, store, settings, institution = ui.institution_page(
+    "Benchmarks", benchmark.require_benchmark_view,
+    "Benchmarks pool what participating institutions share; institutions that do not share do not see them.")
+code = institution.code
 release = ui.current_release_handle()
 if release is None:
     ui.stop_without_release()

@@ -9,10 +9,7 @@ import streamlit as st
 import ui
 from analytics.views import deselection as rules_module
 
-actor = ui.require_principal()
-release = ui.require_collection_access(actor, "Deselection and retention")
-settings = ui.settings()
-institution = ui.store().institution(actor, actor.institution_code)
+(actor, _store, settings, institution), release = ui.collection_page("Deselection and retention")
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Comparing your items with the community…")
@@ -20,9 +17,8 @@ def cached_candidates(release_id: str, code: str, rules: rules_module.Deselectio
     return rules_module.deselection(actor, ui.current_release_handle(), settings.data_dir, code, rules)
 
 
-st.title("Deselection and retention")
 st.caption(f"Your print items against community holdings in {institution.region} "
-           f"(release {release.release_id}, data as of {release.manifest['as_of']}).")
+           f"({ui.release_label(release)}).")
 k_title = release.manifest["privacy"]["K_TITLE"]
 with st.sidebar:
     st.header("Rules")

@@ -24,16 +24,11 @@ from analytics.core.schema import ROLE_LABELS
 SHOWN_PER_TYPE = 3
 STATUS_LABELS = {"new": "Open", "implemented": "Implemented", "dismissed": "Dismissed", "expired": "Expired"}
 
-actor = ui.require_principal()
-store = ui.store()
-settings = ui.settings()
-code = actor.institution_code
-institution = store.institution(actor, code)
-
-st.title("Recommendations")
-ui.sharing_gate(actor, recommend.require_recommendations,
-                "Recommendations compare your data with what participating institutions share for recommendations; "
-                "institutions that do not share receive none.")
+actor, store, settings, institution = ui.institution_page(
+    "Recommendations", recommend.require_recommendations,
+    "Recommendations compare your data with what participating institutions share for recommendations; "
+    "institutions that do not share receive none.")
+code = institution.code
 
 
 @st.cache_resource(max_entries=2, show_spinner="Opening the community release…")

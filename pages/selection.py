@@ -9,10 +9,7 @@ import ui
 from analytics.views import trends
 from analytics.core.schema import REGION_LABELS, REGIONS
 
-actor = ui.require_principal()
-release = ui.require_collection_access(actor, "Selection report")
-settings = ui.settings()
-institution = ui.store().institution(actor, actor.institution_code)
+(actor, _store, settings, institution), release = ui.collection_page("Selection report")
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Finding what peers acquire…")
@@ -21,9 +18,8 @@ def cached_selection(release_id: str, filters: trends.SelectionFilters, code: st
     return trends.selection(ui.current_release_handle(), filters, keys, isbns)
 
 
-st.title("Selection report")
 st.caption(f"Works a peer group in your region acquired in the last 12 months or puts on reading lists, that "
-           f"{institution.name} does not hold (release {release.release_id}, data as of {release.manifest['as_of']}).")
+           f"{institution.name} does not hold ({ui.release_label(release)}).")
 k_title = release.manifest["privacy"]["K_TITLE"]
 with st.sidebar:
     st.header("Peers")

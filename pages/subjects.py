@@ -11,10 +11,7 @@ from analytics.release import trending
 from analytics.views import trends
 from analytics.core.schema import REGION_LABELS, REGIONS
 
-actor = ui.require_principal()
-release = ui.require_collection_access(actor, "Subject overview")
-settings = ui.settings()
-institution = ui.store().institution(actor, actor.institution_code)
+(actor, _store, settings, institution), release = ui.collection_page("Subject overview")
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Summing by subject…")
@@ -22,9 +19,8 @@ def cached_overview(release_id: str, code: str, region: str, window: int, data_v
     return trends.subject_overview(actor, ui.current_release_handle(), settings.data_dir, code, region, window)
 
 
-st.title("Subject overview")
 st.caption(f"Community holdings and use in a region next to {ui.md_text(institution.name)}'s own "
-           f"(release {release.release_id}, data as of {release.manifest['as_of']}).")
+           f"({ui.release_label(release)}).")
 with st.sidebar:
     st.header("Filters")
     region = st.selectbox("Region", REGIONS, index=REGIONS.index(institution.region), key="subjects_region",

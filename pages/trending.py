@@ -12,10 +12,7 @@ from analytics.release import trending
 from analytics.views import trends
 from analytics.core.schema import REGION_LABELS, REGIONS
 
-actor = ui.require_principal()
-release = ui.require_collection_access(actor, "Trending titles")
-settings = ui.settings()
-institution = ui.store().institution(actor, actor.institution_code)
+(actor, _store, settings, institution), release = ui.collection_page("Trending titles")
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
@@ -30,8 +27,7 @@ def cached_trending(release_id: str, filters: trends.Filters, code: str, data_ve
     return trends.trending(ui.current_release_handle(), filters, keys, isbns)
 
 
-st.title("Trending titles")
-st.caption(f"Community release {release.release_id}, data as of {release.manifest['as_of']}.")
+st.caption(f"Community {ui.release_label(release)}.")
 
 # Filters from the URL (shareable links) are validated like widget values.
 link_months = st.query_params.get("months")

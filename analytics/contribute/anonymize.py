@@ -97,59 +97,44 @@ def holdings(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
     return grouped.select(CONTRIBUTION_COLUMNS["holdings"])
 
 
+def _per_work(frame: pl.LazyFrame | None, table: str, by: list, aggregates: list[pl.Expr],
+              keep: pl.Expr | None = None) -> pl.DataFrame | None:
+    """Rows of a work (with a work key) summed per `by`, those that `keep` keeps, sorted, with
+    the contribution table's columns; None without the local table."""
+    if frame is None:
+        return None
+    grouped = frame.filter(pl.col("work_key").is_not_null()).group_by("work_key", *by).agg(*aggregates)
+    if keep is not None:
+        grouped = grouped.filter(keep)
+    order = ["work_key", *(b if isinstance(b, str) else b.meta.output_name() for b in by)]
+    return grouped.sort(order).collect().select(CONTRIBUTION_COLUMNS[table])
+
+
 def loans(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
     items = owned_items(inst_dir, institution)
     events = _local(inst_dir, "loans")
     if items is None or events is None:
         return None
     keyed = events.join(items.select("item_id", "work_key"), on="item_id", how="inner")
-    return (
-        keyed.filter(pl.col("work_key").is_not_null())
-        .group_by("work_key", _month("loan_date").alias("month"))
-        .agg(pl.col("count").sum().cast(pl.Int64).alias("loans"),
-             pl.col("renewals").sum().cast(pl.Int64).alias("renewals"))
-        .filter(pl.col("loans") > 0)  # a lender of the work that month, whatever its noisy value
-        .sort("work_key", "month")
-        .collect()
-        .select(CONTRIBUTION_COLUMNS["loans"])
-    )
+    return _per_work(keyed, "loans", [_month("loan_date").alias("month")],
+                     [pl.col("count").sum().cast(pl.Int64).alias("loans"),
+                      pl.col("renewals").sum().cast(pl.Int64).alias("renewals")],
+                     keep=pl.col("loans") > 0)  # a lender of the work that month, whatever its noisy value
 
 
 def e_usage(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
-    usage = _local(inst_dir, "e-usage")
-    if usage is None:
-        return None
-    return (
-        usage.filter(pl.col("work_key").is_not_null())
-        .group_by("work_key", "platform", _month("month").alias("month"), "metric_type")
-        .agg(
-            pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("isbns"),
-            pl.col("title").drop_nulls().first().alias("title"),
-            pl.col("count").sum().cast(pl.Int64).alias("count"),
-        )
-        .filter(pl.col("count") > 0)  # a user of the title that month, whatever its noisy value
-        .sort("work_key", "platform", "month", "metric_type")
-        .collect()
-        .select(CONTRIBUTION_COLUMNS["e_usage"])
-    )
+    isbns = pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False)
+    return _per_work(_local(inst_dir, "e-usage"), "e_usage", ["platform", _month("month").alias("month"), "metric_type"],
+                     [isbns.unique().sort().alias("isbns"), pl.col("title").drop_nulls().first().alias("title"),
+                      pl.col("count").sum().cast(pl.Int64).alias("count")],
+                     keep=pl.col("count") > 0)  # a user of the title that month, whatever its noisy value
 
 
 def reading_lists(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
-    lists = _local(inst_dir, "reading-lists")
-    if lists is None:
-        return None
-    return (
-        lists.filter(pl.col("work_key").is_not_null())
-        .group_by("work_key", "term")
-        .agg(
-            pl.col("list_id").n_unique().cast(pl.Int64).alias("lists"),
-            pl.len().cast(pl.Int64).alias("citations"),
-            (pl.col("citation_type") == "required").sum().cast(pl.Int64).alias("required_citations"),
-        )
-        .sort("work_key", "term")
-        .collect()
-        .select(CONTRIBUTION_COLUMNS["reading_lists"])
-    )
+    return _per_work(_local(inst_dir, "reading-lists"), "reading_lists", ["term"],
+                     [pl.col("list_id").n_unique().cast(pl.Int64).alias("lists"),
+                      pl.len().cast(pl.Int64).alias("citations"),
+                      (pl.col("citation_type") == "required").sum().cast(pl.Int64).alias("required_citations")])
 
 
 def kpis(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
