@@ -230,7 +230,7 @@ def institution_page(title: str, gate=None, explanation: str = "") -> PageContex
 def collection_page(title: str):
     """A collection development page: `institution_page` behind the collection-sharing gate, and the
     open current release (or a page that says there is none yet). Returns (PageContext, release)."""
-    from analytics.views.trends import require_collection_sharing
+    from analytics.views.collection import require_collection_sharing
 
     page = institution_page(title, require_collection_sharing, "Collection development reports are built from "
                             "what participating institutions share; institutions that do not share do not see them.")

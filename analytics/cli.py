@@ -422,7 +422,8 @@ def require_collection_sharing_cli(store: Store, code: str) -> None:
 
 
 def cmd_trending(args, settings) -> int:
-    from analytics.views.trends import Filters, own_identifiers, trending
+    from analytics.views.trends import Filters, trending
+    from analytics.views.collection import own_identifiers
 
     _store, institution, release = _collection_context(args, settings)
     subject = (args.subject or "").strip().upper() or None
@@ -443,7 +444,8 @@ def cmd_trending(args, settings) -> int:
 
 
 def cmd_selection(args, settings) -> int:
-    from analytics.views.trends import SelectionFilters, own_identifiers, selection
+    from analytics.views.selection import SelectionFilters, selection
+    from analytics.views.collection import own_identifiers
 
     _store, institution, release = _collection_context(args, settings)
     keys, isbns = own_identifiers(Principal.system_job(), settings.data_dir, institution.code)

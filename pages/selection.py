@@ -6,16 +6,16 @@ import polars as pl
 import streamlit as st
 
 import ui
-from analytics.views import trends
+from analytics.views import collection, selection
 from analytics.core.schema import REGION_LABELS, REGIONS
 
 (actor, _store, settings, institution), release = ui.collection_page("Selection report")
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Finding what peers acquire…")
-def cached_selection(release_id: str, filters: trends.SelectionFilters, code: str, data_version: str):
-    keys, isbns = trends.own_identifiers(actor, settings.data_dir, code)
-    return trends.selection(ui.current_release_handle(), filters, keys, isbns)
+def cached_selection(release_id: str, filters: selection.SelectionFilters, code: str, data_version: str):
+    keys, isbns = collection.own_identifiers(actor, settings.data_dir, code)
+    return selection.selection(ui.current_release_handle(), filters, keys, isbns)
 
 
 st.caption(f"Works a peer group in your region acquired in the last 12 months or puts on reading lists, that "
@@ -25,7 +25,7 @@ with st.sidebar:
     st.header("Peers")
     region = st.selectbox("Region", REGIONS, index=REGIONS.index(institution.region), key="selection_region",
                           format_func=lambda r: f"{r} — {REGION_LABELS[r]}")
-    groups = trends.peer_groups(release, region)
+    groups = selection.peer_groups(release, region)
     if groups.height == 0:
         st.info(f"No community data for {region} in this release.")
         st.stop()
@@ -36,7 +36,7 @@ with st.sidebar:
     percent = st.slider("Acquired by at least (% of the group)", 5, 100, 20, step=5, key="selection_percent")
     lists = st.number_input("…or on reading lists of at least (institutions)", k_title, 1000, k_title,
                             key="selection_lists")
-filters = trends.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
+filters = selection.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
                                   min_lists=int(lists), limit=1000)
 with ui.user_errors():
     report = cached_selection(release.release_id, filters, institution.code, ui.local_data_version(institution.code))

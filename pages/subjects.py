@@ -9,6 +9,7 @@ import streamlit as st
 import ui
 from analytics.release import trending
 from analytics.views import trends
+from analytics.views import subject_overview
 from analytics.core.schema import REGION_LABELS, REGIONS
 
 (actor, _store, settings, institution), release = ui.collection_page("Subject overview")
@@ -16,7 +17,7 @@ from analytics.core.schema import REGION_LABELS, REGIONS
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Summing by subject…")
 def cached_overview(release_id: str, code: str, region: str, window: int, data_version: str):
-    return trends.subject_overview(actor, ui.current_release_handle(), settings.data_dir, code, region, window)
+    return subject_overview.subject_overview(actor, ui.current_release_handle(), settings.data_dir, code, region, window)
 
 
 st.caption(f"Community holdings and use in a region next to {ui.md_text(institution.name)}'s own "

@@ -10,6 +10,7 @@ import ui
 from analytics.ingest import subjects
 from analytics.release import trending
 from analytics.views import trends
+from analytics.views import collection
 from analytics.core.schema import REGION_LABELS, REGIONS
 
 (actor, _store, settings, institution), release = ui.collection_page("Trending titles")
@@ -18,7 +19,7 @@ from analytics.core.schema import REGION_LABELS, REGIONS
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_own_identifiers(code: str, data_version: str):
     # Keyed by the institution's data version: a new import refreshes "held by us".
-    return trends.own_identifiers(actor, settings.data_dir, code)
+    return collection.own_identifiers(actor, settings.data_dir, code)
 
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner="Ranking…")

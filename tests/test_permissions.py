@@ -15,7 +15,8 @@ import analytics
 from analytics.views import benchmark
 from analytics.views import deselection
 from analytics.views import recommend
-from analytics.views import trends
+from analytics.release.handle import open_release
+from analytics.views import collection, subject_overview
 from analytics.core.access import PermissionDenied, Principal
 from analytics.core.config import load_settings
 from analytics.control.store import Store, SystemJobStore
@@ -87,16 +88,16 @@ def setting(published_community):
 
 def _calls(settings, store, victim):
     """Each function that reads one institution's local data, called for `victim`."""
-    release = trends.open_release(settings.community_dir)
+    release = open_release(settings.community_dir)
     part = recommend.open_part(settings.community_dir)
     rules = deselection.DeselectionRules(region=victim.region)
     return {
         "deselection.own_items": lambda a: deselection.own_items(a, settings.data_dir, victim.code),
         "deselection.deselection": lambda a: deselection.deselection(a, release, settings.data_dir, victim.code,
                                                                      rules),
-        "trends.own_identifiers": lambda a: trends.own_identifiers(a, settings.data_dir, victim.code),
-        "trends.subject_overview": lambda a: trends.subject_overview(a, release, settings.data_dir, victim.code,
-                                                                     victim.region),
+        "collection.own_identifiers": lambda a: collection.own_identifiers(a, settings.data_dir, victim.code),
+        "subject_overview.subject_overview": lambda a: subject_overview.subject_overview(
+            a, release, settings.data_dir, victim.code, victim.region),
         "benchmark.own_values": lambda a: benchmark.own_values(a, settings.data_dir, victim),
         "benchmark.own_counted": lambda a: benchmark.own_counted(a, settings.data_dir, victim, date.today()),
         "recommend.generate": lambda a: recommend.generate(a, part, settings.data_dir, victim.code, victim.region),
@@ -124,7 +125,7 @@ def test_another_institutions_user_is_refused_everywhere(setting):
             pass
     assert allowed == []
     # ... and the institution's own users (the system job here) get their data
-    assert calls["trends.own_identifiers"](SYSTEM)[0]
+    assert calls["collection.own_identifiers"](SYSTEM)[0]
     assert calls["deselection.own_items"](SYSTEM).height > 0
 
 
@@ -132,4 +133,4 @@ def test_a_role_without_the_right_is_refused(setting):
     settings, store, victim, _, librarian = setting
     with pytest.raises(PermissionDenied, match="Only a General System Administrator"):
         store.record_import(librarian, victim.code, "items", "x.csv", "ok", {})  # imports: administrators only
-    assert trends.own_identifiers(librarian, settings.data_dir, victim.code)[0]  # reading own data: any user
+    assert collection.own_identifiers(librarian, settings.data_dir, victim.code)[0]  # reading own data: any user

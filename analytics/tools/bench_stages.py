@@ -124,7 +124,10 @@ def _utility(settings: Settings, store, _arg: str) -> dict:
 def _page_queries(settings: Settings, store, _arg: str) -> dict:
     """Cold (first call after opening the release) and warm (median of 5) page queries, in ms."""
     from analytics.views.deselection import DeselectionRules, deselection
-    from analytics.views.trends import Filters, SelectionFilters, open_release, own_identifiers, selection, trending
+    from analytics.views.trends import Filters, trending
+    from analytics.views.selection import SelectionFilters, selection
+    from analytics.release.handle import open_release
+    from analytics.views.collection import own_identifiers
 
     code = store.list_institutions(Principal.system_job())[0].code
     timings: dict = {}
@@ -208,7 +211,7 @@ def _benchmarks(settings: Settings, store, _arg: str) -> dict:
     """Benchmark queries for the largest institution: own KPI values and the report, cold and
     warm (median of 5), then the Benchmarks page rendered cold and warm."""
     from analytics.views import benchmark
-    from analytics.views.trends import open_release
+    from analytics.release.handle import open_release
 
     institution = _largest_institution(settings, store)
     timings: dict = {"institution": institution.code}

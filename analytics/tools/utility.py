@@ -19,7 +19,7 @@ functions the pages and the CLI call:
   collection development data is in effect, the check the CLI and the pages make), the
   Selection page's default list: its region, peer group 'all', acquired by ≥ 20% of the
   group or on reading lists of ≥ K_TITLE institutions, up to 1,000 works, its own holdings
-  (trends.own_identifiers) left out. Overlap of the work keys as above; an institution whose
+  (collection.own_identifiers) left out. Overlap of the work keys as above; an institution whose
   unprotected list is empty, or whose region has no released 'all' group, is skipped and
   counted. Target: mean ≥ 95% (the minimum is reported too).
 - deselection: per institution allowed as above and with items, the Deselection page's
@@ -49,7 +49,9 @@ from analytics.views.deselection import DeselectionRules, deselection
 from analytics.core.schema import REGIONS
 from analytics.control.store import Store, utcnow
 from analytics.release.handle import open_release
-from analytics.views.trends import Filters, FilterError, SelectionFilters, own_identifiers, selection, trending
+from analytics.views.trends import Filters, trending
+from analytics.views.collection import FilterError, own_identifiers
+from analytics.views.selection import SelectionFilters, selection
 
 TRENDING_LIMIT = 50
 MEDIAN_TOLERANCE = 0.05

@@ -24,7 +24,7 @@ from analytics.core import access
 from analytics.core.access import Principal
 from analytics.ingest.local import table_path
 from analytics.release.handle import Release
-from analytics.views.trends import FilterError
+from analytics.views.collection import FilterError
 
 
 @dataclass(frozen=True)

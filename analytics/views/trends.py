@@ -1,40 +1,30 @@
-"""Collection development over the current release: trending titles, the subject overview and
-the selection report, with the reciprocity check.
+"""Trending titles over the current release: filters, the ranked list and its sparklines.
 
 The trending score and the trend tables are built at publish (`release.trending`, where the
 formula is written); this module filters and sorts them for a page. Every query takes its
 values as bound parameters; filters are validated first and a bad one raises FilterError
-with a message a librarian can act on. Reading the community data requires the institution
-to share collection development data (reciprocity).
+with a message a librarian can act on. The subject overview and the selection report are in
+`views.subject_overview` and `views.selection`; the reciprocity gate and "held by us" in
+`views.collection`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from analytics.control.store import Store
-from analytics.core import access, months
-from analytics.core.access import Principal
-from analytics.core.errors import InvalidValue
+from analytics.core import months
 from analytics.core.months import WINDOWS
 from analytics.core.schema import REGIONS
-from analytics.ingest.local import table_path
-from analytics.release.handle import Release, open_release
+from analytics.release.handle import Release
 from analytics.release.sql import used_params
 from analytics.release.trending import SMOOTHING
+from analytics.views.collection import MAX_LIMIT, FilterError, window_months
 
-__all__ = ["WINDOWS", "Release", "open_release", "Filters", "FilterError", "SelectionFilters", "trending",
-           "own_identifiers", "subject_overview", "selection", "peer_groups", "require_collection_sharing",
-           "window_months"]
+__all__ = ["WINDOWS", "Filters", "trending"]
 
 FORMATS = ("print", "electronic", "both")
-MAX_LIMIT = 1000
-
-class FilterError(InvalidValue):
-    """A filter value is out of range; the message says what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -82,24 +72,6 @@ class Filters:
         )
 
 
-def require_collection_sharing(actor: Principal, store: Store, code: str) -> None:
-    """Reciprocity: only institutions that share collection development data see the community's."""
-    access.require_member(actor, code, "collection development reports")
-    if actor.system:
-        return
-    state = store.sharing_state(actor, code)["collection_development"]
-    if not state.in_effect:
-        raise access.PermissionDenied(
-            f"{code} does not share Selection and Collection Development data, so it cannot see the community's. "
-            f"A General System Administrator can turn sharing on in the data sharing profile."
-        )
-
-
-def window_months(release: Release, window: int) -> dict[str, str]:
-    """Recent and baseline windows ending with the last complete month before the as-of date."""
-    return months.windows(release.manifest, window)
-
-
 TRENDING = """
 WITH held_by_us AS (
     SELECT key AS work_key FROM own_keys
@@ -127,20 +99,6 @@ SPARKLINES = """
 SELECT work_key, month, signal FROM monthly_signal
 WHERE region = $region AND month >= $baseline_start AND work_key IN (SELECT unnest($keys))
 """
-
-
-def own_identifiers(actor: Principal, data_dir: Path, code: str) -> tuple[list[str], list[str]]:
-    """The institution's work keys and ISBNs: 'held by us' matches either, so a work is held
-    whether the institution has its print or its e-book edition. Its own users only."""
-    access.require_member(actor, code, "the local items")
-    path = table_path(data_dir, code, "items")
-    if not path.exists():
-        return [], []
-    items = pl.read_parquet(path, columns=["work_key", "isbn", "withdrawn_date"]).filter(
-        pl.col("withdrawn_date").is_null())
-    keys = items["work_key"].drop_nulls().unique().sort().to_list()
-    isbns = (items["isbn"].drop_nulls().str.split(";").explode().drop_nulls().unique().sort().to_list())
-    return keys, isbns
 
 
 def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_isbns: list[str] = ()) -> pl.DataFrame:
@@ -171,157 +129,3 @@ def trending(release: Release, filters: Filters, own_keys: list[str] = (), own_i
             .sort("work_key", "month").group_by("work_key", maintain_order=True)
             .agg(pl.col("signal").cast(pl.Float64).alias("sparkline")))
     return ranked.join(grid, on="work_key", how="left")
-
-
-SUBJECT_COMMUNITY = """
-WITH held AS (
-    SELECT t.lc_class, t.lc_subclass, sum(h.institutions_holding) AS holdings
-    FROM holdings h JOIN titles t ON h.work_key = t.work_key
-    WHERE h.region = $region AND h.month = $as_of_month AND t.lc_class IS NOT NULL
-    GROUP BY t.lc_class, t.lc_subclass
-), used AS (
-    SELECT t.lc_class, t.lc_subclass,
-           sum(m.loans) FILTER (WHERE m.month >= $year_start) AS loans,
-           sum(m.signal) FILTER (WHERE m.month >= $recent_start) AS recent,
-           sum(m.signal) FILTER (WHERE m.month BETWEEN $baseline_start AND $baseline_end) AS baseline
-    FROM monthly_signal m JOIN titles t ON m.work_key = t.work_key
-    WHERE m.region = $region AND t.lc_class IS NOT NULL
-    GROUP BY t.lc_class, t.lc_subclass
-)
-SELECT coalesce(h.lc_class, u.lc_class) AS lc_class, coalesce(h.lc_subclass, u.lc_subclass) AS lc_subclass,
-       CAST(coalesce(h.holdings, 0) AS BIGINT) AS community_holdings,
-       CAST(coalesce(u.loans, 0) AS BIGINT) AS community_loans,
-       CAST(coalesce(u.recent, 0) AS DOUBLE) AS recent, CAST(coalesce(u.baseline, 0) AS DOUBLE) AS baseline
-FROM held h FULL JOIN used u ON h.lc_class = u.lc_class AND h.lc_subclass = u.lc_subclass
-"""
-
-
-def subject_overview(actor: Principal, release: Release, data_dir: Path, code: str, region: str, window: int = 6,
-                     own: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Holdings and use by LC class and subclass: the community of the region next to the
-    institution's own, with relative use (share of loans / share of holdings) and growth.
-
-    `own` (lc_class, lc_subclass, own_holdings, own_loans over the last 12 complete months)
-    saves reading the local store again when the caller has it. Its own users only."""
-    from analytics.ingest import subjects
-
-    access.require_member(actor, code, "the local holdings and loans")
-    if region not in REGIONS:
-        raise FilterError(f"region {region!r} is not a data center ({', '.join(REGIONS)}).")
-    span = window_months(release, window)
-    year_start = months.add(span["recent_end"], -11)
-    params = {"region": region, "as_of_month": release.manifest["as_of"][:7], "year_start": year_start, **span}
-    community = release.cursor().sql(SUBJECT_COMMUNITY, params=used_params(SUBJECT_COMMUNITY, params)).pl()
-    if own is None:
-        own = _own_by_subject(data_dir, code, year_start, span["recent_end"])
-    joined = community.join(own, on=["lc_class", "lc_subclass"], how="full", coalesce=True).fill_null(0)
-    captions = subjects.outline().select("lc_subclass", "lc_subclass_caption", "lc_class_caption").unique("lc_subclass")
-    totals = joined.select(pl.col("community_holdings", "community_loans", "own_holdings", "own_loans").sum())
-    share = lambda col: pl.col(col) / totals[col][0] if totals[col][0] else pl.lit(0.0)  # noqa: E731
-    return (
-        joined.join(captions, on="lc_subclass", how="left")
-        .with_columns(
-            share("community_holdings").alias("community_holdings_share"),
-            share("community_loans").alias("community_loans_share"),
-            share("own_holdings").alias("own_holdings_share"),
-            share("own_loans").alias("own_loans_share"),
-            ((pl.col("recent") + SMOOTHING) / (pl.col("baseline") + SMOOTHING)).log().alias("growth"),
-        )
-        .with_columns(
-            pl.when(pl.col("community_holdings_share") > 0)
-            .then(pl.col("community_loans_share") / pl.col("community_holdings_share")).alias("community_relative_use"),
-            pl.when(pl.col("own_holdings_share") > 0)
-            .then(pl.col("own_loans_share") / pl.col("own_holdings_share")).alias("own_relative_use"),
-        )
-        .sort("lc_class", "lc_subclass")
-    )
-
-
-def _own_by_subject(data_dir: Path, code: str, first_month: str, last_month: str) -> pl.DataFrame:
-    from analytics.ingest import subjects
-
-    items_path = table_path(data_dir, code, "items")
-    empty = pl.DataFrame(schema={"lc_class": pl.String, "lc_subclass": pl.String, "own_holdings": pl.Int64,
-                                 "own_loans": pl.Int64})
-    if not items_path.exists():
-        return empty
-    items = pl.read_parquet(items_path, columns=["item_id", "call_number", "withdrawn_date"])
-    items = subjects.classify_frame(items, "call_number").filter(pl.col("lc_class").is_not_null())
-    held = (items.filter(pl.col("withdrawn_date").is_null()).group_by("lc_class", "lc_subclass")
-            .agg(pl.len().cast(pl.Int64).alias("own_holdings")))
-    loans_path = table_path(data_dir, code, "loans")
-    if not loans_path.exists():
-        return held.with_columns(pl.lit(0, dtype=pl.Int64).alias("own_loans"))
-    loans = (
-        pl.scan_parquet(loans_path)
-        .filter(pl.col("loan_date").dt.strftime("%Y-%m").is_between(pl.lit(first_month), pl.lit(last_month)))
-        .join(items.lazy().select("item_id", "lc_class", "lc_subclass"), on="item_id")
-        .group_by("lc_class", "lc_subclass").agg(pl.col("count").sum().cast(pl.Int64).alias("own_loans"))
-        .collect()
-    )
-    return held.join(loans, on=["lc_class", "lc_subclass"], how="full", coalesce=True).fill_null(0)
-
-
-@dataclass(frozen=True)
-class SelectionFilters:
-    region: str
-    peer_group: str = "all"
-    min_acquired_percent: float = 20.0
-    min_lists: int = 3
-    limit: int = 200
-
-    def validated(self, k_title: int) -> "SelectionFilters":
-        if self.region not in REGIONS:
-            raise FilterError(f"region {self.region!r} is not a data center ({', '.join(REGIONS)}).")
-        if not 0 < self.min_acquired_percent <= 100:
-            raise FilterError(f"acquired by at least {self.min_acquired_percent}% of the peer group: choose 1 to 100.")
-        if not 1 <= self.min_lists <= 10_000:
-            raise FilterError(f"on at least {self.min_lists} peer reading lists: choose 1 to 10,000.")
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise FilterError(f"limit {self.limit}: choose 1 to {MAX_LIMIT}.")
-        return SelectionFilters(self.region, self.peer_group, self.min_acquired_percent,
-                                max(self.min_lists, k_title), self.limit)
-
-
-SELECTION = """
-WITH held_by_us AS (
-    SELECT key AS work_key FROM own_keys
-    UNION
-    SELECT t.work_key FROM title_isbns t JOIN own_isbns o ON t.isbn = o.isbn
-)
-SELECT t.work_key, t.title, t.author, t.isbns, t.subject, t.lc_class, t.lc_subclass, t.format, t.pub_year,
-       t.publisher, p.peer_group, p.group_size, p.institutions_holding, p.institutions_acquired_12m,
-       p.institutions_listing,
-       CAST(p.institutions_acquired_12m AS DOUBLE) / p.group_size AS acquired_share
-FROM peer_selection p JOIN titles t ON p.work_key = t.work_key
-WHERE p.region = $region AND p.peer_group = $peer_group
-  AND (coalesce(p.institutions_acquired_12m, 0) >= $min_share * p.group_size
-       OR coalesce(p.institutions_listing, 0) >= $min_lists)
-  AND t.work_key NOT IN (SELECT work_key FROM held_by_us)
-ORDER BY acquired_share DESC NULLS LAST, p.institutions_listing DESC NULLS LAST, p.institutions_holding DESC NULLS LAST,
-         t.work_key
-LIMIT $limit
-"""
-
-
-def peer_groups(release: Release, region: str) -> pl.DataFrame:
-    """The peer groups released for a region, with their sizes (counts only)."""
-    return release.cursor().sql(
-        "SELECT DISTINCT peer_group, group_size FROM peer_selection WHERE region = $region ORDER BY peer_group",
-        params={"region": region}).pl()
-
-
-def selection(release: Release, filters: SelectionFilters, own_keys: list[str], own_isbns: list[str]) -> pl.DataFrame:
-    """Works a peer group acquired in the last 12 months (at least X% of its members) or lists
-    on reading lists (at least N members), that the institution does not hold."""
-    filters = filters.validated(release.manifest["privacy"]["K_TITLE"])
-    known = peer_groups(release, filters.region)["peer_group"].to_list()
-    if filters.peer_group not in known:
-        raise FilterError(f"peer group {filters.peer_group!r} is not released for {filters.region}; "
-                          f"choose from {', '.join(known) or 'none (no release data for this region)'}.")
-    cur = release.cursor()
-    cur.register("own_keys", pl.DataFrame({"key": list(own_keys)}, schema={"key": pl.String}))
-    cur.register("own_isbns", pl.DataFrame({"isbn": list(own_isbns)}, schema={"isbn": pl.String}))
-    params = {"region": filters.region, "peer_group": filters.peer_group,
-              "min_share": filters.min_acquired_percent / 100, "min_lists": filters.min_lists, "limit": filters.limit}
-    return cur.sql(SELECTION, params=params).pl()

@@ -73,7 +73,8 @@ def test_trending_downloads_are_valid_csv_and_xlsx(codes, published_community):
     assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Excel"]
     import ui  # the page's own export helpers, on the same ranking the page shows
 
-    from analytics.views.trends import Filters, open_release, trending
+    from analytics.views.trends import Filters, trending
+    from analytics.release.handle import open_release
 
     settings = load_settings(published_community)
     store = Store(settings.database_url)
@@ -142,7 +143,9 @@ def test_subject_overview_page_switches_level(codes):
 
 
 def test_selection_page_lists_unheld_works_with_isbns(codes, published_community):
-    from analytics.views.trends import SelectionFilters, open_release, own_identifiers, selection
+    from analytics.views.selection import SelectionFilters, selection
+    from analytics.release.handle import open_release
+    from analytics.views.collection import own_identifiers
 
     code, _ = codes
     at = page(demo_email(code, "librarian"), "pages/selection.py")

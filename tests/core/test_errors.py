@@ -13,7 +13,7 @@ from analytics.core.access import PermissionDenied
 from analytics.core.errors import InvalidValue, UserError
 from analytics.ingest.reader import InputError
 from analytics.release.manifest import ReleaseError
-from analytics.views.trends import FilterError
+from analytics.views.collection import FilterError
 
 
 @pytest.mark.parametrize("error", [PermissionDenied, InputError, StoreError, NotFound, ChangedMeanwhile, ReleaseError,

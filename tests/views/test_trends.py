@@ -11,7 +11,9 @@ import pytest
 from analytics.core.access import PermissionDenied, Principal
 from analytics.views.deselection import DeselectionRules, deselection
 from analytics.release.trending import score
-from analytics.views.trends import Filters, FilterError, open_release, own_identifiers, require_collection_sharing, trending
+from analytics.views.trends import Filters, trending
+from analytics.views.collection import FilterError, own_identifiers, require_collection_sharing
+from analytics.release.handle import open_release
 from tests.community import Member, build, items_csv, loans_csv, publish_exact
 from analytics.core.access import Principal as _Principal
 
@@ -177,7 +179,7 @@ def test_cli_trending_and_deselection(community, capsys):
 
 
 def test_subject_overview_counts_and_relative_use(community):
-    from analytics.views.trends import subject_overview
+    from analytics.views.subject_overview import subject_overview
 
     settings, _store, release = community
     overview = subject_overview(SYSTEM_JOB, release, settings.data_dir, "A", "EU", window=3)
@@ -212,7 +214,7 @@ def _peer_community(tmp_path, research: int, teaching: int):
 
 
 def test_selection_by_peer_group_and_complement_rule(tmp_path):
-    from analytics.views.trends import SelectionFilters, peer_groups, selection
+    from analytics.views.selection import SelectionFilters, peer_groups, selection
 
     settings, store, release = _peer_community(tmp_path, research=5, teaching=5)
     groups = dict(peer_groups(release, "EU").iter_rows())
@@ -235,7 +237,7 @@ def test_selection_by_peer_group_and_complement_rule(tmp_path):
 
 
 def test_small_peer_groups_and_their_complements_are_not_released(tmp_path):
-    from analytics.views.trends import peer_groups
+    from analytics.views.selection import peer_groups
 
     settings, store, release = _peer_community(tmp_path, research=7, teaching=2)
     # type=teaching has 2 members (< K_BENCH) and type=research's complement has 3: neither is released.

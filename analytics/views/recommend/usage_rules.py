@@ -9,7 +9,8 @@ from datetime import date
 import polars as pl
 
 from analytics.control.recommend_catalog import MAX_PER_TYPE
-from analytics.views import deselection, trends
+from analytics.views import deselection
+from analytics.views import subject_overview
 from analytics.views.recommend.context import (
     BALANCE_MIN_ITEMS, BALANCE_MIN_LOANS, BALANCE_RATIO, DUPLICATION_IDLE_YEARS,
     DUPLICATION_MIN_REQUESTS, E_REVIEW_MIN_TITLES, LOAD_USAGE_MIN_TITLES, NO_SUBJECT, QUALITY_MIN_ITEMS,
@@ -164,7 +165,7 @@ def subject_balance(ctx: Context) -> list[Candidate]:
     own = (ctx.items.filter(pl.col("lc_class").is_not_null()).group_by("lc_class", "lc_subclass")
            .agg(pl.len().cast(pl.Int64).alias("own_holdings"), pl.col("loans_12m").sum().cast(pl.Int64)
                 .alias("own_loans")))
-    overview = trends.subject_overview(ctx.actor, ctx.release, ctx.data_dir, ctx.code, ctx.region, TRENDING_WINDOW,
+    overview = subject_overview.subject_overview(ctx.actor, ctx.release, ctx.data_dir, ctx.code, ctx.region, TRENDING_WINDOW,
                                        own=own)
     rows = overview.filter(
         (pl.col("own_holdings") >= BALANCE_MIN_ITEMS) & (pl.col("own_loans") >= BALANCE_MIN_LOANS)
