@@ -72,13 +72,13 @@ CATALOG: dict[str, RecommendationType] = {t.id: t for t in (
         category="Collection maintenance",
         roles=("manager", "librarian"),
         title="Retain scarce works",
-        explanation="Works that only a few institutions of your region hold (fewer than the release's K_TITLE, so "
-                    "the community data does not list them) are scarce: if you withdraw them, readers in the region "
-                    "may lose access. Protect them from weeding.",
+        explanation="Works that only a few institutions of your region hold (too few for the community data to "
+                    "list them) are scarce: if you withdraw them, readers in the region may lose access. Protect "
+                    "them from weeding.",
         rule="Per LC subclass: works you hold (print, not withdrawn) that the current release does not list as "
-             "held by K_TITLE or more institutions of your region (so at most K_TITLE - 1 hold them, perhaps "
-             "including you). Fires when a subclass has at least 5 such works; the subclasses with the most come "
-             "first.",
+             "held by K_TITLE or more institutions of your region (the release's threshold; so at most K_TITLE - 1 "
+             "hold them, perhaps including you). Fires when a subclass has at least 5 such works; the subclasses "
+             "with the most come first.",
         evidence="Scarce works and their items, of which used in the last 10 years.",
         impact="Scarce works protected from withdrawal.",
         action="Download the list of scarce items (CSV) to flag them for retention in your library system.",
