@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 # Imported here, before any session draws: Plotly's JSON encoder looks pandas up in the
 # module table, and a second session drawing its first chart while the first session is
@@ -17,7 +18,9 @@ from analytics.core.schema import ROLE_LABELS
 
 log = logging.getLogger("analytics.app")
 
-st.set_page_config(page_title="Library Community Analytics", page_icon=":material/local_library:", layout="wide")
+# The icon is served by this server: a self-hosted product makes no request to another host.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_title="Library Community Analytics", page_icon=str(FAVICON), layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
