@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -73,12 +75,22 @@ with st.expander("How the score works"):
         f"reading lists. **Recent** = the last {filters.window} complete months, **baseline** = the "
         f"{filters.window} months before. **Score** = ln((recent + {trending.SMOOTHING:g}) / (baseline + "
         f"{trending.SMOOTHING:g})): the +{trending.SMOOTHING:g} keeps 1 → 3 loans from outranking 400 → 900. Works "
-        f"need a recent signal of at least {trending.MIN_SUPPORT:g}. Only works that at least "
+        f"need a recent signal of at least {trending.MIN_SUPPORT:g}, and only rising works (score above 0) are "
+        f"listed. Only works that at least "
         f"{release.manifest['privacy']['K_TITLE']} institutions of the region hold or use are in the community data."
     )
 
 if ranked.height == 0:
-    st.info("No work matches these filters. Widen the subject, the years or the window.")
+    held_all = filters.not_held and cached_trending(
+        release.release_id, replace(filters, not_held=False).validated(), institution.code,
+        ui.local_data_version(institution.code)).height > 0
+    if held_all:
+        st.info("Your institution already holds every rising work that matches these filters. Turn off "
+                "“Not held by us” to see them.")
+    else:
+        st.info("No work is rising for these filters: a work is listed when its signal in the last "
+                f"{filters.window} months is above the {filters.window} months before. Widen the subject, the "
+                "years or the window.")
     st.stop()
 
 top = ranked.head(15).reverse()

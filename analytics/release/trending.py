@@ -15,7 +15,8 @@ complete month before the release's as-of date:
 
 The +10 smooths small numbers, so 1 -> 3 loans (score 0.15) never outranks 400 -> 900
 (0.80). A work needs a recent signal of at least 10 to be listed at all (minimum support),
-so noise never tops the list. Each row also gives the long-run monthly rate (all months
+so noise never tops the list. Trending lists only rising works (score above 0); the
+trend tables keep every work, flat and falling ones too. Each row also gives the long-run monthly rate (all months
 of the release window) and its lift over it.
 
 Publish runs `build_trend_tables` once and stores monthly_signal and trend_rows in the

@@ -90,6 +90,7 @@ WHERE region = $region AND window_months = $window
   AND ($year_max IS NULL OR pub_year <= $year_max)
   AND ($language IS NULL OR language = $language)
   AND ($publisher IS NULL OR publisher ILIKE '%' || $publisher || '%')
+  AND score > 0  -- rising means rising: recent above baseline (after smoothing)
   AND NOT ($not_held AND work_key IN (SELECT work_key FROM held_by_us))
 ORDER BY score DESC, recent DESC, work_key
 LIMIT $limit

@@ -163,3 +163,27 @@ def test_selection_page_lists_unheld_works_with_isbns(codes, published_community
         assert list(shown[0]["title"]) == expected["title"].to_list()
     else:
         assert not shown and "No work meets these thresholds" in at.info[0].value
+
+
+def test_trending_lists_only_rising_works_and_says_when_the_toggle_empties_it(codes, published_community,
+                                                                               monkeypatch):
+    code, _ = codes
+    at = page(demo_email(code, "librarian"), "pages/trending.py")
+    ranked = table(at, "score")
+    assert len(ranked) > 0 and (ranked["score"] > 0).all()  # rising means rising
+    assert (ranked["recent"] > ranked["baseline"]).all()
+    # An institution that holds every work of the community: "Not held by us" empties the list,
+    # and the page says that the toggle did it.
+    from analytics.release.handle import open_release
+    from analytics.views import collection
+
+    release = open_release(load_settings(published_community).community_dir)
+    every_work = release.cursor().sql("SELECT DISTINCT work_key FROM trend_rows").pl()["work_key"].to_list()
+    release.con.close()
+    monkeypatch.setattr(collection, "own_identifiers", lambda *_args: (every_work, []))
+    import streamlit as st
+
+    st.cache_data.clear()  # "held by us" is cached per institution and data version
+    at.toggle(key="trending_not_held").set_value(True).run()
+    assert not at.exception and not [df for df in at.dataframe if "score" in df.value.columns]
+    assert any("already holds every rising work" in i.value and "Not held by us" in i.value for i in at.info)

@@ -58,15 +58,16 @@ def community(tmp_path):
     store.dispose()
 
 
-def test_a_surge_ranks_above_a_steady_best_seller(community):
+def test_a_surge_is_listed_and_a_steady_best_seller_is_not(community):
     _settings, _store, release = community
     ranked = trending(release, Filters(region="EU", window=3))
-    assert ranked["title"].to_list()[:2] == ["Sudden Hit", "Steady Seller"]
-    surge, steady = ranked.row(0, named=True), ranked.row(1, named=True)
+    assert ranked["title"].to_list() == ["Sudden Hit"]  # rising means rising: flat is not listed
+    surge = ranked.row(0, named=True)
     assert (surge["recent"], surge["baseline"]) == (180, 9)
     assert surge["score"] == pytest.approx(math.log(190 / 19))
-    assert (steady["recent"], steady["baseline"]) == (270, 270)
-    assert steady["score"] == pytest.approx(0.0)
+    steady = release.cursor().sql("SELECT recent, baseline, score FROM trend_rows WHERE region = 'EU' "
+                                  "AND window_months = 3 AND title = 'Steady Seller'").fetchall()
+    assert steady == [(270, 270, pytest.approx(0.0))]  # in the release, with score 0: flat
     assert surge["loans_recent"] == 180 and surge["institutions_holding"] == 3
     assert surge["sparkline"] == [3.0, 3.0, 3.0, 60.0, 60.0, 60.0]
 
@@ -79,12 +80,11 @@ def test_smoothing_keeps_tiny_numbers_from_outranking_large_growth():
 def test_filters_narrow_the_list(community):
     _settings, _store, release = community
     assert trending(release, Filters(region="EU", window=3, lc_subclass="QL"))["title"].to_list() == []
-    assert trending(release, Filters(region="EU", window=3, lc_class="P"))["title"].to_list() == [
-        "Sudden Hit", "Steady Seller"]
+    assert trending(release, Filters(region="EU", window=3, lc_class="P"))["title"].to_list() == ["Sudden Hit"]
     assert trending(release, Filters(region="EU", window=3, formats=("electronic",))).height == 0
     assert trending(release, Filters(region="EU", window=3, pub_year_min=2020))["title"].to_list() == ["Sudden Hit"]
-    assert trending(release, Filters(region="EU", window=3, pub_year_max=1999))["title"].to_list() == [
-        "Steady Seller"]
+    assert trending(release, Filters(region="EU", window=3, pub_year_max=2030))["title"].to_list() == ["Sudden Hit"]
+    assert trending(release, Filters(region="EU", window=3, pub_year_max=1999))["title"].to_list() == []
     assert trending(release, Filters(region="NA", window=3)).height == 0
 
 
@@ -162,7 +162,7 @@ def test_cli_trending_and_deselection(community, capsys):
     settings, _store, _release = community
     assert main(["--data-dir", str(settings.data_dir), "trending", "A", "--months", "3", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert [r["title"] for r in records] == ["Sudden Hit", "Steady Seller"]
+    assert [r["title"] for r in records] == ["Sudden Hit"]
     assert {"work_key", "title", "author", "isbns", "subject", "score", "recent", "baseline"} <= set(records[0])
     assert records[0]["isbns"] == ["9780345806567"]
     assert main(["--data-dir", str(settings.data_dir), "deselection", "A", "--no-loans-years", "1",
@@ -261,3 +261,19 @@ def test_trend_rows_stored_at_publish_equal_those_computed_on_open(community, tm
     for window in (3, 6, 12):
         filters = Filters(region="EU", window=window)
         assert trending(recomputed, filters).equals(trending(release, filters))
+
+
+@pytest.mark.parametrize("window", [3, 6, 12])
+def test_only_rising_works_are_listed(published_community, window):
+    from analytics.core.config import load_settings
+
+    release = open_release(load_settings(published_community).community_dir)
+    try:
+        stored = release.cursor().sql("SELECT count(*) FROM trend_rows WHERE window_months = $w AND score <= 0",
+                                      params={"w": window}).fetchall()[0][0]
+        assert stored > 0  # the release keeps flat and falling works (the subject overview uses them)
+        for region in ("NA", "EU", "APAC"):
+            listed = trending(release, Filters(region=region, window=window, limit=1000))
+            assert (listed["score"] > 0).all() and (listed["recent"] > listed["baseline"]).all()
+    finally:
+        release.con.close()
