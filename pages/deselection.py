@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import streamlit as st
@@ -26,9 +27,12 @@ with st.sidebar:
     use_year = st.toggle("Only items published before a year", key="deselection_use_year")
     before = st.number_input("Published before", 1000, 2100, date.today().year - 10, key="deselection_before",
                              disabled=not use_year)
-    holders = st.number_input("Held by at least (institutions in the region)", k_title, 10_000, 10,
+    # "Many" fits the region: 10, or half of its contributing institutions when it has fewer than 20.
+    widely = rules_module.many_holders(release.manifest, "collection_development", institution.region)
+    holders = st.number_input("Held by at least (institutions in the region)", k_title, 10_000, widely,
                               key="deselection_holders",
-                              help=f"Counts below {k_title} are never released, so this starts at {k_title}.")
+                              help=f"Counts below {k_title} are never released, so this starts at {k_title}. "
+                                   f"The default, {widely}, fits the institutions that share in {institution.region}.")
 rules = rules_module.DeselectionRules(region=institution.region, no_loans_years=int(years),
                                       published_before=int(before) if use_year else None,
                                       min_holders=int(holders), limit=5000)
@@ -38,6 +42,27 @@ try:
 except FileNotFoundError:
     st.info("Import your items first: the candidates come from your own item data.")
     st.stop()
+
+
+
+def _explain_empty(rules) -> None:
+    """Say which rule empties the withdrawal list, and offer the change that fills it."""
+    fewer = replace(rules, min_holders=k_title)
+    if rules.min_holders > k_title:
+        relaxed = cached_candidates(release.release_id, institution.code, fewer, ui.local_data_version(institution.code))
+        if relaxed["withdraw_total"]:
+            st.info(f"No idle item is held by {rules.min_holders} or more institutions in {institution.region}. "
+                    f"With at least {k_title} holders, {relaxed['withdraw_total']:,} items are candidates.")
+            st.button(f"Show items held by at least {k_title}", key="deselection_fewer_holders",
+                      on_click=lambda: st.session_state.update(deselection_holders=k_title))
+            return
+    if rules.published_before:
+        st.info(f"No item fits every rule: the list is narrowed to items published before {rules.published_before}. "
+                "Turn that rule off or choose a later year.")
+    else:
+        st.info(f"None of your print items has gone {rules.no_loans_years} years without a loan while enough "
+                f"institutions in {institution.region} hold it. Lower the years without loans to see more.")
+
 
 tiles = result["tiles"]
 with st.container(horizontal=True):
@@ -61,6 +86,8 @@ else:
              + (f", were published before {rules.published_before}" if rules.published_before else "")
              + f" and are held by at least {result['rules'].min_holders} institutions in {institution.region}.")
     name = "withdrawal"
+if total == 0 and view != "Retention candidates":
+    _explain_empty(rules)
 if total > frame.height:
     st.caption(f"Showing the first {frame.height:,}; the downloads hold the same rows.")
 st.dataframe(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table",

@@ -14,6 +14,7 @@ work the community knows by its e-book) or else by work key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -122,6 +123,18 @@ def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.
         params={"region": region, "as_of_month": release.manifest["as_of"][:7]},
     ).pl()
     return matched
+
+
+MANY_HOLDERS = 10  # "many institutions hold it", in a region with 20 or more contributors
+
+
+def many_holders(manifest: dict, service: str, region: str) -> int:
+    """How many holders make a work "widely held" in a region of this release: MANY_HOLDERS, or half
+    of the region's contributors to `service` when it has fewer than 2 x MANY_HOLDERS, never fewer
+    than K_TITLE (smaller counts are not released). The default of the deselection page and the
+    rule of the "withdraw" recommendation."""
+    contributors = manifest.get("contributors", {}).get(service, {}).get(region, 0)
+    return max(manifest["privacy"]["K_TITLE"], min(MANY_HOLDERS, math.ceil(contributors / 2)))
 
 
 def deselection(actor: Principal, release: Release, data_dir: Path, code: str, rules: DeselectionRules) -> dict:

@@ -187,3 +187,25 @@ def test_trending_lists_only_rising_works_and_says_when_the_toggle_empties_it(co
     at.toggle(key="trending_not_held").set_value(True).run()
     assert not at.exception and not [df for df in at.dataframe if "score" in df.value.columns]
     assert any("already holds every rising work" in i.value and "Not held by us" in i.value for i in at.info)
+
+
+def test_deselection_defaults_fit_the_region_and_an_empty_list_offers_the_change(codes, published_community):
+    from analytics.release.handle import current_manifest
+    from analytics.views.deselection import many_holders
+
+    code, _ = codes
+    manifest = current_manifest(load_settings(published_community).community_dir)
+    region = Store(load_settings(published_community).database_url).institution(SYSTEM, code).region
+    sharing_in_region = manifest["contributors"]["collection_development"][region]
+    assert sharing_in_region < 20  # a small community: "held by 10" would empty every list
+    at = page(demo_email(code, "librarian"), "pages/deselection.py")
+    default = at.number_input(key="deselection_holders").value
+    assert default == many_holders(manifest, "collection_development", region) <= max(3, sharing_in_region)
+    at.number_input(key="deselection_years").set_value(1).run()
+    assert len(table(at, "institutions_holding")) > 0  # the first screen lists candidates
+    # More holders than the region has: the list is empty, the page says why and offers the change.
+    at.number_input(key="deselection_holders").set_value(50).run()
+    assert any("With at least 3 holders" in i.value for i in at.info), [i.value for i in at.info]
+    at.button(key="deselection_fewer_holders").click().run()
+    assert at.number_input(key="deselection_holders").value == 3
+    assert len(table(at, "institutions_holding")) > 0

@@ -3,7 +3,6 @@ what peers teach and what is trending. One function per recommendation type."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import polars as pl
@@ -13,15 +12,15 @@ from analytics.ingest.local import table_path
 
 from analytics.views import deselection
 from analytics.views.recommend.context import (
-    PART,     COPIES_MIN_LOANS, COPIES_MIN_RATIO, IDLE_YEARS, RETAIN_MIN_WORKS, STRONGEST_SUBJECTS, TEACHING_MIN_INSTITUTIONS, TRENDING_MIN_SCORE,
-    TRENDING_WINDOW, WITHDRAW_MIN_HOLDERS, WITHDRAW_MIN_ITEMS, Candidate, Context, best_first, evidence_item, held_by_us, held_print, subject_label)
+    COPIES_MIN_LOANS, COPIES_MIN_RATIO, IDLE_YEARS, PART, RETAIN_MIN_WORKS, STRONGEST_SUBJECTS,
+    TEACHING_MIN_INSTITUTIONS, TRENDING_MIN_SCORE, TRENDING_WINDOW, WITHDRAW_MIN_ITEMS, Candidate, Context,
+    best_first, evidence_item, held_by_us, held_print, subject_label)
 
 
 def withdraw_min_holders(ctx: Context) -> int:
     """"Many" institutions: 10, or half of the region's contributors when it has fewer than 20,
     never fewer than K_TITLE (smaller counts are not released)."""
-    contributors = ctx.release.manifest.get("contributors", {}).get(PART, {}).get(ctx.region, 0)
-    return max(ctx.k_title, min(WITHDRAW_MIN_HOLDERS, math.ceil(contributors / 2)))
+    return deselection.many_holders(ctx.release.manifest, PART, ctx.region)
 
 
 def withdraw(ctx: Context) -> list[Candidate]:

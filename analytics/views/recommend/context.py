@@ -25,7 +25,6 @@ PART = RECOMMENDATIONS_PART
 PART_TABLES = ("titles", "holdings", "peer_selection", "monthly_signal", "trend_rows", "work_use", "platforms",
                "platform_titles")
 IDLE_YEARS = 10
-WITHDRAW_MIN_HOLDERS = 10
 WITHDRAW_MIN_ITEMS = 5
 RETAIN_MIN_WORKS = 5
 COPIES_MIN_LOANS = 10

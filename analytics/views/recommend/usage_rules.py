@@ -12,9 +12,9 @@ from analytics.control.recommend_catalog import MAX_PER_TYPE
 from analytics.views import deselection
 from analytics.views import subject_overview
 from analytics.views.recommend.context import (
-    BALANCE_MIN_ITEMS, BALANCE_MIN_LOANS, BALANCE_RATIO, DUPLICATION_IDLE_YEARS,
-    DUPLICATION_MIN_REQUESTS, E_REVIEW_MIN_TITLES, LOAD_USAGE_MIN_TITLES, NO_SUBJECT, QUALITY_MIN_ITEMS,
-    QUALITY_MIN_SHARE, TRENDING_WINDOW, Candidate, Context, best_first, evidence_item, subject_label)
+    BALANCE_MIN_ITEMS, BALANCE_MIN_LOANS, BALANCE_RATIO, DUPLICATION_IDLE_YEARS, DUPLICATION_MIN_REQUESTS,
+    E_REVIEW_MIN_TITLES, LOAD_USAGE_MIN_TITLES, NO_SUBJECT, QUALITY_MIN_ITEMS, QUALITY_MIN_SHARE, TRENDING_WINDOW,
+    Candidate, Context, best_first, evidence_item, subject_label)
 
 
 def _used_e(ctx: Context) -> tuple[set[str], set[str]]:
