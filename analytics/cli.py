@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     desel.add_argument("--limit", type=int, default=100)
     desel.add_argument("--no-loans-years", type=int, default=10)
     desel.add_argument("--published-before", type=int)
-    desel.add_argument("--min-holders", type=int, default=10)
+    desel.add_argument("--min-holders", type=int, default=None,
+                       help="default: 10, or half of the region's sharing institutions when it has fewer than 20")
     desel.add_argument("--retention", action="store_true", help="list retention candidates instead")
 
     rec = with_format(sub.add_parser("recommend", help="current recommendations with evidence"))
@@ -461,11 +462,14 @@ def cmd_selection(args, settings) -> int:
 
 
 def cmd_deselection(args, settings) -> int:
-    from analytics.views.deselection import DeselectionRules, deselection
+    from analytics.views.deselection import DeselectionRules, deselection, many_holders
 
     _store, institution, release = _collection_context(args, settings)
     rules = DeselectionRules(region=institution.region, no_loans_years=args.no_loans_years,
-                             published_before=args.published_before, min_holders=args.min_holders, limit=args.limit)
+                             published_before=args.published_before,
+                             min_holders=args.min_holders or many_holders(release.manifest, "collection_development",
+                                                                          institution.region),
+                             limit=args.limit)
     result = deselection(Principal.system_job(), release, settings.data_dir, institution.code, rules)
     frame = result["retain" if args.retention else "withdraw"]
     records = [{**row, "isbns": (row["isbn"] or "").split(";") if row["isbn"] else [],
