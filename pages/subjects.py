@@ -50,17 +50,23 @@ table = (
     .sort(keys)
 )
 
+# Colour: relative use on a log scale centred on 1 (as much use as holdings), symmetric: a
+# subject used twice its share is as far from white as one used half its share. Clipped at
+# 4 times and a quarter, so a tiny subject with a few loans does not wash out every other tile.
+SPAN = 2  # log2: 4x
 chart_data = overview.filter(pl.col("community_holdings") > 0).with_columns(
     pl.col("lc_class_caption").fill_null("Unknown"), pl.col("lc_subclass_caption").fill_null("Unknown"),
-    pl.col("community_relative_use").fill_null(0.0))
+    pl.col("community_relative_use").fill_null(0.0).log(base=2).clip(-SPAN, SPAN).alias("use_log2"))
 treemap = px.treemap(
     chart_data.to_pandas(), path=[px.Constant(f"All subjects ({region})"), "lc_class_caption", "lc_subclass"],
-    values="community_holdings", color="community_relative_use", color_continuous_scale="RdBu",
-    color_continuous_midpoint=1.0, hover_data={"lc_subclass_caption": True, "community_loans": True},
-    title=f"Community holdings in {region} by LC class and subclass (size: holdings; colour: relative use)",
+    values="community_holdings", color="use_log2", color_continuous_scale="RdBu", range_color=(-SPAN, SPAN),
+    color_continuous_midpoint=0.0, hover_data={"lc_subclass_caption": True, "community_loans": True, "use_log2": False},
+    title=f"Community holdings in {region} by LC class and subclass (size: holdings; colour: use for its size)",
 )
 treemap.update_layout(height=560, margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                      coloraxis_colorbar={"title": "Relative use<br>(loan share ÷<br>holdings share)"})
+                      coloraxis_colorbar={"title": "Relative use<br>(loan share ÷<br>holdings share)",
+                                          "tickvals": [-2, -1, 0, 1, 2],
+                                          "ticktext": ["¼× or less", "½×", "1× (its share)", "2×", "4× or more"]})
 st.plotly_chart(treemap, key="subjects_treemap")
 
 st.subheader(f"By {level.lower()}")

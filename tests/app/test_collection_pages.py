@@ -209,3 +209,22 @@ def test_deselection_defaults_fit_the_region_and_an_empty_list_offers_the_change
     at.button(key="deselection_fewer_holders").click().run()
     assert at.number_input(key="deselection_holders").value == 3
     assert len(table(at, "institutions_holding")) > 0
+
+
+def test_subject_treemap_colours_relative_use_on_a_scale_centred_on_one(codes):
+    import json
+
+    code, _ = codes
+    at = page(demo_email(code, "manager"), "pages/subjects.py")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    axis = spec["layout"]["coloraxis"]
+    assert (axis["cmin"], axis["cmax"]) == (-2, 2) and axis.get("cmid", 0) == 0  # symmetric in log: ¼× .. 4×
+    assert axis["colorbar"]["ticktext"][2].startswith("1×")
+    import base64
+
+    import numpy as np
+
+    raw = spec["data"][0]["marker"]["colors"]  # Plotly sends numbers as a typed array
+    colours = np.frombuffer(base64.b64decode(raw["bdata"]), dtype=raw["dtype"]).tolist()
+    assert colours and all(-2 <= c <= 2 for c in colours)
+    assert len({round(c, 1) for c in colours}) > 3  # tiles differ: not all washed out to white
