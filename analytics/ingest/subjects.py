@@ -42,6 +42,13 @@ class Subject(NamedTuple):
     """Subclass caption, else class caption, else UNKNOWN_SUBJECT (as in classify_frame)."""
 
 
+def _in_context(lc_class: pl.Expr, caption: pl.Expr) -> pl.Expr:
+    """Law subclasses (class K) are captioned by jurisdiction ("Africa -- Guinea to Niger" for KSH):
+    shown alone, such a caption loses its subject, so it is prefixed "Law: " unless it says law."""
+    return (pl.when((lc_class == "K") & ~caption.str.contains(r"(?i)\blaws?\b"))
+            .then(pl.lit("Law: ") + caption).otherwise(caption).alias("lc_subclass_caption"))
+
+
 @cache
 def _reference() -> tuple[pl.DataFrame, pl.DataFrame]:
     """(subclasses with their class captions, numeric ranges), read once per process."""
@@ -69,6 +76,7 @@ def _reference() -> tuple[pl.DataFrame, pl.DataFrame]:
             pl.col("end").alias("max_number"),
         )
         .join(classes, on="lc_class", how="left")
+        .with_columns(_in_context(pl.col("lc_class"), pl.col("lc_subclass_caption")))
         .select(
             "lc_class", "lc_class_caption", "lc_subclass", "lc_subclass_caption", "min_number", "max_number"
         )

@@ -253,3 +253,16 @@ def test_well_formed_call_numbers_parse(index, position, gap, tail, lower):
     number = round(row["min_number"] + position * (row["max_number"] - row["min_number"]), 2)
     text = f"{row['lc_subclass']}{gap}{number:g}{tail}"
     assert parse_call_number(text.lower() if lower else text) == (row["lc_subclass"], number)
+
+
+def test_law_subclass_captions_keep_their_subject():
+    """KSH alone reads "Africa -- Guinea to Niger": every law subclass caption says it is law."""
+    import polars as pl
+
+    from analytics.ingest import subjects
+
+    law = subjects.outline().filter(pl.col("lc_class") == "K")
+    assert law.height > 50 and law["lc_subclass_caption"].str.contains("(?i)law").all()
+    assert subjects.classify("KSH 123 .A5 2001").lc_subclass_caption == "Law: Africa -- Guinea to Niger"
+    assert subjects.classify("KF 801 .A2 2010").lc_subclass_caption == "Law of the United States"  # unchanged
+    assert subjects.classify("QA 76.73 .P98").lc_subclass_caption == "Mathematics"
