@@ -260,6 +260,33 @@ def sharing_gate(actor: Principal, check, explanation: str) -> None:
         st.stop()
 
 
+# Headers for the columns pages show; any other column gets its name in words ("copies_held" ->
+# "Copies held"). A page's own column_config wins.
+COLUMN_LABELS = {
+    "item_id": "Item id", "title_id": "Title id", "isbn": "ISBN", "isbns": "ISBNs", "issn": "ISSN",
+    "lc_class": "LC class", "lc_subclass": "LC subclass", "lc_class_caption": "Class", "lc_subclass_caption": "Subclass",
+    "call_number": "Call number", "pub_year": "Year", "work_key": "Work", "metric_type": "COUNTER metric",
+    "institutions_holding": "Holders in region", "first_acquired_month": "First acquired (month)",
+    "count": "Count", "term": "Term", "format": "Format", "subject": "Subject",
+}
+
+
+def human_label(name: str) -> str:
+    """A column name as a header: the label above, else the name in words."""
+    if name in COLUMN_LABELS:
+        return COLUMN_LABELS[name]
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def table(frame, *, column_config: dict | None = None, **kwargs):
+    """st.dataframe with a human header for every column (COLUMN_LABELS, else the name in words).
+    Only pass the columns the user may see: a hidden column still reaches the browser."""
+    config = {name: human_label(name) for name in frame.columns}
+    config.update(column_config or {})
+    return st.dataframe(frame, column_config=config, **kwargs)
+
+
 def _flat(frame):
     """Lists joined with '; ' so ISBNs stay readable in a spreadsheet; other nested columns dropped."""
     import polars as pl

@@ -132,7 +132,7 @@ table = pl.DataFrame({
 }, schema={"KPI": pl.String, "Period": pl.String, "Your value": pl.String, "Peer median": pl.String,
            "Your position": pl.String, "Institutions": watch.schema["n"], "Change since last period": pl.String,
            "Unit": pl.String, "Better": pl.String, "Precision": pl.String})
-st.dataframe(table, hide_index=True, width="stretch", key="benchmark_watchlist")
+ui.table(table, hide_index=True, width="stretch", key="benchmark_watchlist")
 st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
                    key="benchmark_csv")
 

@@ -32,7 +32,7 @@ if regions:
         **{f"{r} — {REGION_LABELS.get(r, r)}": [manifest["contributors"][s].get(r, 0) for s in SERVICES]
            for r in regions},
     })
-    st.dataframe(table, hide_index=True, width="stretch")
+    ui.table(table, hide_index=True, width="stretch")
 else:
     st.write("No institution contributed to this release.")
 
@@ -48,12 +48,12 @@ st.markdown(
 )
 
 st.subheader("Release contents")
-st.dataframe(pl.DataFrame({"File": list(manifest["row_counts"]), "Rows": list(manifest["row_counts"].values())}),
+ui.table(pl.DataFrame({"File": list(manifest["row_counts"]), "Rows": list(manifest["row_counts"].values())}),
              hide_index=True, width="stretch")
 
 st.subheader("Release history")
 history = overview["history"]
-st.dataframe(
+ui.table(
     pl.DataFrame({
         "Release": [h["release_id"] for h in history],
         "Built": [ui.fmt_date(h["created_at"]) for h in history],

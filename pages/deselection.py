@@ -90,7 +90,7 @@ if total == 0 and view != "Retention candidates":
     _explain_empty(rules)
 if total > frame.height:
     st.caption(f"Showing the first {frame.height:,}; the downloads hold the same rows.")
-st.dataframe(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table",
+ui.table(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table",
              column_config={"pub_year": st.column_config.NumberColumn("Year", format="%d"),
                             "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use"})
 left, right = st.columns(2)

@@ -43,7 +43,7 @@ else:
              "matched are invisible to trends, recommendations and benchmarks. Adding an ISBN, ISSN or OCLC "
              "number, or an LC call number, in your library system fixes them at the next import.")
     if quality.problems.height:
-        st.dataframe(quality.problems, hide_index=True, width="stretch", key="my_data_problems")
+        ui.table(quality.problems, hide_index=True, width="stretch", key="my_data_problems")
         st.download_button("Download the list (CSV)", ui.csv_bytes(quality.problems),
                            file_name=f"{code}-data-quality.csv", mime="text/csv", key="my_data_download")
     else:
@@ -52,7 +52,7 @@ else:
 st.header("Import history")
 history = store.import_history(actor, code)
 if history:
-    st.dataframe(
+    ui.table(
         pl.DataFrame({
             "When": [ui.fmt_date(h["at"]) for h in history],
             "Kind": [h["kind"] for h in history],

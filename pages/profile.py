@@ -208,7 +208,7 @@ if service:
                 st.caption(f"Counts ({', '.join(disclosure.MAGNITUDES[table][1])}) are shown as you hold them; "
                            "they leave with your institution's fixed protective noise (±1, or 2–10% for larger "
                            "counts), so nobody can read your exact figures from the community data.")
-            st.dataframe(sample, hide_index=True, width="stretch")
+            ui.table(sample, hide_index=True, width="stretch")
 
 # --- Audit history --------------------------------------------------------------------
 st.header("Audit history")
@@ -217,7 +217,7 @@ if entries:
     latest = entries[0]
     st.markdown(f"Latest change: **{ui.fmt_date(latest.at)}** — {latest.actor} — `{latest.action}`: "
                 f"{latest.old_value or '—'} → {latest.new_value or '—'}")
-    st.dataframe(
+    ui.table(
         pl.DataFrame({
             "When": [ui.fmt_date(e.at) for e in entries],
             "Who": [e.actor for e in entries],

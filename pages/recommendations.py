@@ -105,7 +105,7 @@ def card(record) -> None:
     who = " or ".join(ROLE_LABELS[r] for r in kind.roles)
     with st.container(border=True, key=f"recommend_card_{record.id}"):
         st.markdown(f"**{ui.md_text(record.summary)}**")
-        st.dataframe(evidence_table(record), hide_index=True, width="stretch", key=f"recommend_evidence_{record.id}")
+        ui.table(evidence_table(record), hide_index=True, width="stretch", key=f"recommend_evidence_{record.id}")
         st.markdown(f"**Impact:** {ui.md_text(record.impact)}")
         candidate = result.candidates.get((record.type, record.target))
         link = record.evidence.get("link")
@@ -176,7 +176,7 @@ with tab_handled:
             "How / why": HOW_LABELS.get(r.how or "", "") or DISMISS_REASONS.get(r.reason or "", ""),
             "Note": r.note or "", "Grade": (r.grade or "").replace("_", " "), "By": r.updated_by or "system",
             "When": ui.fmt_date(r.updated_at)} for r in handled])
-        st.dataframe(table.drop("id"), hide_index=True, width="stretch", key="recommend_handled_table")
+        ui.table(table.drop("id"), hide_index=True, width="stretch", key="recommend_handled_table")
         reopenable = {r.id: r for r in handled if r.status in ("implemented", "dismissed") and r.type in mine}
         if reopenable:
             with st.container(horizontal=True, vertical_alignment="bottom"):
@@ -195,7 +195,7 @@ with tab_usage:
         st.markdown("**Now, by type and status**")
         pivot = (current.group_by("Type", "Status").len().pivot(on="Status", index="Type", values="len")
                  .fill_null(0).sort("Type"))
-        st.dataframe(pivot, hide_index=True, width="stretch", key="recommend_usage_table")
+        ui.table(pivot, hide_index=True, width="stretch", key="recommend_usage_table")
         by_month = (usage.with_columns(pl.col("value").replace_strict(STATUS_LABELS, default=pl.col("value")))
                     .group_by("month", "value").agg(pl.col("count").sum()).sort("month", "value"))
         chart = px.bar(by_month.to_pandas(), x="month", y="count", color="value", barmode="stack",

@@ -46,7 +46,7 @@ if report.height == 0:
     st.info("No work meets these thresholds. Lower the percentage or the number of reading lists.")
     st.stop()
 st.write(f"**{report.height:,}** works, best first.")
-st.dataframe(
+ui.table(
     report.select("title", "author", "subject", "acquired_share", "institutions_acquired_12m", "institutions_listing",
                   "institutions_holding", "group_size", "pub_year", "format",
                   pl.col("isbns").list.join("; ").alias("isbns")),

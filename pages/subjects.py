@@ -74,7 +74,7 @@ st.caption("Relative use = share of loans ÷ share of holdings (above 1: used mo
            "collection). Community figures count only released rows, i.e. works and months where at least "
            f"{release.manifest['privacy']['K_TITLE']} institutions of the region contribute; your own figures "
            "count all your items and the last 12 complete months of loans.")
-st.dataframe(
+ui.table(
     table.drop("recent", "baseline"), hide_index=True, width="stretch", key="subjects_table",
     column_config={
         "community_holdings_share": st.column_config.NumberColumn("Community holdings share", format="percent"),
@@ -91,7 +91,7 @@ st.subheader("Fastest-growing subjects")
 fastest = (overview.filter(pl.col("recent") >= 50).sort("growth", descending=True).head(10)
            .select("lc_subclass", "lc_subclass_caption", "recent", "baseline", "growth"))
 if fastest.height:
-    st.dataframe(fastest, hide_index=True, width="stretch", key="subjects_fastest",
+    ui.table(fastest, hide_index=True, width="stretch", key="subjects_fastest",
                  column_config={"growth": st.column_config.NumberColumn("Growth", format="%.2f"),
                                 "recent": st.column_config.NumberColumn(f"Signal, last {window} months", format="%.0f"),
                                 "baseline": st.column_config.NumberColumn(f"Signal, {window} months before",

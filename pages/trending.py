@@ -112,7 +112,7 @@ table = ranked.select(
     "acquisitions_recent", "reading_lists_recent", "institutions_holding", "sparkline", "pub_year", "format",
     pl.col("isbns").list.join("; ").alias("isbns"),
 )
-st.dataframe(
+ui.table(
     table, hide_index=True, width="stretch", key="trending_table",
     column_config={
         "score": st.column_config.NumberColumn("Score", format="%.2f"),

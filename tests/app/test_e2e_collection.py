@@ -96,7 +96,7 @@ def test_subject_overview_page(signed_in, published_community, artifacts_dir):
         with page.expect_download() as by_class:
             page.get_by_role("button", name="Download CSV").click()
         classes = pl.read_csv(by_class.value.path(), infer_schema=False)
-        page.get_by_text("Subclass", exact=True).click()
+        page.get_by_role("radio", name="Subclass").click()
         page.wait_for_timeout(2500)
         with page.expect_download() as by_subclass:
             page.get_by_role("button", name="Download Excel").click()

@@ -1,0 +1,68 @@
+"""Pages a librarian can read: every table a page shows has human column headers (no snake_case
+field names), for every page and role, on the published demo community."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.control.store import Store
+from analytics.core.access import Principal
+from analytics.core.config import load_settings
+from analytics.synthetic.demo import demo_email
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = Principal.system_job()
+PAGES = ["pages/home.py", "pages/trending.py", "pages/selection.py", "pages/subjects.py", "pages/deselection.py",
+         "pages/recommendations.py", "pages/benchmarks.py", "pages/community.py", "pages/my_data.py",
+         "pages/import_data.py", "pages/profile.py"]
+RAW = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$|^[a-z]")  # snake_case, or an internal lower-case name
+
+
+def shown_headers(element) -> list[str]:
+    """The headers a table shows: its configured labels, else its column names (hidden ones left out)."""
+    config = json.loads(element.proto.columns or "{}")
+    order = list(element.proto.column_order) or list(element.value.columns)
+    headers = []
+    for name in order:
+        column = config.get(name, {})
+        if column.get("hidden"):
+            continue
+        headers.append(column.get("label") or name)
+    return headers
+
+
+@pytest.fixture
+def institution(published_community, tmp_path, monkeypatch):
+    """An institution that shares everything, in a copy of the published demo community."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(published_community, data_dir, symlinks=True)
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
+    store = Store(load_settings(data_dir).database_url)
+    try:
+        return next(i.code for i in store.list_institutions(SYSTEM)
+                    if all(s.in_effect for s in store.sharing_state(SYSTEM, i.code).values()))
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "librarian"])
+def test_every_table_has_human_headers(institution, role):
+    raw = {}
+    for path in PAGES:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.session_state["signed_in_email"] = demo_email(institution, role)
+        at.run()
+        at = at.switch_page(path).run()
+        assert not at.exception, (path, at.exception)
+        for element in at.dataframe:
+            bad = [h for h in shown_headers(element) if RAW.match(h)]
+            if bad:
+                raw.setdefault(path, []).extend(bad)
+    assert raw == {}, json.dumps(raw)
