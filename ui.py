@@ -271,6 +271,11 @@ COLUMN_LABELS = {
 }
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 row", "2,480 rows": a number with thousands separators and its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def human_label(name: str) -> str:
     """A column name as a header: the label above, else the name in words."""
     if name in COLUMN_LABELS:

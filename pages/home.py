@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from analytics.release.handle import HOW_TO_PUBLISH, NO_RELEASE
 from analytics.ingest import local
-from analytics.core.schema import SERVICE_LABELS
+from analytics.core.schema import REGION_LABELS, SERVICE_LABELS
 
 actor = ui.require_principal()
 store = ui.store()
@@ -23,7 +23,8 @@ def cached_summary(_actor, data_dir: str, institution_code: str, version: str, e
 
 
 st.title(ui.md_text(institution.name))
-st.caption(f"{institution.code} · {institution.type.replace('_', ' ')} · data center {institution.region}"
+st.caption(f"{institution.code} · {institution.type.replace('_', ' ')} · data centre: "
+           f"{REGION_LABELS.get(institution.region, institution.region)} ({institution.region})"
            f" · {institution.size_band} FTE students · live since {institution.go_live_date.isoformat()}")
 
 summary = cached_summary(actor, str(settings.data_dir), code, local.data_version(settings.data_dir, code), actor.email)

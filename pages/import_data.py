@@ -137,7 +137,7 @@ else:
             if error:
                 st.error(error)
             else:
-                st.success(f"The file can be imported: {report['kept']:,} of {report['read']:,} rows kept.")
+                st.success(f"The file can be imported: {report['kept']:,} of {ui.count(report['read'], 'row')} kept.")
                 show_report(report)
                 target = run.TARGET.get(kind, kind)
                 before, after = report.get("rows_before", 0), report.get("rows_after", 0)
@@ -156,7 +156,7 @@ else:
                     confirmed = st.checkbox(f"Yes, replace all {before:,} {target} with the {after:,} rows of this "
                                             f"file", key=f"import_replace_ok_{signature}")
                 else:
-                    st.write(f"Importing creates your **{target}** table ({after:,} rows).")
+                    st.write(f"Importing creates your **{target}** table ({ui.count(after, 'row')}).")
                 if st.button("Import", key="import_confirm", type="primary", disabled=not confirmed):
                     bar = st.progress(0.0, text="Importing…")
 
@@ -175,7 +175,7 @@ else:
                         shutil.rmtree(folder, ignore_errors=True)
                         bar.progress(1.0, text="Done")
                         st.session_state.pop("import_checked", None)
-                        st.success(f"Imported {final.kept:,} rows of {ui.md_text(upload.name)} into {target}.")
+                        st.success(f"Imported {ui.count(final.kept, 'row')} of {ui.md_text(upload.name)} into {target}.")
 
 st.header("Import history")
 history = store.import_history(actor, code)
@@ -207,4 +207,4 @@ if actor.is_admin_of(code):
                     if result is not None:
                         store.record_import(actor, code, kind, "(undo of the last import)", "undone", result)
                         st.success(f"{kind}: back to the version before the last import "
-                                   f"({result['rows_before_undo']:,} rows → {result['rows_after_undo']:,}).")
+                                   f"({ui.count(result['rows_before_undo'], 'row')} → {result['rows_after_undo']:,}).")

@@ -202,7 +202,7 @@ if service:
         st.info("Your institution has no imported data for this service yet, so nothing would be shared.")
     for table, (rows, columns, sample) in preview.items():
         with st.container(border=True):
-            st.markdown(f"**{table}** — {rows:,} rows")
+            st.markdown(f"**{table}** — {ui.count(rows, 'row')}")
             st.caption("Columns: " + ", ".join(columns))
             if table in disclosure.MAGNITUDES:
                 st.caption(f"Counts ({', '.join(disclosure.MAGNITUDES[table][1])}) are shown as you hold them; "

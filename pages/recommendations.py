@@ -112,7 +112,7 @@ def card(record) -> None:
         with st.container(horizontal=True):
             if candidate is not None and candidate.rows is not None and candidate.rows.height:
                 # Deferred: the CSV is made only when the button is clicked, not on every rerun.
-                st.download_button(f"Download list ({candidate.rows.height:,} rows, CSV)",
+                st.download_button(f"Download list ({ui.count(candidate.rows.height, 'row')}, CSV)",
                                    lambda rows=candidate.rows: ui.csv_bytes(rows),
                                    file_name=f"{code}-{record.type}-{record.target}.csv".replace("/", "-"),
                                    mime="text/csv", key=f"recommend_csv_{record.id}")

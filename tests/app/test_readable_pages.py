@@ -66,3 +66,20 @@ def test_every_table_has_human_headers(institution, role):
             if bad:
                 raw.setdefault(path, []).extend(bad)
     assert raw == {}, json.dumps(raw)
+
+
+def test_counts_read_as_words():
+    import ui
+
+    assert [ui.count(n, "row") for n in (0, 1, 2, 1396809)] == ["0 rows", "1 row", "2 rows", "1,396,809 rows"]
+    assert ui.count(1, "entry", "entries") == "1 entry" and ui.count(3, "entry", "entries") == "3 entries"
+
+
+def test_home_names_the_data_centre_in_words(institution):
+    from analytics.core.schema import REGION_LABELS
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["signed_in_email"] = demo_email(institution, "librarian")
+    at.run()
+    caption = " ".join(c.value for c in at.caption)
+    assert "data center NA" not in caption and any(f"{label} (" in caption for label in REGION_LABELS.values())
