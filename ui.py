@@ -267,8 +267,32 @@ COLUMN_LABELS = {
     "lc_class": "LC class", "lc_subclass": "LC subclass", "lc_class_caption": "Class", "lc_subclass_caption": "Subclass",
     "call_number": "Call number", "pub_year": "Year", "work_key": "Work", "metric_type": "COUNTER metric",
     "institutions_holding": "Holders in region", "first_acquired_month": "First acquired (month)",
-    "count": "Count", "term": "Term", "format": "Format", "subject": "Subject",
+    "count": "Count", "term": "Term", "format": "Format", "subject": "Subject", "fte_students": "FTE students",
+    "go_live_date": "Go-live date",
 }
+
+
+def audit_action(action: str) -> str:
+    """An audit code ("sharing.benchmark", "contribution.recommendations.created") in words."""
+    from analytics.control.recommend_catalog import CATALOG
+    from analytics.core.schema import SERVICE_LABELS
+
+    parts = action.split(".")
+    head, rest = parts[0], parts[1:]
+    service = SERVICE_LABELS.get(rest[0], rest[0]) if rest else ""
+    if head == "sharing" and rest:
+        return f"Sharing: {service}"
+    if head == "contribution" and len(rest) == 2:
+        return f"{'Contribution sent' if rest[1] == 'created' else 'Contribution removed'}: {service}"
+    if head == "profile" and rest:
+        return f"Profile: {human_label(rest[0])}"
+    if head == "import" and len(rest) == 2:
+        return f"Import of {rest[0]}: {rest[1]}"
+    if head == "recommendation" and rest:
+        title = CATALOG[rest[0]].title if rest[0] in CATALOG else human_label(rest[0])
+        return f"Recommendation graded: {title}" if rest[1:] == ["grade"] else f"Recommendation: {title}"
+    return {"institution.created": "Institution created", "user.role_added": "Role given to a user",
+            "release.use": "An earlier release made current again"}.get(action, human_label(action))
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

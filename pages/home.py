@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
 import ui
@@ -53,8 +55,8 @@ with st.container(horizontal=True):
 release = ui.current_release()
 st.subheader("Community data")
 if release:
-    st.write(f"Current community release **{release['release_id']}**, built {release['created_at']} "
-             f"(data as of {release['as_of']}).")
+    built = ui.fmt_date(datetime.fromisoformat(release["created_at"]))
+    st.write(f"The community data in force was built on **{built}**, with data as of {release['as_of']}.")
 else:
     st.write(f"{NO_RELEASE} {HOW_TO_PUBLISH}")
 if "admin" in actor.roles:

@@ -215,13 +215,13 @@ st.header("Audit history")
 entries = store.audit_history(actor, code)
 if entries:
     latest = entries[0]
-    st.markdown(f"Latest change: **{ui.fmt_date(latest.at)}** — {latest.actor} — `{latest.action}`: "
+    st.markdown(f"Latest change: **{ui.fmt_date(latest.at)}** — {latest.actor} — {ui.audit_action(latest.action)}: "
                 f"{latest.old_value or '—'} → {latest.new_value or '—'}")
     ui.table(
         pl.DataFrame({
             "When": [ui.fmt_date(e.at) for e in entries],
             "Who": [e.actor for e in entries],
-            "What": [e.action for e in entries],
+            "What": [ui.audit_action(e.action) for e in entries],
             "Old value": [e.old_value or "" for e in entries],
             "New value": [e.new_value or "" for e in entries],
         }),

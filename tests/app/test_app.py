@@ -103,7 +103,7 @@ def test_admin_flips_a_switch_and_the_audit_row_appears(app, store, code):
     audit = [df for df in at.dataframe if "What" in df.value.columns][0].value
     assert len(audit) == audit_before + 1
     newest = audit.iloc[0].to_dict()
-    assert newest["What"] == "sharing.benchmark"
+    assert newest["What"] == "Sharing: Benchmark Analytics"
     assert newest["Who"] == demo_email(code, "admin")
     assert (newest["Old value"], newest["New value"]) == ("on", f"off (effective {effective.isoformat()})")
     assert "Pending" in texts(at)

@@ -59,7 +59,7 @@ def test_admin_turns_benchmark_off_and_sees_effective_date_and_audit(signed_in, 
 
         audit = page.get_by_role("heading", name="Audit history")
         audit.scroll_into_view_if_needed()
-        page.get_by_text(re.compile(rf"Latest change: .* {re.escape(admin)} .*sharing\.benchmark.*on → "
+        page.get_by_text(re.compile(rf"Latest change: .* {re.escape(admin)} .*Sharing: Benchmark Analytics.*on → "
                                     rf"off \(effective {effective}\)")).wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # let the data grid paint
         page.screenshot(path=str(artifacts_dir / "e2e-profile-benchmark-off.png"))

@@ -83,3 +83,29 @@ def test_home_names_the_data_centre_in_words(institution):
     at.run()
     caption = " ".join(c.value for c in at.caption)
     assert "data center NA" not in caption and any(f"{label} (" in caption for label in REGION_LABELS.values())
+
+
+def test_audit_history_and_home_use_words_not_codes(institution):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["signed_in_email"] = demo_email(institution, "admin")
+    at.run()
+    home = " ".join(m.value for m in at.markdown)
+    assert "community data in force was built on" in home
+    assert not re.search(r"\d{8}T\d{6}Z-[0-9a-f]{6}", home) and not re.search(r"\d{2}:\d{2}:\d{2}\.\d+", home)
+    at = at.switch_page("pages/profile.py").run()
+    audit = [df.value for df in at.dataframe if "What" in df.value.columns][0]
+    code = re.compile(r"^[a-z_]+(\.[a-z_-]+)+$")
+    assert len(audit) > 0 and not [w for w in audit["What"] if code.match(w)]
+    assert any(w.startswith("Sharing: ") for w in audit["What"])
+    latest = next(m.value for m in at.markdown if m.value.startswith("Latest change"))
+    assert "`" not in latest
+
+
+def test_audit_codes_in_words():
+    import ui
+
+    assert ui.audit_action("sharing.benchmark") == "Sharing: Benchmark Analytics"
+    assert ui.audit_action("contribution.recommendations.created") == "Contribution sent: Recommendations"
+    assert ui.audit_action("import.e-usage.ok") == "Import of e-usage: ok"
+    assert ui.audit_action("recommendation.withdraw.grade").startswith("Recommendation graded: ")
+    assert ui.audit_action("profile.fte_students") == "Profile: FTE students"
