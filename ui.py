@@ -308,36 +308,95 @@ def human_label(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def table(frame, *, column_config: dict | None = None, **kwargs):
-    """st.dataframe with a human header for every column (COLUMN_LABELS, else the name in words).
-    Only pass the columns the user may see: a hidden column still reaches the browser."""
-    config = {name: human_label(name) for name in frame.columns}
-    config.update(column_config or {})
-    return st.dataframe(frame, column_config=config, **kwargs)
+# Columns that only serve the program: never shown or exported (a work key reads "isbn:…" or "fp:…").
+INTERNAL_COLUMNS = ("work_key", "sparkline")
+# A table taller than this many rows scrolls inside its box; a shorter one shows every row.
+TABLE_ROWS = 25
+_ROW_PX = 35
 
 
-def _flat(frame):
-    """Lists joined with '; ' so ISBNs stay readable in a spreadsheet; other nested columns dropped."""
+def _is_year(name: str) -> bool:
+    return name == "year" or name.endswith("_year") or name.startswith("year_")
+
+
+def _column_settings(frame, column_config: dict | None) -> dict:
+    """The column settings of a table: a human header for every column (COLUMN_LABELS, else the name
+    in words; a page's own label or column wins), numbers with thousands separators (years plain)."""
     import polars as pl
 
-    flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if t == pl.List(pl.String))
-    return flat.select([c for c, t in flat.schema.items() if not isinstance(t, pl.List)])
+    config = {}
+    for name, dtype in frame.schema.items():
+        given = (column_config or {}).get(name)
+        if given is not None and not isinstance(given, str):
+            config[name] = given
+            continue
+        label = given or human_label(name)
+        if dtype.is_numeric() and not _is_year(name):
+            config[name] = st.column_config.NumberColumn(label, format="localized")
+        elif dtype.is_numeric():
+            config[name] = st.column_config.NumberColumn(label, format="%d")
+        elif dtype == pl.Boolean:
+            config[name] = st.column_config.CheckboxColumn(label)
+        else:
+            config[name] = label
+    return config
 
 
-def excel_bytes(frame) -> bytes:
+def table(frame, *, column_config: dict | None = None, **kwargs):
+    """st.dataframe with a human header for every column and thousands separators; every row shows
+    up to TABLE_ROWS rows, then the box scrolls. Columns in INTERNAL_COLUMNS are not sent.
+    Only pass the columns the user may see: a hidden column still reaches the browser."""
+    frame = frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns and c not in (column_config or {})])
+    if "height" not in kwargs:
+        kwargs["height"] = "content" if frame.height <= TABLE_ROWS else (TABLE_ROWS + 1) * _ROW_PX + 3
+    return st.dataframe(frame, column_config=_column_settings(frame, column_config), **kwargs)
+
+
+def _label_of(setting) -> str | None:
+    return setting if isinstance(setting, str) else (setting or {}).get("label")
+
+
+def export_frame(frame, column_config: dict | None = None):
+    """A frame as a librarian's spreadsheet wants it: the same headers as on the page, no internal
+    keys, lists joined with '; ', shares as percentages (one decimal) and other fractions rounded
+    (2 decimals, or 3 significant digits below 1)."""
+    import polars as pl
+
+    frame = frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns])
+    frame = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items()
+                               if t == pl.List(pl.String))
+    frame = frame.select([c for c, t in frame.schema.items() if not isinstance(t, (pl.List, pl.Struct))])
+    settings = _column_settings(frame, column_config)
+    columns, names = [], []
+    for name, dtype in frame.schema.items():
+        label = _label_of(settings[name]) or human_label(name)
+        column = pl.col(name)
+        percent = not isinstance(settings[name], str) and settings[name].get("type_config", {}).get("format") == "percent"
+        if percent:
+            column, label = (column * 100).round(1), f"{label} (%)"
+        elif dtype.is_float():
+            column = pl.when(column.abs() >= 1).then(column.round(2)).otherwise(column.round_sig_figs(3))
+        while label in names:
+            label += " "
+        names.append(label)
+        columns.append(column.alias(label))
+    return frame.select(columns)
+
+
+def excel_bytes(frame, column_config: dict | None = None) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    _flat(frame).write_excel(buffer, autofit=True)
+    export_frame(frame, column_config).write_excel(buffer, autofit=True)
     return buffer.getvalue()
 
 
-def csv_bytes(frame) -> bytes:
-    """CSV of a frame for a download: text that a spreadsheet would run as a formula is
-    written with a leading apostrophe (analytics.core.output.safe_csv_frame)."""
+def csv_bytes(frame, column_config: dict | None = None) -> bytes:
+    """CSV of a frame for a download (export_frame): text that a spreadsheet would run as a formula
+    is written with a leading apostrophe (analytics.core.output.safe_csv_frame)."""
     from analytics.core.output import safe_csv_frame
 
-    return safe_csv_frame(_flat(frame)).write_csv().encode("utf-8")
+    return safe_csv_frame(export_frame(frame, column_config)).write_csv().encode("utf-8")
 
 
 def local_data_version(code: str) -> str:

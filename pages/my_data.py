@@ -33,12 +33,21 @@ else:
     by_title = quality.match_counts.get("fingerprint", 0)
     unmatched = quality.match_counts.get("unmatched", 0)
     with st.container(horizontal=True):
-        st.metric("Items", f"{quality.items:,}", border=True)
+        st.metric("Items held", f"{quality.items:,}", border=True,
+                  help="As on Home: items not withdrawn. Withdrawn items no longer reach the community.")
         st.metric("Matched by identifier", f"{matched_by_id / quality.items:.1%}" if quality.items else "—",
                   help="ISBN, ISSN or OCLC number", border=True)
-        st.metric("Matched by title and author only", f"{by_title:,}", border=True)
-        st.metric("Cannot be matched", f"{unmatched:,}", border=True)
+        st.metric("Matched by title and author only", f"{by_title:,}", border=True,
+                  help="No ISBN, ISSN or OCLC number: matched by title and author, which may miss or merge works.")
+        st.metric("Cannot be matched", f"{unmatched:,}", border=True,
+                  help="No identifier and no title to match on: invisible to the community.")
         st.metric("Call numbers without a subject", f"{quality.unparsed_call_numbers:,}", border=True)
+    if by_title + unmatched:
+        st.write(f"**{by_title + unmatched:,}** held items have no ISBN, ISSN or OCLC number "
+                 f"({by_title:,} matched by title and author only, {unmatched:,} not matched at all): the figure "
+                 "the data-quality recommendation gives.")
+    if quality.withdrawn:
+        st.caption(f"Not counted here: {ui.count(quality.withdrawn, 'withdrawn item')}.")
     st.write("Records matched by title and author only may be missed or merged wrongly; records that cannot be "
              "matched are invisible to trends, recommendations and benchmarks. Adding an ISBN, ISSN or OCLC "
              "number, or an LC call number, in your library system fixes them at the next import.")

@@ -208,7 +208,10 @@ if service:
                 st.caption(f"Counts ({', '.join(disclosure.MAGNITUDES[table][1])}) are shown as you hold them; "
                            "they leave with your institution's fixed protective noise (±1, or 2–10% for larger "
                            "counts), so nobody can read your exact figures from the community data.")
-            ui.table(sample, hide_index=True, width="stretch")
+            # The work key leaves the institution, so the preview shows it (elsewhere it is internal).
+            ui.table(sample, hide_index=True, width="stretch",
+                     column_config={"work_key": "Work key (ISBN, ISSN, OCLC number or title fingerprint)"}
+                     if "work_key" in sample.columns else None)
 
 # --- Audit history --------------------------------------------------------------------
 st.header("Audit history")

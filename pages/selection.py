@@ -46,18 +46,18 @@ if report.height == 0:
     st.info("No work meets these thresholds. Lower the percentage or the number of reading lists.")
     st.stop()
 st.write(f"**{report.height:,}** works, best first.")
+columns = {"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),
+           "institutions_acquired_12m": "Acquired (12 months)", "institutions_listing": "On reading lists",
+           "institutions_holding": "Holding", "group_size": "Group size",
+           "pub_year": st.column_config.NumberColumn("Year", format="%d")}
 ui.table(
     report.select("title", "author", "subject", "acquired_share", "institutions_acquired_12m", "institutions_listing",
                   "institutions_holding", "group_size", "pub_year", "format",
                   pl.col("isbns").list.join("; ").alias("isbns")),
-    hide_index=True, width="stretch", key="selection_table",
-    column_config={"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),
-                   "institutions_acquired_12m": "Acquired (12 months)", "institutions_listing": "On reading lists",
-                   "institutions_holding": "Holding", "group_size": "Group size",
-                   "pub_year": st.column_config.NumberColumn("Year", format="%d")},
+    hide_index=True, width="stretch", key="selection_table", column_config=columns,
 )
 left, right = st.columns(2)
-left.download_button("Download order list (CSV)", ui.csv_bytes(report), file_name=f"selection-{region}.csv",
+left.download_button("Download order list (CSV)", ui.csv_bytes(report, columns), file_name=f"selection-{region}.csv",
                      mime="text/csv", key="selection_csv")
-right.download_button("Download order list (Excel)", ui.excel_bytes(report), file_name=f"selection-{region}.xlsx",
+right.download_button("Download order list (Excel)", ui.excel_bytes(report, columns), file_name=f"selection-{region}.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="selection_xlsx")

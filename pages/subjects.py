@@ -74,32 +74,32 @@ st.caption("Relative use = share of loans ÷ share of holdings (above 1: used mo
            "collection). Community figures count only released rows, i.e. works and months where at least "
            f"{release.manifest['privacy']['K_TITLE']} institutions of the region contribute; your own figures "
            "count all your items and the last 12 complete months of loans.")
-ui.table(
-    table.drop("recent", "baseline"), hide_index=True, width="stretch", key="subjects_table",
-    column_config={
-        "community_holdings_share": st.column_config.NumberColumn("Community holdings share", format="percent"),
-        "community_loans_share": st.column_config.NumberColumn("Community loans share", format="percent"),
-        "own_holdings_share": st.column_config.NumberColumn("Own holdings share", format="percent"),
-        "own_loans_share": st.column_config.NumberColumn("Own loans share", format="percent"),
-        "community_relative_use": st.column_config.NumberColumn("Community relative use", format="%.2f"),
-        "own_relative_use": st.column_config.NumberColumn("Own relative use", format="%.2f"),
-        "growth": st.column_config.NumberColumn(f"Growth ({window} months)", format="%.2f"),
-    },
-)
+columns = {
+    "community_holdings_share": st.column_config.NumberColumn("Community holdings share", format="percent"),
+    "community_loans_share": st.column_config.NumberColumn("Community loans share", format="percent"),
+    "own_holdings_share": st.column_config.NumberColumn("Own holdings share", format="percent"),
+    "own_loans_share": st.column_config.NumberColumn("Own loans share", format="percent"),
+    "community_relative_use": st.column_config.NumberColumn("Community relative use", format="%.2f"),
+    "own_relative_use": st.column_config.NumberColumn("Own relative use", format="%.2f"),
+    "growth": st.column_config.NumberColumn(f"Growth ({window} months)", format="%.2f"),
+}
+ui.table(table.drop("recent", "baseline"), hide_index=True, width="stretch", key="subjects_table",
+         column_config=columns)
 
 st.subheader("Fastest-growing subjects")
 fastest = (overview.filter(pl.col("recent") >= 50).sort("growth", descending=True).head(10)
-           .select("lc_subclass", "lc_subclass_caption", "recent", "baseline", "growth"))
+           .select("lc_subclass", "lc_subclass_caption", "recent", "baseline", "growth")
+           .with_columns(pl.col("recent", "baseline").round(0)))
 if fastest.height:
     ui.table(fastest, hide_index=True, width="stretch", key="subjects_fastest",
                  column_config={"growth": st.column_config.NumberColumn("Growth", format="%.2f"),
-                                "recent": st.column_config.NumberColumn(f"Signal, last {window} months", format="%.0f"),
+                                "recent": st.column_config.NumberColumn(f"Signal, last {window} months", format="localized"),
                                 "baseline": st.column_config.NumberColumn(f"Signal, {window} months before",
-                                                                          format="%.0f")})
+                                                                          format="localized")})
 else:
     st.write("No subclass has enough use in this window to rank (a signal of at least 50).")
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(table), file_name=f"subjects-{region}.csv", mime="text/csv",
+left.download_button("Download CSV", ui.csv_bytes(table, columns), file_name=f"subjects-{region}.csv", mime="text/csv",
                      key="subjects_csv")
-right.download_button("Download Excel", ui.excel_bytes(table), file_name=f"subjects-{region}.xlsx",
+right.download_button("Download Excel", ui.excel_bytes(table, columns), file_name=f"subjects-{region}.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="subjects_xlsx")

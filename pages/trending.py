@@ -111,22 +111,20 @@ table = ranked.select(
     "title", "author", "subject", "score", "recent", "baseline", "loans_recent", "e_requests_recent",
     "acquisitions_recent", "reading_lists_recent", "institutions_holding", "sparkline", "pub_year", "format",
     pl.col("isbns").list.join("; ").alias("isbns"),
-)
-ui.table(
-    table, hide_index=True, width="stretch", key="trending_table",
-    column_config={
-        "score": st.column_config.NumberColumn("Score", format="%.2f"),
-        "recent": st.column_config.NumberColumn("Recent", format="%.0f"),
-        "baseline": st.column_config.NumberColumn("Baseline", format="%.0f"),
-        "loans_recent": "Loans", "e_requests_recent": "E-requests", "acquisitions_recent": "Acquiring",
-        "reading_lists_recent": "Reading lists", "institutions_holding": "Holders",
-        "sparkline": st.column_config.LineChartColumn(f"Monthly signal ({2 * filters.window} months)"),
-        "pub_year": st.column_config.NumberColumn("Year", format="%d"),
-    },
-)
+).with_columns(pl.col("recent", "baseline").round(0))
+columns = {
+    "score": st.column_config.NumberColumn("Score", format="%.2f"),
+    "recent": st.column_config.NumberColumn("Recent", format="localized"),
+    "baseline": st.column_config.NumberColumn("Baseline", format="localized"),
+    "loans_recent": "Loans", "e_requests_recent": "E-requests", "acquisitions_recent": "Acquiring",
+    "reading_lists_recent": "Reading lists", "institutions_holding": "Holders",
+    "sparkline": st.column_config.LineChartColumn(f"Monthly signal ({2 * filters.window} months)"),
+    "pub_year": st.column_config.NumberColumn("Year", format="%d"),
+}
+ui.table(table, hide_index=True, width="stretch", key="trending_table", column_config=columns)
 export = ranked.drop("sparkline")
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(export), file_name=f"trending-{region}-{filters.window}m.csv",
+left.download_button("Download CSV", ui.csv_bytes(export, columns), file_name=f"trending-{region}-{filters.window}m.csv",
                      mime="text/csv", key="trending_csv")
-right.download_button("Download Excel", ui.excel_bytes(export), file_name=f"trending-{region}-{filters.window}m.xlsx",
+right.download_button("Download Excel", ui.excel_bytes(export, columns), file_name=f"trending-{region}-{filters.window}m.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="trending_xlsx")

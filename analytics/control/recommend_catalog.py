@@ -199,10 +199,10 @@ CATALOG: dict[str, RecommendationType] = {t.id: t for t in (
         id="data_quality",
         category="Data quality",
         roles=("admin", "librarian"),
-        title="Fix records the community cannot match",
-        explanation="Records without ISBN, ISSN or OCLC number, or with a call number that is not an LC call "
-                    "number, cannot be matched to the community or placed in a subject: every other "
-                    "recommendation is blind to them.",
+        title="Fix records the community cannot match or place",
+        explanation="Records without ISBN, ISSN or OCLC number are matched to the community by title and "
+                    "author only, or not at all; records with a call number that is not an LC call number "
+                    "cannot be placed in a subject. Every other recommendation sees them poorly or not at all.",
         rule="Fires for each problem (no identifiers, unparseable call number) that affects at least 10 of your "
              "held items and at least 1% of them.",
         evidence="Items affected and their share of your holdings.",

@@ -81,24 +81,29 @@ def summary(actor: Principal, data_dir: Path, code: str) -> Summary:
 
 @dataclass(frozen=True)
 class DataQuality:
-    """What keeps an institution's records from being matched or classified."""
+    """What keeps an institution's records from being matched or classified. Counts are of held
+    items (not withdrawn), as on Home and in the data-quality recommendation."""
 
     items: int
+    withdrawn: int
     match_counts: dict[str, int]
     unparsed_call_numbers: int
     problems: "pl.DataFrame"  # item_id, title, call_number, isbn, problem
 
 
 def data_quality(actor: Principal, data_dir: Path, code: str, limit: int = 5000) -> DataQuality | None:
-    """The remediation list: records without identifiers (matched only by title and author,
-    or not at all) and call numbers that are not LC call numbers (no subject)."""
+    """The remediation list of held items: records without identifiers (matched only by title and
+    author, or not at all) and call numbers that are not LC call numbers (no subject). Withdrawn
+    items are counted apart: they no longer reach the community."""
     from analytics.ingest import subjects
 
     access.require_member(actor, code, "the data-quality list")
     path = table_path(data_dir, code, "items")
     if not path.exists():
         return None
-    items = pl.read_parquet(path, columns=["item_id", "title", "author", "isbn", "call_number", "match_method"])
+    every = pl.read_parquet(path, columns=["item_id", "title", "author", "isbn", "call_number", "match_method",
+                                           "withdrawn_date"])
+    items = every.filter(pl.col("withdrawn_date").is_null()).drop("withdrawn_date")
     classified = subjects.classify_frame(items.select("call_number"), "call_number")
     items = items.with_columns(classified["lc_class"].alias("lc_class"))
     no_id = pl.col("match_method").is_in(["fingerprint", "unmatched"])
@@ -117,4 +122,4 @@ def data_quality(actor: Principal, data_dir: Path, code: str, limit: int = 5000)
         .sort("problem", "title")
     )
     counts = dict(items.group_by("match_method").len().iter_rows())
-    return DataQuality(items.height, counts, int(items.select(bad_call.sum()).item()), problems.head(limit))
+    return DataQuality(items.height, every.height - items.height, counts, int(items.select(bad_call.sum()).item()), problems.head(limit))

@@ -84,13 +84,19 @@ def test_trending_downloads_are_valid_csv_and_xlsx(codes, published_community):
     assert ranked["title"].to_list() == list(table(at, "score")["title"])
     export = ranked.drop("sparkline")
     parsed = pl.read_csv(io.BytesIO(ui.csv_bytes(export)), infer_schema=False)
-    assert parsed.height == ranked.height and "isbns" in parsed.columns
-    assert parsed["isbns"].fill_null("").to_list() == ranked["isbns"].list.join("; ").to_list()
+    # The spreadsheet has the page's headers, no internal work key ("isbn:…", "fp:…") and rounded scores.
+    assert parsed.height == ranked.height and parsed.columns[:2] == ["Title", "Author"]
+    assert "work_key" not in parsed.columns and "Work" not in parsed.columns
+    assert not any(str(v).startswith(("isbn:", "fp:")) for column in parsed.iter_columns() for v in column)
+    assert parsed["ISBNs"].fill_null("").to_list() == ranked["isbns"].list.join("; ").to_list()
+    scores = [float(v) for v in parsed["Score"]]
+    assert scores == [round(v, 2) if abs(v) >= 1 else float(f"{v:.3g}") for v in ranked["score"]]
+    assert all(len(v.split(".")[-1]) <= 3 for v in parsed["Score"] if "." in v)
     xlsx = ui.excel_bytes(export)
     assert xlsx[:2] == b"PK"
     sheet = pl.read_excel(io.BytesIO(xlsx))
-    assert sheet["title"].to_list() == ranked["title"].to_list()
-    assert sheet["isbns"].fill_null("").to_list() == ranked["isbns"].list.join("; ").to_list()
+    assert sheet["Title"].to_list() == ranked["title"].to_list()
+    assert sheet["ISBNs"].fill_null("").to_list() == ranked["isbns"].list.join("; ").to_list()
 
 
 def test_window_from_the_url_out_of_range_gets_a_message(codes):

@@ -52,6 +52,27 @@ def institution(published_community, tmp_path, monkeypatch):
         store.dispose()
 
 
+GROUPED = {"localized", "percent", "compact", "accounting"}  # formats that print 1,396,809, not 1396809
+
+
+def unseparated(element) -> list[str]:
+    """Numeric columns holding a value of 1,000 or more that the table shows without thousands
+    separators (years apart)."""
+    config = json.loads(element.proto.columns or "{}")
+    frame = element.value
+    bad = []
+    for name in frame.columns:
+        column = config.get(name, {})
+        if column.get("hidden") or "year" in name.lower() or "year" in (column.get("label") or "").lower():
+            continue
+        values = frame[name]
+        if values.dtype.kind not in "iuf" or not (values.abs() >= 1000).any():
+            continue
+        if column.get("type_config", {}).get("format") not in GROUPED:
+            bad.append(column.get("label") or name)
+    return bad
+
+
 @pytest.mark.parametrize("role", ["admin", "manager", "librarian"])
 def test_every_table_has_human_headers(institution, role):
     raw = {}
@@ -62,10 +83,46 @@ def test_every_table_has_human_headers(institution, role):
         at = at.switch_page(path).run()
         assert not at.exception, (path, at.exception)
         for element in at.dataframe:
-            bad = [h for h in shown_headers(element) if RAW.match(h)]
+            bad = [h for h in shown_headers(element) if RAW.match(h)] + unseparated(element)
             if bad:
                 raw.setdefault(path, []).extend(bad)
     assert raw == {}, json.dumps(raw)
+
+
+def test_tables_show_every_row_up_to_25_and_no_internal_key(monkeypatch):
+    import polars as pl
+
+    import ui
+
+    shown = []
+    monkeypatch.setattr(ui.st, "dataframe", lambda frame, **kwargs: shown.append((frame, kwargs)))
+    for rows in (11, 25, 26):
+        ui.table(pl.DataFrame({"work_key": [f"isbn:{i}" for i in range(rows)], "loans": list(range(rows)),
+                               "pub_year": [2001] * rows}))
+    assert [k["height"] for _, k in shown] == ["content", "content", 26 * 35 + 3]
+    frame, kwargs = shown[0]
+    assert frame.columns == ["loans", "pub_year"]
+    assert kwargs["column_config"]["loans"]["type_config"]["format"] == "localized"
+    assert kwargs["column_config"]["pub_year"]["type_config"]["format"] == "%d"
+
+
+def test_exports_have_page_headers_rounded_fractions_and_no_internal_key():
+    import io
+
+    import polars as pl
+    import streamlit as st
+
+    import ui
+
+    frame = pl.DataFrame({"work_key": ["fp:abc", "isbn:978"], "title": ["=HYPERLINK(1)", "B"],
+                          "acquired_share": [0.4444444, 1 / 3], "score": [0.0123456, 12.34567],
+                          "isbns": [["1", "2"], []], "loans": [1396809, 3]})
+    columns = {"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),
+               "loans": "Loans"}
+    parsed = pl.read_csv(io.BytesIO(ui.csv_bytes(frame, columns)), infer_schema=False)
+    assert parsed.columns == ["Title", "Acquired by (share) (%)", "Score", "ISBNs", "Loans"]
+    assert parsed.rows() == [("'=HYPERLINK(1)", "44.4", "0.0123", "1; 2", "1396809"),
+                             ("B", "33.3", "12.35", "", "3")]
 
 
 def test_counts_read_as_words():

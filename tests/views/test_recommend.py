@@ -369,3 +369,20 @@ def test_every_type_has_a_rule_and_materiality():
 ])
 def test_materiality_rules(type_id, old, new, material):
     assert recommend.material_change(type_id, old, new) is material
+
+
+def test_data_quality_counts_held_items_as_my_data_does(tmp_path):
+    """The recommendation, My data and Home count the same items: held ones (withdrawn apart)."""
+    from analytics.ingest import local
+
+    items = [item(i, f"QA{i} .Q1 2000", isbn_value=None if i <= 14 else "auto", title=f"Orphan title {i}")
+             for i in range(1, 31)]
+    for row in items:
+        row["withdrawn_date"] = "2024-05-01" if int(row["item_id"][1:]) <= 3 else ""
+    [c] = [c for c in of_type(world(tmp_path, items=items), "data_quality") if c.target == "no_identifiers"]
+    quality = local.data_quality(SYSTEM, tmp_path / "data", CODE)
+    without = quality.match_counts.get("fingerprint", 0) + quality.match_counts.get("unmatched", 0)
+    assert (quality.items, quality.withdrawn, without) == (27, 3, 11)
+    assert evidence(c)["Held items affected"] == without == c.rows.height
+    assert local.summary(SYSTEM, tmp_path / "data", CODE).items == quality.items
+    assert "by title and author only" in c.summary

@@ -203,24 +203,26 @@ def data_quality(ctx: Context) -> list[Candidate]:
         return []
     problems = {
         "no_identifiers": ("no ISBN, ISSN or OCLC number",
+                           "the community matches them by title and author only, or not at all",
                            pl.col("match_method").is_in(["fingerprint", "unmatched"])),
         "call_numbers": ("a call number that is not an LC call number",
+                         "they cannot be placed in a subject",
                          pl.col("call_number").is_not_null() & pl.col("lc_class").is_null()),
     }
     out = []
-    for target, (what, condition) in problems.items():
+    for target, (what, consequence, condition) in problems.items():
         affected = items.filter(condition)
         share = affected.height / items.height
         if affected.height < QUALITY_MIN_ITEMS or share < QUALITY_MIN_SHARE:
             continue
         out.append(Candidate(
             "data_quality", target, what[0].upper() + what[1:],
-            f"{affected.height:,} held items ({share:.1%}) have {what}: the community cannot match or place them.",
+            f"{affected.height:,} held items ({share:.1%}) have {what}: {consequence}.",
             [evidence_item("Held items affected", affected.height, "yours"), evidence_item("Share of your held items", f"{share:.1%}",
                                                                        "yours")],
             f"{affected.height:,} items become visible to every other recommendation", float(affected.height),
             float(affected.height), {"items": affected.height},
             affected.sort("title").select("item_id", "title", "author", "isbn", "call_number"),
-            {"page": "pages/my_data.py", "label": "Open My data", "hint": "records that cannot be matched"},
+            {"page": "pages/my_data.py", "label": "Open My data", "hint": "records without identifiers or LC call numbers"},
         ))
     return best_first(out)
