@@ -241,8 +241,9 @@ def collection_page(title: str):
 
 
 def release_label(release) -> str:
-    """"release ID, data as of DATE", for captions."""
-    return f"release {release.release_id}, data as of {release.manifest['as_of']}"
+    """"community data built on DATE, data as of DATE", for captions: when, in words, not the release id."""
+    built = datetime.fromisoformat(release.manifest["created_at"])
+    return f"community data built on {fmt_date(built)}, data as of {release.manifest['as_of']}"
 
 
 def sharing_gate(actor: Principal, check, explanation: str) -> None:

@@ -30,7 +30,7 @@ def cached_trending(release_id: str, filters: trends.Filters, code: str, data_ve
     return trends.trending(ui.current_release_handle(), filters, keys, isbns)
 
 
-st.caption(f"Community {ui.release_label(release)}.")
+st.caption(f"From the {ui.release_label(release)}.")
 
 # Filters from the URL (shareable links) are validated like widget values.
 link_months = st.query_params.get("months")

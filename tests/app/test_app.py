@@ -270,8 +270,14 @@ def test_community_page_shows_counts_not_names(published_community, monkeypatch)
 
     manifest = read_manifest(release_path(load_settings(published_community).community_dir))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Current release"] == current_release_id(load_settings(published_community).community_dir)
+    release_id = current_release_id(load_settings(published_community).community_dir)
     assert metrics["Data as of"] == manifest["as_of"]
+    assert metrics["Rows released"] == f"{sum(manifest['row_counts'].values()):,}"
+    # A manager reads when, not the release id, and what the release holds in words, not file names.
+    assert release_id not in texts(at) and ".parquet" not in "\n".join(df.value.to_csv() for df in at.dataframe)
+    contents = [df.value for df in at.dataframe if "Contents" in df.value.columns][0]
+    assert "Loans per work and month" in set(contents["Contents"])
+    assert contents["Rows"].sum() == sum(manifest["row_counts"].values())
     contributors = [df.value for df in at.dataframe if "Service" in df.value.columns][0]
     regions = sorted({r for counts in manifest["contributors"].values() for r in counts})
     first_region = [c for c in contributors.columns if c.startswith(regions[0])][0]

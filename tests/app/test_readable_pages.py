@@ -73,6 +73,19 @@ def unseparated(element) -> list[str]:
     return bad
 
 
+RELEASE_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+INTERNAL_WORDS = re.compile(r"\.parquet\b|\bp25\b|\bp75\b|\d{2}:\d{2}:\d{2}\.\d+")
+
+
+def page_text(at) -> list[str]:
+    """Every text a page shows outside tables: markdown, captions, metrics, alerts, headings, labels."""
+    texts = []
+    for kind in ("markdown", "caption", "title", "header", "subheader", "info", "warning", "success", "error"):
+        texts += [e.value for e in at.get(kind)]
+    texts += [f"{m.label} {m.value}" for m in at.metric]
+    return texts
+
+
 @pytest.mark.parametrize("role", ["admin", "manager", "librarian"])
 def test_every_table_has_human_headers(institution, role):
     raw = {}
@@ -86,6 +99,10 @@ def test_every_table_has_human_headers(institution, role):
             bad = [h for h in shown_headers(element) if RAW.match(h)] + unseparated(element)
             if bad:
                 raw.setdefault(path, []).extend(bad)
+        # No release id (but in the administrator's note for the command line), file name or p25.
+        for text in page_text(at):
+            if (RELEASE_ID.search(text) and "For the command line" not in text) or INTERNAL_WORDS.search(text):
+                raw.setdefault(path, []).append(text[:120])
     assert raw == {}, json.dumps(raw)
 
 
