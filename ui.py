@@ -264,7 +264,7 @@ def sharing_gate(actor: Principal, check, explanation: str) -> None:
 # Headers for the columns pages show; any other column gets its name in words ("copies_held" ->
 # "Copies held"). A page's own column_config wins.
 COLUMN_LABELS = {
-    "item_id": "Item id", "title_id": "Title id", "isbn": "ISBN", "isbns": "ISBNs", "issn": "ISSN",
+    "item_id": "Item ID", "title_id": "Title ID", "isbn": "ISBN", "isbns": "ISBNs", "issn": "ISSN",
     "lc_class": "LC class", "lc_subclass": "LC subclass", "lc_class_caption": "Class", "lc_subclass_caption": "Subclass",
     "call_number": "Call number", "pub_year": "Year", "work_key": "Work", "metric_type": "COUNTER metric",
     "institutions_holding": "Holders in region", "first_acquired_month": "First acquired (month)",
@@ -344,10 +344,11 @@ def _column_settings(frame, column_config: dict | None) -> dict:
 
 
 def table(frame, *, column_config: dict | None = None, **kwargs):
-    """st.dataframe with a human header for every column and thousands separators; every row shows
-    up to TABLE_ROWS rows, then the box scrolls. Columns in INTERNAL_COLUMNS are not sent.
+    """st.dataframe with a human header for every column, thousands separators and blank cells for
+    missing values; it shows up to TABLE_ROWS rows, then the box scrolls. Columns in INTERNAL_COLUMNS are not sent.
     Only pass the columns the user may see: a hidden column still reaches the browser."""
     frame = frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns and c not in (column_config or {})])
+    kwargs.setdefault("placeholder", "")  # a missing value is a blank cell, not "None"
     if "height" not in kwargs:
         kwargs["height"] = "content" if frame.height <= TABLE_ROWS else (TABLE_ROWS + 1) * _ROW_PX + 3
     return st.dataframe(frame, column_config=_column_settings(frame, column_config), **kwargs)

@@ -112,13 +112,13 @@ def data_quality(actor: Principal, data_dir: Path, code: str, limit: int = 5000)
         items.filter(no_id | bad_call)
         .with_columns(
             pl.concat_str(
-                pl.when(pl.col("match_method") == "unmatched").then(pl.lit("cannot be matched; "))
-                .when(no_id).then(pl.lit("no ISBN, ISSN or OCLC number (matched by title and author only); ")),
-                pl.when(bad_call).then(pl.lit("call number is not an LC call number (no subject)")),
+                pl.when(pl.col("match_method") == "unmatched").then(pl.lit("Cannot be matched; "))
+                .when(no_id).then(pl.lit("No identifier: matched by title and author; ")),
+                pl.when(bad_call).then(pl.lit("Not an LC call number: no subject")),
                 ignore_nulls=True,
             ).str.strip_chars("; ").alias("problem")
         )
-        .select("item_id", "title", "author", "call_number", "problem")
+        .select("item_id", "problem", "title", "author", "call_number")
         .sort("problem", "title")
     )
     counts = dict(items.group_by("match_method").len().iter_rows())

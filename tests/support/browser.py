@@ -218,12 +218,14 @@ def demo_sign_in(page, base_url: str, code: str, name: str, person: str | None =
 
 @contextlib.contextmanager
 def signed_in_page(root: Path, env: dict, code: str, name: str, person: str | None = None,
-                   requests: list | None = None, **page_kwargs):
+                   requests: list | None = None, before=None, **page_kwargs):
     """The app on a real server, in Chromium, signed in through the demo sign-in as `person` of
     institution `code`; yields (page, base_url). `requests` receives every URL the browser asks
-    for, from the first page on."""
+    for, from the first page on; `before(page)` runs before the first page opens."""
     with streamlit_server(root, env) as base_url, browser_page(**page_kwargs) as page:
         if requests is not None:
             page.on("request", lambda request: requests.append(request.url))
+        if before is not None:
+            before(page)
         demo_sign_in(page, base_url, code, name, person)
         yield page, base_url
