@@ -314,6 +314,7 @@ INTERNAL_COLUMNS = ("work_key", "sparkline")
 # A table taller than this many rows scrolls inside its box; a shorter one shows every row.
 TABLE_ROWS = 25
 _ROW_PX = 35
+LONG_TEXT = 40  # characters: a text column with longer values gets a fixed width
 
 
 def _is_year(name: str) -> bool:
@@ -338,9 +339,18 @@ def _column_settings(frame, column_config: dict | None) -> dict:
             config[name] = st.column_config.NumberColumn(label, format="%d")
         elif dtype == pl.Boolean:
             config[name] = st.column_config.CheckboxColumn(label)
+        elif dtype == pl.String and _longest(frame, name) > LONG_TEXT:
+            # Long text is cut (full on hover) so that the numbers to its right stay in view.
+            config[name] = st.column_config.TextColumn(label, width="large" if name == "title" else "medium")
         else:
             config[name] = label
     return config
+
+
+def _longest(frame, name: str) -> int:
+    import polars as pl
+
+    return frame.select(pl.col(name).str.len_chars().max()).item() or 0
 
 
 def table(frame, *, column_config: dict | None = None, **kwargs):

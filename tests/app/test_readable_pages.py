@@ -121,6 +121,11 @@ def test_tables_show_every_row_up_to_25_and_no_internal_key(monkeypatch):
     assert frame.columns == ["loans", "pub_year"]
     assert kwargs["column_config"]["loans"]["type_config"]["format"] == "localized"
     assert kwargs["column_config"]["pub_year"]["type_config"]["format"] == "%d"
+    assert kwargs["placeholder"] == ""  # a missing value is a blank cell
+    shown.clear()
+    ui.table(pl.DataFrame({"title": ["A" * 60], "subject": ["Law: " + "B" * 60], "author": ["Short, A"]}))
+    config = shown[0][1]["column_config"]
+    assert (config["title"]["width"], config["subject"]["width"], config["author"]) == ("large", "medium", "Author")
 
 
 def test_exports_have_page_headers_rounded_fractions_and_no_internal_key():
