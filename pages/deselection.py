@@ -92,6 +92,10 @@ if total > frame.height:
     st.caption(f"Showing the first {frame.height:,}; the downloads hold the same rows.")
 columns = {"pub_year": st.column_config.NumberColumn("Year", format="%d"),
            "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use"}
+# What the decision rests on (use, holders) comes right after the item; identifiers last.
+first = [c for c in ("item_id", "title", "author", "call_number", "pub_year", "uses", "last_use",
+                     "institutions_holding") if c in frame.columns]
+frame = frame.select(first + [c for c in frame.columns if c not in first])
 ui.table(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table", column_config=columns)
 left, right = st.columns(2)
 left.download_button("Download CSV", ui.csv_bytes(frame, columns), file_name=f"{institution.code}-{name}-candidates.csv",
