@@ -94,8 +94,8 @@ ui.table(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table
              column_config={"pub_year": st.column_config.NumberColumn("Year", format="%d"),
                             "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use"})
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(frame), file_name=f"{institution.code}-{name}-candidates.csv",
+left.download_button("Download CSV", lambda rows=frame: ui.csv_bytes(rows), file_name=f"{institution.code}-{name}-candidates.csv",
                      mime="text/csv", key=f"deselection_{name}_csv")
-right.download_button("Download Excel", ui.excel_bytes(frame), file_name=f"{institution.code}-{name}-candidates.xlsx",
+right.download_button("Download Excel", lambda rows=frame: ui.excel_bytes(rows), file_name=f"{institution.code}-{name}-candidates.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                       key=f"deselection_{name}_xlsx")

@@ -57,7 +57,7 @@ ui.table(
                    "pub_year": st.column_config.NumberColumn("Year", format="%d")},
 )
 left, right = st.columns(2)
-left.download_button("Download order list (CSV)", ui.csv_bytes(report), file_name=f"selection-{region}.csv",
+left.download_button("Download order list (CSV)", lambda rows=report: ui.csv_bytes(rows), file_name=f"selection-{region}.csv",
                      mime="text/csv", key="selection_csv")
-right.download_button("Download order list (Excel)", ui.excel_bytes(report), file_name=f"selection-{region}.xlsx",
+right.download_button("Download order list (Excel)", lambda rows=report: ui.excel_bytes(rows), file_name=f"selection-{region}.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="selection_xlsx")

@@ -126,7 +126,7 @@ ui.table(
 )
 export = ranked.drop("sparkline")
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(export), file_name=f"trending-{region}-{filters.window}m.csv",
+left.download_button("Download CSV", lambda rows=export: ui.csv_bytes(rows), file_name=f"trending-{region}-{filters.window}m.csv",
                      mime="text/csv", key="trending_csv")
-right.download_button("Download Excel", ui.excel_bytes(export), file_name=f"trending-{region}-{filters.window}m.xlsx",
+right.download_button("Download Excel", lambda rows=export: ui.excel_bytes(rows), file_name=f"trending-{region}-{filters.window}m.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="trending_xlsx")
