@@ -52,6 +52,7 @@ def sidebar(actor) -> None:
 
 
 def main() -> None:
+    ui.warm_up()  # once per server process: the first visit of each page does not wait for it
     problem = ui.auth_problem()
     if problem:
         # Fail closed: broken single sign-on settings never fall back to the demo sign-in.

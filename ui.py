@@ -189,6 +189,51 @@ def current_release_handle():
     return _release(str(community), release_id) if release_id else None
 
 
+# What a page's first visit would otherwise wait for: the code of the pages and their charts,
+# and the current release, opened into memory. Imported or opened once per server process.
+WARM_UP_MODULES = ("plotly.express", "plotly.graph_objects", "xlsxwriter", "analytics.views.trends",
+                   "analytics.views.selection", "analytics.views.deselection", "analytics.views.subject_overview",
+                   "analytics.views.benchmark", "analytics.views.recommend", "analytics.views.collection",
+                   "analytics.contribute.anonymize", "analytics.release.manifest")
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _warm_release(community_dir: str, release_id: str) -> None:
+    # Called inside a cached function, _release shows no spinner (there is no page to show it on).
+    _release(community_dir, release_id)
+
+
+def _warm_up() -> None:
+    import importlib
+    import logging
+
+    try:
+        for name in WARM_UP_MODULES:
+            importlib.import_module(name)
+        from analytics.release.manifest import current_release_id
+
+        community = settings().community_dir
+        release_id = current_release_id(community)
+        if release_id:
+            _warm_release(str(community), release_id)
+    except Exception:  # noqa: BLE001 - a failed warm-up only means the first visit does the work
+        logging.getLogger("analytics.app").exception("warm-up failed")
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def warm_up():
+    """Start, once per server process, a background thread that imports the pages' code and
+    opens the current release (the same cached handle every page uses), so that the first
+    visit of a page after the server started does not wait for them. Returns the thread.
+    The release is the community's, the same for every user: nothing here depends on who
+    is signed in, and every permission check still runs when a page asks for data."""
+    import threading
+
+    thread = threading.Thread(target=_warm_up, name="analytics-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def current_release_built_at() -> datetime | None:
     """When the current community release was built (its manifest's created_at), or None."""
     release = current_release()
@@ -387,7 +432,12 @@ def export_frame(frame, column_config: dict | None = None):
         if percent:
             column, label = (column * 100).round(1), f"{label} (%)"
         elif dtype.is_float():
-            column = pl.when(column.abs() >= 1).then(column.round(2)).otherwise(column.round_sig_figs(3))
+            # Below 1: 3 significant digits, as an integer over a power of ten, which the CSV writer
+            # prints short (0.0123, not 0.012300000000000002 as round_sig_figs can leave it).
+            scale = pl.lit(10.0).pow((2 - column.abs().log10().floor()).clip(2, 15))
+            column = (pl.when(column.abs() >= 1).then(column.round(2))
+                      .when(column == 0).then(column)
+                      .otherwise((column * scale).round(0) / scale))
         while label in names:
             label += " "
         names.append(label)

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from analytics.core.access import Principal
 from analytics.core.errors import UserError
@@ -171,8 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "formats", "contributions", "publish", "verify", "queries",
-                                                "recommend", "benchmark", "utility"),
+                                                "recommend", "benchmark", "pages", "utility"),
                        help="run one stage")
+    bench.add_argument("--community", type=Path, metavar="DIR",
+                       help="with --only pages: measure the pages on this community (e.g. one built by "
+                            "`python -m analytics --data-dir DIR demo`) instead of a generated one")
     bench.add_argument("--rows", type=int, help="rows of the generated items file (default 1,000,000)")
     bench.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
                        help="the engine of the publish stage (default duckdb)")
@@ -551,7 +555,8 @@ def cmd_benchmark(args, settings) -> int:
 def cmd_bench(args, settings) -> int:
     from analytics.tools.bench import run_bench
 
-    return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows, engine=args.engine)
+    return run_bench(settings, scale=args.scale, only=args.only, rows=args.rows, engine=args.engine,
+                     community=args.community)
 
 
 def cmd_undo_import(args, settings) -> int:

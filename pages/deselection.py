@@ -98,8 +98,8 @@ first = [c for c in ("item_id", "title", "author", "call_number", "pub_year", "u
 frame = frame.select(first + [c for c in frame.columns if c not in first])
 ui.table(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table", column_config=columns)
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(frame, columns), file_name=f"{institution.code}-{name}-candidates.csv",
+left.download_button("Download CSV", lambda rows=frame, cfg=columns: ui.csv_bytes(rows, cfg), file_name=f"{institution.code}-{name}-candidates.csv",
                      mime="text/csv", key=f"deselection_{name}_csv")
-right.download_button("Download Excel", ui.excel_bytes(frame, columns), file_name=f"{institution.code}-{name}-candidates.xlsx",
+right.download_button("Download Excel", lambda rows=frame, cfg=columns: ui.excel_bytes(rows, cfg), file_name=f"{institution.code}-{name}-candidates.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                       key=f"deselection_{name}_xlsx")

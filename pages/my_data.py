@@ -53,7 +53,7 @@ else:
              "number, or an LC call number, in your library system fixes them at the next import.")
     if quality.problems.height:
         ui.table(quality.problems, hide_index=True, width="stretch", key="my_data_problems")
-        st.download_button("Download the list (CSV)", ui.csv_bytes(quality.problems),
+        st.download_button("Download the list (CSV)", lambda rows=quality.problems: ui.csv_bytes(rows),
                            file_name=f"{code}-data-quality.csv", mime="text/csv", key="my_data_download")
     else:
         st.success("Every record carries an identifier and an LC call number.")

@@ -57,7 +57,7 @@ ui.table(
     hide_index=True, width="stretch", key="selection_table", column_config=columns,
 )
 left, right = st.columns(2)
-left.download_button("Download order list (CSV)", ui.csv_bytes(report, columns), file_name=f"selection-{region}.csv",
+left.download_button("Download order list (CSV)", lambda rows=report, cfg=columns: ui.csv_bytes(rows, cfg), file_name=f"selection-{region}.csv",
                      mime="text/csv", key="selection_csv")
-right.download_button("Download order list (Excel)", ui.excel_bytes(report, columns), file_name=f"selection-{region}.xlsx",
+right.download_button("Download order list (Excel)", lambda rows=report, cfg=columns: ui.excel_bytes(rows, cfg), file_name=f"selection-{region}.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="selection_xlsx")

@@ -99,7 +99,7 @@ if fastest.height:
 else:
     st.write("No subclass has enough use in this window to rank (a signal of at least 50).")
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(table, columns), file_name=f"subjects-{region}.csv", mime="text/csv",
+left.download_button("Download CSV", lambda rows=table, cfg=columns: ui.csv_bytes(rows, cfg), file_name=f"subjects-{region}.csv", mime="text/csv",
                      key="subjects_csv")
-right.download_button("Download Excel", ui.excel_bytes(table, columns), file_name=f"subjects-{region}.xlsx",
+right.download_button("Download Excel", lambda rows=table, cfg=columns: ui.excel_bytes(rows, cfg), file_name=f"subjects-{region}.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="subjects_xlsx")

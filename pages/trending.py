@@ -124,7 +124,7 @@ columns = {
 ui.table(table, hide_index=True, width="stretch", key="trending_table", column_config=columns)
 export = ranked.drop("sparkline")
 left, right = st.columns(2)
-left.download_button("Download CSV", ui.csv_bytes(export, columns), file_name=f"trending-{region}-{filters.window}m.csv",
+left.download_button("Download CSV", lambda rows=export, cfg=columns: ui.csv_bytes(rows, cfg), file_name=f"trending-{region}-{filters.window}m.csv",
                      mime="text/csv", key="trending_csv")
-right.download_button("Download Excel", ui.excel_bytes(export, columns), file_name=f"trending-{region}-{filters.window}m.xlsx",
+right.download_button("Download Excel", lambda rows=export, cfg=columns: ui.excel_bytes(rows, cfg), file_name=f"trending-{region}-{filters.window}m.xlsx",
                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="trending_xlsx")

@@ -13,6 +13,13 @@ Stages:
   Recommendations page rendered warm;
 - benchmark: the largest institution's own KPI values and benchmark report, and the
   Benchmarks page, cold and warm;
+- pages: every page of the app in a real browser (scripts/bench_pages.py: the app server
+  started afresh for each page, Debian's Chromium through Playwright, the demo sign-in), cold
+  (the first visit after the server started) and warm (the median of 3 later visits), as the
+  manager of the largest institution that shares every service, and the administrators'
+  pages as its admin. `--community DIR` measures an existing community instead (e.g. the demo:
+  python -m analytics demo). The per-page table prints below the main one; target: every page
+  ready in 2 s cold and 1 s warm (PAGE_TARGET_MS).
 - utility: how close a protected release stays to the unprotected one (utility.py): for
   the demo community (build_demo with 60 institutions, built once under data/bench/utility-demo)
   and for the generated community of scale s (always s, whatever --scale says), an
@@ -38,11 +45,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import polars as pl
+
 from analytics.core.config import Settings, load_settings
+from analytics.core.errors import InvalidValue
 from analytics.core.output import render
 from analytics.tools.bench_data import generate_community, generate_items_csv
 
-COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend", "benchmark")
+COMMUNITY_STAGES = ("contributions", "publish", "verify", "queries", "recommend", "benchmark", "pages")
+# Issue 16's target for every page, in a browser: ready within 2 s cold, 1 s warm.
+PAGE_TARGET_MS = {"cold": 2000, "warm": 1000}
 STAGES = ("import", "formats", *COMMUNITY_STAGES, "utility")
 
 
@@ -57,10 +69,14 @@ class Sizes:
     utility_demo_institutions: int = 60
     utility_demo_months: int = 36
     utility_scale: str = "s"
+    # The pages stage's visits ("ROLE=PAGE TITLE"); empty: every page (scripts/bench_pages.py).
+    page_visits: tuple[str, ...] = ()
+    page_warm_runs: int = 3
 
 
 TINY = Sizes(import_rows=3_000, marc_records=300, counter_titles=40, utility_demo_institutions=6,
-             utility_demo_months=12, utility_scale="xs")
+             utility_demo_months=12, utility_scale="xs", page_visits=("manager=Home", "manager=Trending titles"),
+             page_warm_runs=2)
 
 
 def _run_stage(stage: str, data_dir: Path, arg: str = "") -> dict:
@@ -115,7 +131,8 @@ def bench_formats(base: Path, sizes: Sizes = Sizes()) -> list[dict]:
     return results
 
 
-def bench_community(base: Path, scale: str, stages: list[str], engine: str = "duckdb") -> list[dict]:
+def bench_community(base: Path, scale: str, stages: list[str], engine: str = "duckdb",
+                    sizes: Sizes = Sizes()) -> list[dict]:
     data_dir = base / f"community-{scale}"
     settings = load_settings(data_dir)
     print(f"community at scale {scale} in {data_dir}", file=sys.stderr)
@@ -123,6 +140,9 @@ def bench_community(base: Path, scale: str, stages: list[str], engine: str = "du
     print(f"  {totals}", file=sys.stderr)
     results = []
     for stage in stages:
+        if stage == "pages":
+            results.append(bench_pages(data_dir, f"scale {scale}", sizes, totals["items"]))
+            continue
         result = _run_stage(stage, data_dir, engine if stage == "publish" else "")
         rows = totals["items"] if stage in ("contributions", "queries", "recommend", "benchmark") \
             else totals["loan_rows"]
@@ -130,6 +150,36 @@ def bench_community(base: Path, scale: str, stages: list[str], engine: str = "du
         results.append(_row(f"{stage} (scale {scale})", rows, result, note,
                             **({"steps": result["steps"]} if "steps" in result else {})))
     return results
+
+
+def bench_pages(data_dir: Path, name: str, sizes: Sizes = Sizes(), items: int | None = None) -> dict:
+    """The pages stage on the community in `data_dir`: its table row, with every page's figures
+    under "pages" (page, role, cold_ms, warm_ms, warm_runs_ms, server_start_ms, sign_in_ms)."""
+    if items is None:
+        items = sum(pl.scan_parquet(path).select(pl.len()).collect().item()
+                    for path in (data_dir / "institutions").glob("*/items.parquet"))
+    options = {"visits": list(sizes.page_visits), "warm": sizes.page_warm_runs}
+    result = _run_stage("pages", data_dir, json.dumps(options))
+    pages = result["pages"]
+    cold = max(pages, key=lambda p: p["cold_ms"])
+    warm = max(pages, key=lambda p: p["warm_ms"])
+    met = sum(p["cold_ms"] <= PAGE_TARGET_MS["cold"] and p["warm_ms"] <= PAGE_TARGET_MS["warm"] for p in pages)
+    note = (f"institution={result['institution']}, {met}/{len(pages)} pages within target; slowest cold "
+            f"{cold['page']} {cold['cold_ms']:,} ms, slowest warm {warm['page']} {warm['warm_ms']:,} ms")
+    if result.get("published_first"):
+        note += f"; published {result['published_first']} first"
+    return _row(f"pages ({name})", items, result, note, rate=False, pages=pages)
+
+
+def print_pages(result: dict) -> None:
+    """Every page's cold and warm time, below the table."""
+    print(f"\n{result['stage']}: ready in ms (target {PAGE_TARGET_MS['cold']:,} cold, "
+          f"{PAGE_TARGET_MS['warm']:,} warm)")
+    rows = [{"page": p["page"], "role": p["role"], "cold_ms": f"{p['cold_ms']:,}", "warm_ms": f"{p['warm_ms']:,}",
+             "warm_runs_ms": " ".join(f"{w:,}" for w in p["warm_runs_ms"]),
+             "target": "met" if p["cold_ms"] <= PAGE_TARGET_MS["cold"] and p["warm_ms"] <= PAGE_TARGET_MS["warm"]
+             else "missed"} for p in result["pages"]]
+    print(render(rows, "table"))
 
 
 def bench_utility(base: Path, sizes: Sizes = Sizes()) -> list[dict]:
@@ -186,18 +236,28 @@ def print_utility(result: dict) -> None:
 
 
 def run_bench(settings: Settings, scale: str = "s", only: str | None = None, rows: int | None = None,
-              engine: str = "duckdb", sizes: Sizes = Sizes()) -> int:
+              engine: str = "duckdb", sizes: Sizes = Sizes(), community: Path | None = None) -> int:
     from analytics.release.engines import check_engine
 
     check_engine(engine)  # before generating anything: says what to install
     base = settings.data_dir / "bench"
     base.mkdir(parents=True, exist_ok=True)
-    results = run_stages(base, [only] if only else list(STAGES), scale, engine,
-                         replace(sizes, import_rows=rows or sizes.import_rows))
+    if community is not None:
+        if only != "pages":
+            raise InvalidValue("--community: only the pages stage measures an existing community; "
+                               "add --only pages.")
+        if not (Path(community) / "control.db").exists() and not os.environ.get("DATABASE_URL"):
+            raise InvalidValue(f"--community: {community} holds no community (no control.db); build one with "
+                               f"python -m analytics --data-dir {community} demo.")
+        results = [bench_pages(Path(community), str(community), sizes)]
+    else:
+        results = run_stages(base, [only] if only else list(STAGES), scale, engine,
+                             replace(sizes, import_rows=rows or sizes.import_rows))
     print_report(results, engine)
     out = base / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
-    out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "engine": engine, "results": results},
-                              indent=2))
+    out.write_text(json.dumps({"scale": scale, "cores": os.cpu_count(), "engine": engine,
+                               **({"community": str(community)} if community is not None else {}),
+                               "results": results}, indent=2))
     print(f"\nwritten: {out}")
     return 0
 
@@ -211,7 +271,7 @@ def run_stages(base: Path, stages: list[str], scale: str, engine: str, sizes: Si
         results += bench_formats(base, sizes)
     community_stages = [s for s in COMMUNITY_STAGES if s in stages]
     if community_stages:
-        results += bench_community(base, scale, community_stages, engine)
+        results += bench_community(base, scale, community_stages, engine, sizes)
     if "utility" in stages:
         results += bench_utility(base, sizes)
     return results
@@ -219,12 +279,15 @@ def run_stages(base: Path, stages: list[str], scale: str, engine: str, sizes: Si
 
 def print_report(results: list[dict], engine: str) -> None:
     """The table, then the publish steps and the utility figures below it."""
-    print(render([{k: v for k, v in r.items() if k not in ("steps", "utility", "releases")} for r in results],
-                 "table"))
+    print(render([{k: v for k, v in r.items() if k not in ("steps", "utility", "releases", "pages")}
+                  for r in results], "table"))
     for result in results:
         if result.get("steps"):
             print(f"\n{result['stage']}, {engine}, seconds per step:")
             print("\n".join(f"  {step:45} {seconds:8.1f}" for step, seconds in result["steps"].items()))
+    for result in results:
+        if result.get("pages"):
+            print_pages(result)
     for result in results:
         if result.get("utility"):
             print_utility(result)

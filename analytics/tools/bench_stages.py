@@ -185,8 +185,9 @@ def _recommendations(settings: Settings, store, _arg: str) -> dict:
     return timings
 
 
-def _largest_institution(settings: Settings, store):
-    institutions = store.list_institutions(Principal.system_job())
+def _largest_institution(settings: Settings, store, institutions: list | None = None):
+    """The institution with the largest items file (of `institutions`, default all)."""
+    institutions = institutions or store.list_institutions(Principal.system_job())
     sizes = {i.code: (settings.institutions_dir / i.code / "items.parquet").stat().st_size for i in institutions
              if (settings.institutions_dir / i.code / "items.parquet").exists()}
     code = max(sizes, key=sizes.get)
@@ -237,8 +238,50 @@ def _benchmarks(settings: Settings, store, _arg: str) -> dict:
     return timings
 
 
+BENCH_DOMAIN = ".bench.example.org"
+
+
+def _pages(settings: Settings, store, arg: str) -> dict:
+    """Every page of the app in a real browser, cold and warm (scripts/bench_pages.py), as the
+    manager (and on the administrators' pages the admin) of the largest institution that shares
+    every service. `arg` is JSON: {"visits": ["ROLE=PAGE", ...] (default: the script's), "warm": N}.
+    Publishes first if the community has no release yet (not timed)."""
+    from analytics.release.manifest import current_release_id
+    from analytics.synthetic.demo import demo_email
+
+    options = json.loads(arg or "{}")
+    published = None
+    if current_release_id(settings.community_dir) is None:
+        from analytics.release.publish import publish
+
+        published = publish(settings, store, progress=lambda _line: None)
+    system = Principal.system_job()
+    sharing = [i for i in store.list_institutions(system)
+               if all(s.in_effect for s in store.sharing_state(system, i.code).values())]
+    institution = _largest_institution(settings, store, sharing or None)
+    code = institution.code
+    # The demo sign-in offers only users of the demo domain: a demo community's own users, or
+    # users of the bench's domain added here (the server is told that domain).
+    domain = BENCH_DOMAIN if any(store.user(demo_email(code, role)) is None for role in ("manager", "admin")) else None
+    if domain:
+        for role in ("manager", "admin"):
+            email = f"{role}@{code.lower()}{BENCH_DOMAIN}"
+            if store.user(email) is None:
+                store.add_user(system, email, code, [role], name=f"Bench {role}")
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, str(root / "scripts" / "bench_pages.py"), str(settings.data_dir), code,
+               institution.name, "--warm", str(options.get("warm", 3))]
+    command += [f"--visit={visit}" for visit in options.get("visits", ())]
+    command += ["--demo-domain", domain] if domain else []
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=root)
+    if done.returncode != 0:
+        raise SystemExit(f"scripts/bench_pages.py failed:\n{done.stderr[-3000:]}")
+    pages = json.loads(done.stdout.strip().splitlines()[-1])["pages"]
+    return {"institution": code, "published_first": published, "pages": pages}
+
+
 # The stages a child runs: on a file (no store), and on a community (with its store open).
 FILE_STAGES = {"marc": _import_format, "counter": _import_format, "import": _import_items}
 STORE_STAGES = {"contributions": _contributions, "publish": _publish, "verify": _verify,
                     "queries": _page_queries, "recommend": _recommendations, "benchmark": _benchmarks,
-                    "utility": _utility}
+                    "pages": _pages, "utility": _utility}

@@ -22,7 +22,7 @@ BALLAST_MIB = 600
 COLUMNS = ["stage", "rows", "seconds", "rows_per_second", "peak_mib", "note"]
 STAGE_ROWS = ["import items", "import marc", "import counter",
               *(f"{stage} (scale xs)" for stage in ("contributions", "publish", "verify", "queries", "recommend",
-                                                    "benchmark")),
+                                                    "benchmark", "pages")),
               "utility (demo)", "utility (scale xs)"]
 # A stage's own process at the tiny scale: an interpreter with polars, DuckDB and (for the
 # pages) Streamlit, far less than the buffer the harness's process holds.
@@ -69,7 +69,7 @@ def test_every_stage_at_a_tiny_scale_reports_its_own_peak(tmp_path, capsys):
     results = report["results"]
 
     assert STAGES == ("import", "formats", "contributions", "publish", "verify", "queries", "recommend",
-                      "benchmark", "utility")
+                      "benchmark", "pages", "utility")
     assert [r["stage"] for r in results] == STAGE_ROWS
     table = out.splitlines()
     assert re.split(r"\s+", table[0].strip()) == COLUMNS
@@ -79,11 +79,61 @@ def test_every_stage_at_a_tiny_scale_reports_its_own_peak(tmp_path, capsys):
         assert result["seconds"] > 0 and result["rows"] > 0, result
         assert 20 < result["peak_mib"] < STAGE_BOUND_MIB, result
         rate = result["rows_per_second"]
-        assert rate is None if result["stage"].startswith("utility") else rate > 0, result
+        assert rate is None if result["stage"].startswith(("utility", "pages")) else rate > 0, result
     for result in results[:3]:
         assert result["peak_mib"] < FILE_STAGE_BOUND_MIB, result
     for result in results[7:9]:  # recommend and benchmark: the page's own process
         page_peak = int(re.search(r"page_peak_mib=(\d+)", result["note"])[1])
         assert 20 < page_peak < STAGE_BOUND_MIB, result
+    pages = results[9]["pages"]
+    assert [(p["page"], p["role"]) for p in pages] == [("Home", "manager"), ("Trending titles", "manager")]
+    assert all(p["cold_ms"] > 0 and p["warm_ms"] > 0 for p in pages), pages
+    assert "pages (scale xs): ready in ms" in out
     assert "publish (scale xs), duckdb, seconds per step:" in out
     assert "utility (demo): 6 institutions" in out and "utility (scale xs): 9 institutions" in out
+
+
+PAGE_COLUMNS = ["page", "role", "cold_ms", "warm_ms", "warm_runs_ms", "target"]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_pages_stage_on_a_published_community(published_community, tmp_path, capsys):
+    """`bench --only pages --community DIR` (here two pages, two warm visits each): every page's
+    cold and warm time in a real browser, in the JSON and in a table below the main one."""
+    import shutil
+
+    community = tmp_path / "community"
+    shutil.copytree(published_community, community, symlinks=True)
+    assert run_bench(load_settings(tmp_path / "data"), only="pages", community=community, sizes=TINY) == 0
+    out = capsys.readouterr().out
+    report = json.loads(Path(re.search(r"^written: (.+)$", out, re.MULTILINE)[1]).read_text())
+    assert report["community"] == str(community)
+    [result] = report["results"]
+    assert result["stage"] == f"pages ({community})"
+    assert result["rows"] > 0 and result["seconds"] > 0 and result["rows_per_second"] is None
+    assert re.match(r"institution=\w+, \d/2 pages within target; slowest cold ", result["note"]), result["note"]
+    pages = result["pages"]
+    assert [(p["page"], p["role"]) for p in pages] == [("Home", "manager"), ("Trending titles", "manager")]
+    for page in pages:
+        assert isinstance(page["cold_ms"], int) and page["cold_ms"] > 0, page
+        assert len(page["warm_runs_ms"]) == 2 and all(isinstance(w, int) and w > 0 for w in page["warm_runs_ms"])
+        assert abs(page["warm_ms"] - sum(page["warm_runs_ms"]) / 2) <= 1, page  # the median of two
+        assert page["server_start_ms"] > 0 and page["sign_in_ms"] > 0, page
+    # Home's first visit is the sign-in itself.
+    assert pages[0]["cold_ms"] == pages[0]["sign_in_ms"]
+    lines = out.splitlines()
+    start = lines.index(f"pages ({community}): ready in ms (target 2,000 cold, 1,000 warm)")
+    assert re.split(r"\s+", lines[start + 1].strip()) == PAGE_COLUMNS
+    assert [line.split("  ")[0] for line in lines[start + 3:start + 5]] == ["Home", "Trending titles"]
+    cold = lines[start + 4].split()[3]
+    assert cold == f"{pages[1]['cold_ms']:,}"
+
+
+def test_pages_stage_needs_only_pages_and_a_community(tmp_path):
+    from analytics.core.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match="add --only pages"):
+        run_bench(load_settings(tmp_path / "data"), only="publish", community=tmp_path)
+    with pytest.raises(InvalidValue, match=r"holds no community \(no control.db\); build one with"):
+        run_bench(load_settings(tmp_path / "data"), only="pages", community=tmp_path / "nothing")
