@@ -176,7 +176,7 @@ def make_works(rng: np.random.Generator, n_works: int, months: int, year: int = 
         trend_of[s] = 1.2
     for s in rng.choice(unique_sub, size=min(12, len(unique_sub)), replace=False)[:6]:
         trend_of.setdefault(s, 0.0)
-        trend_of[s] = -0.7 if trend_of[s] == 0.0 else trend_of[s]
+        trend_of[s] = -1.6 if trend_of[s] == 0.0 else trend_of[s]
     # A few individual works surge late in the window (new releases people talk about).
     surge = (rng.random(n_works) < 0.01) & (pub_year >= year - 2)
     return pl.DataFrame({
