@@ -3,12 +3,16 @@
 The demo is the product's default data: it must look like a real community so that
 every page has something true to say. From one seed it makes a shared universe of works
 (valid ISBN-13s, some with print and e-book ISBNs, some without any identifier), real
-LC call numbers spread over the LC outline, a long-tailed popularity, subjects that rise
-and fall over the months, and institutions of several types and sizes in several
+LC call numbers, a long-tailed popularity, subjects that rise and fall over the months, and institutions of several types and sizes in several
 regions, one of them a consortium whose members' exports contain each other's records.
 It writes canonical CSV exports per institution and imports them with the same code a
 library's own files go through, then sets a mix of sharing states as their
 administrators would.
+
+Subjects (LC class, subclass within it), formats, publication ages, acquisition lags and
+loans per item are drawn from data/reference/demo_profile.csv (analytics/synthetic/profile.py),
+derived by scripts/build_demo_profile.py from real item exports of a university library
+and a public library: most print items are never lent in the window, a few very often.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import polars as pl
 
 from analytics.core import months as month_arith
 from analytics.ingest import subjects
+from analytics.synthetic import profile
 from analytics.ingest.identifiers import isbn13
 from analytics.core.access import Principal
 from analytics.core.config import Settings
@@ -101,18 +106,47 @@ def _subclass_table() -> pl.DataFrame:
     return table.select("lc_class", "lc_subclass", "min_number", "max_number").sort("lc_subclass")
 
 
-def make_works(rng: np.random.Generator, n_works: int, months: int) -> pl.DataFrame:
-    """The shared universe of works, with popularity and a subject trend."""
+# The shared universe of works mixes the two profiles so that each institution can pick its own
+# (public libraries hold far more fiction and recent books than a university's stacks): about
+# their share of the demo's items for subjects, more for recent books, which public libraries
+# pick from a small pool (one in five is a public library's item, but it wants four times as
+# many recent works as a university holds).
+UNIVERSE_MIX = {"lc_class": {"academic": 0.85, "public": 0.15}, "pub_age": {"academic": 0.6, "public": 0.4}}
+OLDEST_AGE = 150  # the open end of the "100+" publication-age bin
+
+
+def _mixed(dimension: str) -> dict[str, float]:
+    """A dimension's shares in the universe of works: the profiles weighted by UNIVERSE_MIX."""
+    out: dict[str, float] = {}
+    for name, weight in UNIVERSE_MIX[dimension].items():
+        for key, share in profile.shares(name, dimension).items():
+            out[key] = out.get(key, 0.0) + weight * share
+    return out
+
+
+def _subclass_weights(subclasses: pl.DataFrame, class_shares: dict[str, float]) -> np.ndarray:
+    """Draw weight of each subclass: its class's share times its share within the class
+    (renormalised over the subclasses that have a numeric range to draw from)."""
+    within = profile.shares("academic", "lc_subclass")
+    raw = np.array([within.get(f"{c}:{s}", 0.0) for c, s in subclasses.select("lc_class", "lc_subclass").iter_rows()])
+    classes = subclasses["lc_class"].to_numpy()
+    weights = np.zeros(len(raw))
+    for cls in np.unique(classes):
+        mask = classes == cls
+        total = raw[mask].sum()
+        weights[mask] = class_shares.get(str(cls), 0.0) * (raw[mask] / total if total > 0 else 1.0 / mask.sum())
+    return weights / weights.sum()
+
+
+def make_works(rng: np.random.Generator, n_works: int, months: int, year: int = 2026) -> pl.DataFrame:
+    """The shared universe of works, with popularity and a subject trend. Subjects and
+    publication years follow the demo profile (data/reference/demo_profile.csv)."""
     subclasses = _subclass_table()
-    # Academic collections weigh some classes much more than others.
-    class_weight = {"H": 5, "P": 6, "Q": 5, "B": 3, "D": 3, "E": 2, "F": 2, "K": 2, "L": 2, "R": 3,
-                    "T": 3, "N": 2, "M": 1.5, "G": 1.5, "J": 2, "S": 1, "U": 0.3, "V": 0.2, "Z": 1, "A": 0.3, "C": 0.5}
-    weights = np.array([class_weight.get(c, 1.0) for c in subclasses["lc_class"]])
-    picks = rng.choice(subclasses.height, size=n_works, p=weights / weights.sum())
+    picks = rng.choice(subclasses.height, size=n_works, p=_subclass_weights(subclasses, _mixed("lc_class")))
     chosen = subclasses[picks]
     lo, hi = chosen["min_number"].to_numpy(), chosen["max_number"].to_numpy()
     numbers = np.floor(lo + rng.random(n_works) * (hi - lo)).astype(int)
-    pub_year = np.clip((2026 - rng.gamma(2.0, 8.0, n_works)).astype(int), 1900, 2026)
+    pub_year = year - profile.draw_binned(rng, _mixed("pub_age"), n_works, OLDEST_AGE)
     cutter1 = rng.choice(list("ABCDEFGHJKLMNPRSTW"), n_works)
     cutter2 = rng.integers(11, 99, n_works)
     call_numbers = [f"{s}{n} .{c}{d} {y}" for s, n, c, d, y in zip(chosen["lc_subclass"], numbers, cutter1, cutter2, pub_year)]
@@ -142,9 +176,9 @@ def make_works(rng: np.random.Generator, n_works: int, months: int) -> pl.DataFr
         trend_of[s] = 1.2
     for s in rng.choice(unique_sub, size=min(12, len(unique_sub)), replace=False)[:6]:
         trend_of.setdefault(s, 0.0)
-        trend_of[s] = -0.7 if trend_of[s] == 0.0 else trend_of[s]
+        trend_of[s] = -1.6 if trend_of[s] == 0.0 else trend_of[s]
     # A few individual works surge late in the window (new releases people talk about).
-    surge = (rng.random(n_works) < 0.01) & (pub_year >= 2024)
+    surge = (rng.random(n_works) < 0.01) & (pub_year >= year - 2)
     return pl.DataFrame({
         "work": np.arange(n_works),
         "title": titles,
@@ -207,35 +241,45 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
             "annual-stats": annual_stats(rng, inst, items_frame, months[-1])}
 
 
+def _profile_ratio(inst: DemoInstitution, dimension: str, keys: np.ndarray) -> np.ndarray:
+    """How much more (or less) the institution's profile holds of each key than the universe of works."""
+    own, universe = profile.shares(profile.profile_of(inst.type), dimension), _mixed(dimension)
+    ratio = {k: own.get(k, 0.0) / v for k, v in universe.items() if v > 0}
+    return np.array([ratio.get(str(k), 1.0) for k in keys])
+
+
 def _demo_items(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataFrame, months: list[date]):
-    """The items an institution holds: more copies of popular works, a lean to a few classes."""
+    """The items an institution holds: more copies of popular works, subjects and publication
+    years of its profile (academic or public), a lean to a few classes, formats and acquisition
+    dates drawn from the profile."""
     n_works = works.height
     pop = works["popularity"].to_numpy()
     # Each institution leans to some classes (its teaching profile).
     classes = works["lc_subclass"].str.slice(0, 1).to_numpy()
     favourite = set(rng.choice(sorted(set(classes)), size=4, replace=False))
-    lean = np.where(np.isin(classes, list(favourite)), 2.5, 1.0)
-    p = (pop ** 0.6) * lean
-    p = p / p.sum()
-    held = rng.choice(n_works, size=min(inst.size, n_works // 2), replace=False, p=p)
+    lean = np.where(np.isin(classes, list(favourite)), 1.5, 1.0)
+    age_table = profile.shares("academic", "pub_age")
+    age_bins = np.array(list(age_table))[profile.bin_of(months[-1].year - works["pub_year"].to_numpy(), age_table,
+                                                         OLDEST_AGE)]
+    p = (pop ** 0.6) * lean * _profile_ratio(inst, "lc_class", classes)
+    # As many works of each publication age as the profile holds (a public library's shelves are
+    # young, a university's old), the most popular ones likelier.
+    n_held = min(inst.size, n_works // 2)
+    held = []
+    for label, share in profile.shares(profile.profile_of(inst.type), "pub_age").items():
+        pool = np.flatnonzero(age_bins == label)
+        take = min(len(pool), int(round(n_held * share)))
+        if take:
+            held.append(rng.choice(pool, size=take, replace=False, p=p[pool] / p[pool].sum()))
+    held = np.sort(np.concatenate(held))
     chosen = works[held]
     copies = np.where(chosen["popularity"].to_numpy() > 3, rng.integers(1, 4, len(held)), 1)
     item_work = np.repeat(held, copies)
     items = works[item_work]
     n_items = items.height
-    has_e = items["e_isbn"].is_not_null().to_numpy()
-    electronic = has_e & (rng.random(n_items) < 0.4)
+    electronic, material = _formats(rng, inst, items["e_isbn"].is_not_null().to_numpy())
     pub_year = items["pub_year"].to_numpy()
-    first_month = months[0]
-    # Acquisition: after publication; recent works were acquired within the window.
-    acquired = []
-    for year in pub_year:
-        if year >= first_month.year:
-            start = max(date(int(year), 1, 1), first_month)
-            span = max(1, (months[-1] - start).days)
-            acquired.append(start + timedelta(days=int(rng.integers(0, span))))
-        else:
-            acquired.append(date(int(rng.integers(max(int(year), 1995), first_month.year)), int(rng.integers(1, 13)), 1))
+    acquired = _acquired(rng, pub_year, months)
     withdrawn = [None if rng.random() > 0.02 else months[int(rng.integers(0, len(months)))] + timedelta(days=3)
                  for _ in range(n_items)]
     prefix = inst.code
@@ -256,7 +300,7 @@ def _demo_items(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataF
         "language": items["language"],
         "call_number": items["call_number"],
         "format": np.where(electronic, "electronic", "print"),
-        "material_type": "book",
+        "material_type": material,
         "owner": owners,
         "acquired_date": acquired,
         "withdrawn_date": withdrawn,
@@ -265,23 +309,80 @@ def _demo_items(rng: np.random.Generator, inst: DemoInstitution, works: pl.DataF
     return items, items_frame, electronic, acquired, favourite
 
 
+def _formats(rng: np.random.Generator, inst: DemoInstitution, has_e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Electronic flag and material type of each item, in the proportions of the profile. Only a
+    work with an e-book ISBN can be held electronically, so those are picked more often to make up."""
+    table = profile.shares(profile.profile_of(inst.type), "format")
+    n = len(has_e)
+    e_share = table.get("electronic/book", 0.0)
+    electronic = has_e & (rng.random(n) < min(1.0, e_share / max(has_e.mean(), 1e-9)))
+    kinds = [k for k in table if k.startswith("print/")]
+    p = np.array([table[k] for k in kinds])
+    material = np.array([k.split("/", 1)[1] for k in kinds])[rng.choice(len(kinds), size=n, p=p / p.sum())]
+    return electronic, np.where(electronic, "book", material)
+
+
+def _acquired(rng: np.random.Generator, pub_year: np.ndarray, months: list[date]) -> list[date]:
+    """Acquisition dates: publication year plus a lag drawn from the profile (most books are bought
+    within two years, a tail decades later). Dates that would fall after the window fall inside it;
+    none before 1995, where a library's system migration typically starts its item records."""
+    lag = profile.draw_binned(rng, profile.shares("academic", "acquire_lag"), len(pub_year), 300)
+    year = np.maximum(pub_year + lag, 1995)
+    first, last = months[0], months[-1]
+    month = rng.integers(1, 13, len(pub_year))
+    offset = rng.random(len(pub_year))
+    acquired = []
+    for y, m, pub, off in zip(year.tolist(), month.tolist(), pub_year.tolist(), offset.tolist()):
+        if y < first.year:
+            acquired.append(date(y, m, 1))
+        else:  # recent: within the window, not before the publication year
+            start = max(date(int(pub), 1, 1), first) if pub <= last.year else first
+            span = max(1, (last - start).days)
+            acquired.append(start + timedelta(days=int(off * span)))
+    return acquired
+
+
+def _loans_per_item(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
+    """Loan totals of n print items over the window, drawn from the profile's loans per item in
+    36 months (most items never lent, a long tail), thinned or stretched to the window's length;
+    sorted from the most lent down."""
+    table = profile.shares("academic", "loans_36m")
+    totals = profile.draw_binned(rng, table, n, 60)
+    scale = months / 36
+    if scale < 1:
+        totals = rng.binomial(totals, scale)
+    else:
+        totals = np.floor(totals * scale + rng.random(n)).astype(int) * (totals > 0)
+    return np.sort(totals)[::-1]
+
+
 def _demo_loans(rng: np.random.Generator, inst: DemoInstitution, items: pl.DataFrame, items_frame: pl.DataFrame,
                 electronic, acquired: list[date], months: list[date]) -> pl.DataFrame:
-    # Monthly loans of print items: popularity x subject trend x late surges.
+    """Monthly loans of print items. How many loans each item gets over the window follows the
+    profile (quantile by quantile: the most popular items get the largest totals, with some luck);
+    the months they fall in follow the subject trend, late surges and when the item arrived."""
     t = np.linspace(-0.5, 0.5, len(months))
     month_labels = np.array([m.strftime("%Y-%m") for m in months])
-    base = items["popularity"].to_numpy() * 0.08 * (0.6 if inst.type == "public" else 1.0)
     trend = items["trend"].to_numpy()
     surge = items["surge"].to_numpy()
-    rate = base[:, None] * np.exp(trend[:, None] * t[None, :])
-    rate = rate * np.where(surge[:, None], 1 + 8 * np.clip(t[None, :] + 0.1, 0, None), 1.0)
+    shape = np.exp(trend[:, None] * t[None, :])
+    shape = shape * np.where(surge[:, None], 1 + 8 * np.clip(t[None, :] + 0.1, 0, None), 1.0)
     acquired_np = np.array(acquired, dtype="datetime64[D]")
     month_np = np.array(months, dtype="datetime64[D]")
     available = acquired_np[:, None] <= month_np[None, :]
-    counts = rng.poisson(rate) * available * (~electronic)[:, None]
+    shape = shape * available
+    lendable = ~electronic & available.any(axis=1)
+    # Rank by popularity with some luck; surging works jump the queue.
+    score = items["popularity"].to_numpy() * rng.lognormal(0.0, 0.5, items.height) * np.where(surge, 20.0, 1.0)
+    order = np.flatnonzero(lendable)[np.argsort(-score[lendable], kind="stable")]
+    totals = np.zeros(items.height, dtype=np.int64)
+    totals[order] = _loans_per_item(rng, len(order), len(months))
+    lent = np.flatnonzero(totals)
+    weights = shape[lent] / shape[lent].sum(axis=1, keepdims=True)
+    counts = rng.multinomial(totals[lent], weights)
     rows, cols = np.nonzero(counts)
     loans = pl.DataFrame({
-        "item_id": items_frame["item_id"].to_numpy()[rows],
+        "item_id": items_frame["item_id"].to_numpy()[lent[rows]],
         "loan_date": month_labels[cols],
         "count": counts[rows, cols],
         "renewals": rng.binomial(counts[rows, cols], 0.3),
@@ -350,7 +451,9 @@ def annual_stats(rng: np.random.Generator, inst: DemoInstitution, items: pl.Data
     print_items = items.filter(pl.col("format") == "print").height
     e_items = items.height - print_items
     rows = []
-    turnover, visits, renewals = float(rng.uniform(0.6, 2.5)), float(rng.uniform(8, 40)), float(rng.uniform(1.1, 1.4))
+    # Loans per print item and year as the loans themselves are drawn (the profile's 36-month figure / 3).
+    yearly = profile.mean(profile.shares("academic", "loans_36m"), 60) / 3
+    turnover, visits, renewals = yearly * float(rng.uniform(0.8, 1.25)), float(rng.uniform(8, 40)), float(rng.uniform(1.1, 1.4))
     for k, year in enumerate(range(last.year - 3, last.year)):
         growth = (1 + 0.02 * k) * float(rng.uniform(0.95, 1.05))
         circulation = print_items * turnover * growth
@@ -406,7 +509,7 @@ def build_demo(settings: Settings, institutions: int = 24, seed: int = 7, months
         _reset(settings)
     rng = np.random.default_rng(seed)
     month_list = month_starts(today, months)
-    works = make_works(rng, n_works=max(6000, 900 * institutions), months=months)
+    works = make_works(rng, n_works=max(6000, 900 * institutions), months=months, year=today.year)
     insts = make_institutions(rng, institutions, today)
     exports_dir = settings.data_dir / "demo_exports"
     summary = {"institutions": len(insts), "works": works.height, "items": 0, "loan_rows": 0}
