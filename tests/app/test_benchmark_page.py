@@ -41,7 +41,7 @@ def test_watchlist_shows_peer_median_own_value_and_position(community):
     assert (loans["Period"], loans["Your value"]) == ("2025", "10.00")
     assert float(loans["Peer median"]) == pytest.approx(25.0, rel=0.05)  # peers' 2-5% protective factors
     assert loans["Precision"] == "peers ±2–5% each"
-    assert loans["Your position"] == "below p25" and loans["Institutions"] == 6
+    assert loans["Your position"] == "lower quarter" and loans["Institutions"] == 6
     charts = at.get("plotly_chart")
     assert len(charts) == 2
     titles = [c.proto.spec for c in charts]
