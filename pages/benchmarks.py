@@ -156,6 +156,7 @@ table = pl.DataFrame({
 }, schema=dict.fromkeys(["KPI", "Period", "Your value", "Peer median", "Your position", "Institutions",
                          "Change since last period", "Unit", "Better", "Precision"], pl.String))
 ui.table(table, hide_index=True, width="stretch", key="benchmark_watchlist", column_config={
+    "Period": st.column_config.TextColumn("Period", width=80),  # wide enough for a month (2026-10)
     "Peer median": st.column_config.TextColumn(
         "Peer median", alignment="right", help="The middle value of the peer group. Where no statistic is released, a short status "
                             "says why; the notes under the table explain each status."),

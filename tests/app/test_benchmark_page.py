@@ -53,6 +53,9 @@ def test_watchlist_shows_peer_median_own_value_and_position(community):
     assert float(loans["Peer median"]) == pytest.approx(25.0, rel=0.05)  # peers' 2-5% protective factors
     assert loans["Precision"] == "peers ±2–5% each"
     assert loans["Your position"] == "lower quarter" and loans["Institutions"] == "6"
+    # A month (2026-10) fits the Period column even after switching from years (the width is kept).
+    element = next(df for df in at.dataframe if "KPI" in df.value.columns)
+    assert json.loads(element.proto.columns)["Period"]["width"] == 80
     # No internal word or missing-value text in any cell.
     shown = cells(watch)
     assert not [c for c in shown if c in ("None", "nan", "null", "NaN") or "p25" in c or "p75" in c], shown
