@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.core.schema import REGION_LABELS
 from analytics.release import benchmark_cells
 from analytics.views import benchmark
 from analytics.release.privacy import quantile_rank_error
@@ -42,11 +43,13 @@ def groups_of(release_id: str, region: str) -> pl.DataFrame:
 
 version = ui.local_data_version(code)
 privacy = release.manifest["privacy"]
+k_bench = privacy["K_BENCH"]
 noisy = privacy.get("epsilon") is not None
-st.caption(f"{ui.md_text(institution.name)} against institutions of {institution.region} that share benchmark data "
-           f"(release {release.release_id}, data as of {release.manifest['as_of']}). Only complete periods are "
-           f"compared; a peer statistic is shown only when at least {privacy['K_BENCH']} institutions "
-           f"contribute and none makes up more than {privacy['DOMINANCE']:.0%} of a total.")
+region = REGION_LABELS.get(institution.region, institution.region)
+st.caption(f"{ui.md_text(institution.name)} against institutions of {region} that share benchmark data, with "
+           f"community data as of {as_of.day} {as_of:%B %Y}. Only complete periods are compared; a peer statistic "
+           f"is shown only when at least {k_bench} institutions contribute and none makes up more than "
+           f"{privacy['DOMINANCE']:.0%} of a total.")
 if not institution.live_for_a_year(as_of):
     st.info(f"{institution.code} has been live for less than a year: you see the benchmarks, but your own data "
             f"joins them only from {institution.first_anniversary.isoformat()} on.")
@@ -60,29 +63,53 @@ groups = groups_of(release.release_id, institution.region)
 mine = benchmark_cells.group_names(institution.type, institution.size_band, institution.country)
 available = sorted(set(groups["peer_group"].to_list()) | {"all"}, key=benchmark_cells.group_rank)
 sizes = dict(zip(groups["peer_group"], groups["institutions"]))
+
+
+def group_option(name: str) -> str:
+    """A peer group in the selector: its name in words, whether it is yours, and whether it has statistics
+    (its size is said under the selector: the sidebar is too narrow for both)."""
+    return (f"{benchmark.group_label(name)}{' (yours)' if name in mine else ''}"
+            f"{'' if sizes.get(name) else ' — none released'}")
+
+
 with st.sidebar:
     st.header("Compare with")
     group = st.selectbox(
-        "Peer group", available, key="benchmark_group",
-        format_func=lambda g: f"{g}{' (yours)' if g in mine else ''} — up to {sizes.get(g, 0)} institutions",
-        help="Groups are built from the profile (type, size band from FTE students, country) within your region.")
+        "Peer group", available, key="benchmark_group", format_func=group_option,
+        help="Groups are built from the profile (type, size band from FTE students, country) within your region; "
+             "only groups with at least one released peer statistic are offered.")
+    st.caption(f"{benchmark.group_label(group)}: "
+               + (f"up to {ui.count(sizes[group], 'institution')} in each statistic." if sizes.get(group)
+                  else "no peer statistic of this group is released."))
     view = st.segmented_control("Periods", ["Yearly", "Monthly"], default="Yearly", key="benchmark_view")
     trim = st.toggle("Trim outliers (10% at each end)", key="benchmark_trim", disabled=noisy,
                      help="A released variant of the statistics without the top and bottom 10% of institutions; "
                           "withheld for groups too small to trim without singling one out.")
 monthly = view == "Monthly"
 rows = report_rows(code, release.release_id, version, group, "trim10" if trim else "none", monthly)
+if groups.height == 0:
+    # Every benchmark of the region is suppressed: say why at the top, not only cell by cell.
+    shared = release.manifest.get("contributors", {}).get("benchmark", {}).get(institution.region, 0)
+    why = (f"only {ui.count(shared, 'institution')} of {region} shared benchmark data in this release"
+           if shared < k_bench else
+           f"{ui.count(shared, 'institution')} of {region} shared benchmark data in this release, but for no KPI "
+           f"and period did {k_bench} of them have data")
+    st.warning(f"**No peer statistics for {region} yet.** A peer statistic needs at least {k_bench} institutions "
+               f"of the region that share benchmark data for the same KPI and period; {why}. Your own values are "
+               f"listed below, so you can follow your trend. Peer figures appear with the first release after at "
+               f"least {k_bench} institutions of {region} share Benchmark Analytics data (an institution switches "
+               f"sharing on in its data sharing profile; it takes effect on the 1st of the next month, and an "
+               f"institution's data joins a year after it goes live).", icon=":material/group_off:")
 if rows.height == 0:
     st.info("No KPI values yet: import your items and loans (and annual statistics) first.")
     st.stop()
+if groups.height and rows["suppressed"].all():
+    st.info(f"No KPI has a released peer statistic for the group “{benchmark.group_label(group)}” in the "
+            f"{'monthly' if monthly else 'yearly'} figures{' with outliers trimmed' if trim else ''}; the notes "
+            f"under the table say why. Try a broader peer group{', yearly figures' if monthly else ''}"
+            f"{' or turn trimming off' if trim else ''}.")
 
-
-def fmt(value, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    if unit == "%":
-        return f"{value:.1f}%"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+fmt = benchmark.format_value
 
 
 PROTECTED = "peers ±2–5% each"
@@ -92,6 +119,8 @@ if noisy and privacy.get("benchmark", {}).get("epsilon_per_statistic"):
 
 
 def precision(r: dict) -> str:
+    if r["suppressed"]:
+        return "—"
     if r["method"] == "protected":
         return PROTECTED
     if r["method"] != "dp":
@@ -112,27 +141,39 @@ watch = benchmark.watchlist(rows)
 records = watch.to_dicts()
 
 
-def _change(r: dict) -> str:
-    if r["own_change"] is None:
-        return "—"
-    return ("+" if r["own_change"] >= 0 else "") + fmt(r["own_change"], r["unit"])
-
-
 table = pl.DataFrame({
     "KPI": [r["name"] for r in records],
     "Period": [r["period"] for r in records],
     "Your value": [fmt(r["own_value"], r["unit"]) for r in records],
-    "Peer median": [r["reason"] if r["suppressed"] else fmt(r["median"], r["unit"]) for r in records],
+    "Peer median": [benchmark.reason_status(r["reason"]) if r["suppressed"] else fmt(r["median"], r["unit"])
+                    for r in records],
     "Your position": [r["band"] or "—" for r in records],
-    "Institutions": [r["n"] for r in records],
-    "Change since last period": [_change(r) for r in records],
+    "Institutions": [f"{r['n']:,}" if r["n"] is not None else "—" for r in records],
+    "Change since last period": [fmt(r["own_change"], r["unit"], signed=True) for r in records],
     "Unit": [r["unit"] for r in records],
     "Better": [r["direction"] for r in records],
     "Precision": [precision(r) for r in records],
-}, schema={"KPI": pl.String, "Period": pl.String, "Your value": pl.String, "Peer median": pl.String,
-           "Your position": pl.String, "Institutions": watch.schema["n"], "Change since last period": pl.String,
-           "Unit": pl.String, "Better": pl.String, "Precision": pl.String})
-ui.table(table, hide_index=True, width="stretch", key="benchmark_watchlist")
+}, schema=dict.fromkeys(["KPI", "Period", "Your value", "Peer median", "Your position", "Institutions",
+                         "Change since last period", "Unit", "Better", "Precision"], pl.String))
+ui.table(table, hide_index=True, width="stretch", key="benchmark_watchlist", column_config={
+    "Period": st.column_config.TextColumn("Period", width=80),  # wide enough for a month (2026-10)
+    "Peer median": st.column_config.TextColumn(
+        "Peer median", alignment="right", help="The middle value of the peer group. Where no statistic is released, a short status "
+                            "says why; the notes under the table explain each status."),
+    **{name: st.column_config.TextColumn(name, alignment="right")
+       for name in ("Your value", "Institutions", "Change since last period")},
+    "Your position": st.column_config.TextColumn(
+        "Your position", help="Where your value falls among the peers: lower quarter, below the middle, above the "
+                              "middle or upper quarter (a quarter of the peers in each)."),
+})
+# The full reason of each status the table shows, once each.
+notes = {}
+for r in records:
+    if r["suppressed"]:
+        notes.setdefault(benchmark.reason_status(r["reason"]), set()).add(benchmark.reason_note(r["reason"]))
+if notes:
+    st.caption("  \n".join(f"**{status.capitalize()}**: {ui.md_text(' '.join(sorted(texts)))}"
+                           for status, texts in notes.items()))
 st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
                    key="benchmark_csv")
 
@@ -141,53 +182,61 @@ kpi = st.selectbox("KPI", list(names), format_func=names.get, key="benchmark_kpi
 spec = benchmark.CATALOG[kpi]
 series = rows.filter(pl.col("kpi") == kpi).sort("period")
 latest = series.filter(~pl.col("suppressed")).tail(1)
+# Legends sit above the plot area (never over the axis and its tick labels); the titles are
+# subheaders above the charts, so they wrap instead of being cut at the chart's edge.
+LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
+MARGIN = {"t": 40, "b": 50, "l": 10, "r": 10}
 left, right = st.columns(2)
 with left:
     if latest.height:
         r = latest.row(0, named=True)
+        st.subheader(f"{spec.name}, {r['period']}: you and your peers")
+        row = f"{r['n']:,} peers"  # the one row the box and your value share
         chart = go.Figure()
         chart.add_trace(go.Box(
-            q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]],
+            y=[row], q1=[r["p25"]], median=[r["median"]], q3=[r["p75"]],
             **({"mean": [r["mean"]]} if r["mean"] is not None else {}),  # no mean under differential privacy
-            lowerfence=[r["p25"]], upperfence=[r["p75"]], name=f"{group} (n={r['n']})",
+            lowerfence=[r["p25"]], upperfence=[r["p75"]], name="Middle half of peers",
             boxmean=r["mean"] is not None, orientation="h", hoverinfo="x"))
         if r["own_value"] is not None:
-            chart.add_trace(go.Scatter(x=[r["own_value"]], y=[f"{group} (n={r['n']})"], mode="markers",
+            chart.add_trace(go.Scatter(x=[r["own_value"]], y=[row], mode="markers",
                                        marker={"size": 14, "symbol": "diamond", "color": "#d62728"},
                                        name=f"You ({fmt(r['own_value'], spec.unit)})"))
-        chart.update_layout(title=f"{spec.name}, {r['period']}: peer distribution and your position",
-                            xaxis_title=f"{spec.name} ({spec.unit})", yaxis_title="Peer group", height=320,
-                            legend={"orientation": "h"})
+        chart.update_layout(xaxis_title=f"{spec.name} ({spec.unit})", yaxis={"type": "category"}, height=280,
+                            legend=LEGEND, margin=MARGIN)
         st.plotly_chart(chart, key="benchmark_distribution")
-        st.caption("Box: 25th to 75th percentile with the median (line)"
-                   + (" and mean (dashed)" if r["mean"] is not None else "") + " of the peer group."
+        st.caption("The box is the middle half of the peer group (a quarter of the peers lie below it, a quarter "
+                   "above), with the median (line)"
+                   + (" and mean (dashed)" if r["mean"] is not None else "") + " of the peer group; the diamond "
+                   "is your value."
                    + (" Each peer's value carries a fixed protective offset of 2–5% before it is pooled, so no "
                       "institution's figure can be worked out from these statistics; yours is shown exact."
                       if r["method"] == "protected" else "")
                    + (f" {r['reason'][0].upper()}{r['reason'][1:]}." if r["mean"] is None and r["reason"]
                       and r["method"] != "dp" else ""))
     else:
-        st.info(f"No released peer statistics for {spec.name}: " + (series["reason"].drop_nulls().first()
-                                                                    or "no data."))
+        st.subheader(f"{spec.name}: you and your peers")
+        st.info(f"No peer statistics for {spec.name} in this peer group: "
+                + benchmark.reason_note(series["reason"].drop_nulls().last()))
 with right:
+    st.subheader(f"{spec.name} over time")
     trend = go.Figure()
     released = series.filter(~pl.col("suppressed"))
     if released.height:
         trend.add_trace(go.Scatter(x=released["period"], y=released["p75"], mode="lines", line={"width": 0},
                                    showlegend=False, hoverinfo="skip"))
         trend.add_trace(go.Scatter(x=released["period"], y=released["p25"], mode="lines", line={"width": 0},
-                                   fill="tonexty", fillcolor="rgba(31,119,180,0.2)", name="Peer p25–p75"))
+                                   fill="tonexty", fillcolor="rgba(31,119,180,0.2)", name="Middle half of peers"))
         trend.add_trace(go.Scatter(x=released["period"], y=released["median"], mode="lines+markers",
                                    name="Peer median", line={"color": "#1f77b4"}))
     own_series = series.filter(pl.col("own_value").is_not_null())
     trend.add_trace(go.Scatter(x=own_series["period"], y=own_series["own_value"], mode="lines+markers",
                                name="You", line={"color": "#d62728"}))
-    trend.update_layout(title=f"{spec.name} over time: you against the peer median and interquartile band",
-                        xaxis_title="Month" if monthly else "Year", yaxis_title=f"{spec.name} ({spec.unit})",
-                        height=320, legend={"orientation": "h"}, xaxis={"type": "category"})
+    trend.update_layout(xaxis_title="Month" if monthly else "Year", yaxis_title=f"{spec.name} ({spec.unit})",
+                        height=280, legend=LEGEND, margin=MARGIN, xaxis={"type": "category"})
     st.plotly_chart(trend, key="benchmark_trend")
 
 with st.expander("About the KPIs", expanded=False):
     st.markdown("\n".join(
-        f"- **{k.name}** (`{k.id}`): {k.formula}. Unit: {k.unit}. Periods: {k.periods}. Better: {k.direction}. "
+        f"- **{k.name}**: {k.formula}. Unit: {k.unit}. Periods: {k.periods}. Better: {k.direction}. "
         f"Source: {k.source}." for k in benchmark.CATALOG.values()))

@@ -19,8 +19,9 @@ from analytics.core.errors import InvalidValue
 from analytics.ingest.local import institution_dir
 from analytics.release.benchmark_cells import VARIANT_LABELS, VARIANTS
 
-__all__ = ["CATALOG", "VARIANT_LABELS", "VARIANTS", "own_counted", "own_values", "parse_peers", "percentile_band",
-           "released_groups", "report", "require_benchmark_view", "watchlist"]
+__all__ = ["CATALOG", "VARIANT_LABELS", "VARIANTS", "format_value", "group_label", "own_counted", "own_values",
+           "parse_peers", "percentile_band", "reason_note", "reason_status", "released_groups", "report",
+           "require_benchmark_view", "watchlist"]
 
 def parse_peers(text: str | None) -> str:
     """`--peers type=research,size=5,000-14,999` -> the group name 'type=research&size=5,000-14,999'."""
@@ -68,16 +69,88 @@ def own_values(actor: Principal, data_dir: Path, institution) -> pl.DataFrame:
     return derive(base, institution.fte_students).drop("unit")
 
 
+# Your position among the peers' quartiles, in words a librarian reads at a glance.
+BANDS = ("lower quarter", "below the middle", "above the middle", "upper quarter")
+
+
 def percentile_band(value: float | None, p25: float | None, median: float | None, p75: float | None) -> str | None:
+    """Where `value` falls among the peer quartiles: below the 25th percentile is the lower quarter,
+    from there to the median below the middle, from the median to the 75th percentile above the
+    middle, beyond it the upper quarter."""
     if value is None or p25 is None or median is None or p75 is None:
         return None
     if value < p25:
-        return "below p25"
+        return BANDS[0]
     if value < median:
-        return "p25–median"
+        return BANDS[1]
     if value <= p75:
-        return "median–p75"
-    return "above p75"
+        return BANDS[2]
+    return BANDS[3]
+
+
+# -- words for the page and reports -------------------------------------------------------------
+
+TYPE_WORDS = {"research": "Research institutions", "teaching": "Teaching institutions",
+              "community_college": "Community colleges", "public": "Public libraries",
+              "national": "National libraries", "special": "Special libraries"}
+# Units counted in whole numbers: a peer median of 250.4 items reads as 250 items.
+COUNT_UNITS = frozenset({"e-books", "items", "loans", "requests", "titles", "visits", "volumes"})
+
+
+def group_label(name: str) -> str:
+    """A released peer-group name ('all', 'type=research', 'size=5,000-14,999', 'country=US',
+    'type=research&size=...') in words."""
+    if name == "all":
+        return "All in the region"
+    parts = dict(part.partition("=")[::2] for part in name.split("&"))
+    words = []
+    if "type" in parts:
+        words.append(TYPE_WORDS.get(parts["type"], parts["type"].replace("_", " ").capitalize()))
+    if "size" in parts:
+        words.append(f"{parts['size']} FTE students")
+    if "country" in parts:
+        words.append(f"In {parts['country']}")
+    return ", ".join(words) or name
+
+
+def format_value(value: float | None, unit: str = "", signed: bool = False) -> str:
+    """A KPI value as the page shows it: thousands separators, whole numbers for counts and large
+    values, one decimal for percentages and values from 10 to 100, two below; a dash when missing."""
+    if value is None or value != value:  # None or NaN
+        return "—"
+    sign = "+" if signed and value >= 0 else ""
+    if unit == "%":
+        return f"{sign}{value:,.1f}%"
+    if unit in COUNT_UNITS or abs(value) >= 100:
+        return f"{sign}{value:,.0f}"
+    return f"{sign}{value:,.1f}" if abs(value) >= 10 else f"{sign}{value:,.2f}"
+
+
+def reason_status(reason: str | None) -> str:
+    """A suppressed cell's reason as a short status for a table cell (reason_note gives it in full)."""
+    text = (reason or "").removeprefix("suppressed: ")
+    if text.startswith("fewer than"):
+        return "not enough peers"
+    if text.startswith("differs from the released group"):
+        return "overlaps another group"
+    if text.startswith("too few institutions to trim"):
+        return "too few to trim"
+    if "privacy budget" in text:
+        return "privacy budget spent"
+    if "differential privacy" in text:
+        return "not released (privacy)"
+    return "not released"
+
+
+def reason_note(reason: str | None) -> str:
+    """A release's reason in full, as a sentence: without the 'suppressed:' prefix and with peer-group
+    names in words."""
+    text = (reason or "not released").removeprefix("suppressed: ")
+    few = re.fullmatch(r"fewer than (\d+) institutions", text)
+    if few:
+        return f"Fewer than {few.group(1)} institutions of the peer group have data for the KPI and period."
+    text = re.sub(r"'([^']+)'", lambda m: f"“{group_label(m.group(1))}”", text)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 # -- the institution's view: released statistics next to its own values --------------------------

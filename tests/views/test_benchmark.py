@@ -150,7 +150,7 @@ def test_new_institutions_view_but_do_not_contribute_and_non_sharers_see_nothing
                  "--format", "json"]) == 0
     [record] = json.loads(capsys.readouterr().out)
     assert (record["median"], record["own_value"], record["n"], record["suppressed"]) == (30.0, 1000.0, 5, False)
-    assert record["band"] == "above p75"
+    assert record["band"] == "upper quarter"
     assert main(["--data-dir", data, "benchmark", "NOSHARE", "--format", "json"]) == 2
     captured = capsys.readouterr()
     assert "does not share Benchmark Analytics" in captured.err and captured.out == ""
@@ -318,7 +318,7 @@ def test_unique_share_released_and_own_value_private(tmp_path, capsys):
     assert main(["--data-dir", str(settings.data_dir), "benchmark", "U0", "--kpi", "unique_share",
                  "--format", "json"]) == 0
     [record] = json.loads(capsys.readouterr().out)
-    assert record["own_value"] == pytest.approx(100 / 3) and record["band"] == "above p75"
+    assert record["own_value"] == pytest.approx(100 / 3) and record["band"] == "upper quarter"
     # Another institution cannot read U0's private value.
     other = store.user("admin@u1.example.org").principal()
     from analytics.core.access import PermissionDenied
@@ -326,3 +326,47 @@ def test_unique_share_released_and_own_value_private(tmp_path, capsys):
     with pytest.raises(PermissionDenied):
         store.own_kpi_values(other, "U0", release_id)
     store.dispose()
+
+
+# -- the words the page and reports use --------------------------------------------------------
+
+
+def test_position_is_said_in_quarters_not_percentile_codes():
+    assert [benchmark.percentile_band(v, 20.0, 25.0, 37.5) for v in (10, 20, 25, 37.5, 40)] == [
+        "lower quarter", "below the middle", "above the middle", "above the middle", "upper quarter"]
+    assert benchmark.percentile_band(None, 20.0, 25.0, 37.5) is None
+
+
+def test_values_have_thousands_separators_and_counts_are_whole():
+    fmt = benchmark.format_value
+    assert fmt(324070.4, "loans") == "324,070" and fmt(56.0, "items", signed=True) == "+56"
+    assert fmt(10.0, "loans") == "10" and fmt(250.5, "items") == "250"  # round half to even
+    assert fmt(23.774, "loans per item") == "23.8" and fmt(-0.2249, "loans per item", signed=True) == "-0.22"
+    assert fmt(1234.5, "loans per FTE") == "1,234" and fmt(65.84, "%") == "65.8%"
+    assert fmt(0.4, "%", signed=True) == "+0.4%" and fmt(None, "loans") == "—" and fmt(float("nan")) == "—"
+
+
+def test_peer_groups_in_words():
+    assert benchmark.group_label("all") == "All in the region"
+    assert benchmark.group_label("type=community_college") == "Community colleges"
+    assert benchmark.group_label("size=5,000-14,999") == "5,000-14,999 FTE students"
+    assert benchmark.group_label("country=US") == "In US"
+    assert benchmark.group_label("type=research&size=30,000 and over") == \
+        "Research institutions, 30,000 and over FTE students"
+
+
+def test_suppression_reasons_short_in_cells_and_in_full_in_notes():
+    few = "suppressed: fewer than 5 institutions"
+    overlap = "suppressed: differs from the released group 'all' by fewer than 5 institutions"
+    trim = ("suppressed: too few institutions to trim 10% at each end without singling one out "
+            "(needs 25 or more)")
+    assert [benchmark.reason_status(r) for r in (few, overlap, trim, dp_budget.REASON_SPENT,
+                                                 dp_budget.REASON_MONTHLY, None)] == [
+        "not enough peers", "overlaps another group", "too few to trim", "privacy budget spent",
+        "not released (privacy)", "not released"]
+    assert benchmark.reason_note(few) == \
+        "Fewer than 5 institutions of the peer group have data for the KPI and period."
+    assert benchmark.reason_note(overlap) == \
+        "Differs from the released group “All in the region” by fewer than 5 institutions."
+    assert benchmark.reason_note(trim) == ("Too few institutions to trim 10% at each end without singling one "
+                                           "out (needs 25 or more).")
