@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import plotly.graph_objects as go
@@ -174,8 +175,10 @@ for r in records:
 if notes:
     st.caption("  \n".join(f"**{status.capitalize()}**: {ui.md_text(' '.join(sorted(texts)))}"
                            for status, texts in notes.items()))
-st.download_button("Download CSV", ui.csv_bytes(rows), file_name=f"{code}-benchmarks-{group}.csv", mime="text/csv",
-                   key="benchmark_csv")
+# The file is made when clicked; its name has the group in words, not its internal code.
+group_slug = re.sub(r"[^A-Za-z0-9]+", "-", benchmark.group_label(group)).strip("-").lower()
+st.download_button("Download CSV", lambda data=rows: ui.csv_bytes(data), mime="text/csv", key="benchmark_csv",
+                   file_name=f"{code}-benchmarks-{group_slug}-{'monthly' if monthly else 'yearly'}.csv")
 
 names = {k: kpi.name for k, kpi in benchmark.CATALOG.items() if k in set(rows["kpi"])}
 kpi = st.selectbox("KPI", list(names), format_func=names.get, key="benchmark_kpi")
