@@ -18,6 +18,7 @@ W8    QL500         A (withdrawn), B, C, D, E   A does not hold it: a gap for re
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 
 import pytest
@@ -155,3 +156,47 @@ def test_peer_group_names():
     assert peer_group_name("size=5,000-14,999") == "size=5,000-14,999"
     with pytest.raises(Exception, match="all, type=TYPE or size=BAND"):
         peer_group_name("type=research,size=5,000-14,999")
+
+
+def _cli(capsys, settings, *args: str) -> tuple[int, str, str]:
+    from analytics.cli import main
+
+    code = main(["--data-dir", str(settings.data_dir), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_compare_prints_the_figures_as_json(community, capsys):
+    settings, _store, _release = community
+    code, out, _ = _cli(capsys, settings, "compare", US, "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    total = rows[-1]
+    assert total["lc_class"] == "total" and total["peer_group"] == "all" and total["group_size"] == 10
+    assert (total["your_works"], total["overlap"], total["overlap_share"], total["not_shown_as_held"],
+            total["gaps"]) == (4, 2, 0.5, 2, 1)
+    assert {(r["lc_class"], r["lc_subclass"]): r["your_works"] for r in rows[:-1]} == {
+        ("H", "HV"): 1, ("P", "PS"): 2, ("Q", "QA"): 0, ("Q", "QL"): 1}
+
+    code, out, _ = _cli(capsys, settings, "compare", US, "--peers", "type=research", "--list", "gaps",
+                        "--format", "json")
+    gaps = json.loads(out)
+    assert code == 0 and sorted(g["title"] for g in gaps) == ["Research Gap", "Withdrawn Here"]
+    assert {g["group_holding"] for g in gaps} == {4} and {g["group_share"] for g in gaps} == {0.8}
+    assert gaps[0]["isbns"] and gaps[0]["peer_group"] == "type=research"
+
+    code, out, _ = _cli(capsys, settings, "compare", US, "--list", "works", "--format", "json")
+    works = {w["title"]: w for w in json.loads(out)}
+    assert len(works) == 4 and works["Pair Work"]["region_band"] == "3–5"
+    assert works["Only Ours"]["group_holding"] is None and works["Only Ours"]["region_band"] == "fewer than 3"
+
+    code, out, _ = _cli(capsys, settings, "compare", US, "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("peer_group,group_size,lc_class")
+
+
+def test_cli_compare_refuses_a_group_that_is_not_released(community, capsys):
+    settings, _store, _release = community
+    code, _, err = _cli(capsys, settings, "compare", US, "--peers", "size=tiny")
+    assert code == 2 and "not released" in err and err.count("\n") == 1
+    code, _, err = _cli(capsys, settings, "compare", US, "--peers", "country=DE")
+    assert code == 2 and "all, type=TYPE or size=BAND" in err
