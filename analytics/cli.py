@@ -156,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default: 10, or half of the region's sharing institutions when it has fewer than 20")
     desel.add_argument("--retention", action="store_true", help="list retention candidates instead")
 
+    cmp = with_format(sub.add_parser("compare", help="your holdings against a peer group: overlap, not shown "
+                                                     "as held by the group, gaps (work level, by LC class)"))
+    cmp.add_argument("code")
+    cmp.add_argument("--peers", help="peer group of your region: all (default), type=TYPE or size=BAND")
+    cmp.add_argument("--gap-percent", type=float, default=50.0,
+                     help="a gap is a work at least this %% of the group holds and you do not (default 50)")
+    cmp.add_argument("--list", choices=("summary", "gaps", "works"), default="summary",
+                     help="summary by LC class and subclass with a total (default), the gaps, or your works")
+    cmp.add_argument("--limit", type=int, default=1000, help="the most gaps listed")
+
     rec = with_format(sub.add_parser("recommend", help="current recommendations with evidence"))
     rec.add_argument("code")
     rec.add_argument("--type", dest="types", action="append", help="only this type (repeatable); see the README")
@@ -493,6 +503,35 @@ def cmd_deselection(args, settings) -> int:
     return 0
 
 
+def cmd_compare(args, settings) -> int:
+    from analytics.views.comparison import ComparisonFilters, compare, peer_group_name
+
+    _store, institution, release = _collection_context(args, settings)
+    filters = ComparisonFilters(region=institution.region, peer_group=peer_group_name(args.peers),
+                                gap_percent=args.gap_percent, limit=args.limit)
+    result = compare(Principal.system_job(), release, settings.data_dir, institution.code, filters)
+    group = {"peer_group": result.peer_group, "group_size": result.group_size}
+    if args.list == "gaps":
+        records = [{"work_key": r["work_key"], "title": r["title"], "author": r["author"], "isbns": r["isbns"],
+                    "lc_class": r["lc_class"], "lc_subclass": r["lc_subclass"], **group,
+                    "group_holding": r["group_holding"], "group_share": round(r["group_share"], 4)}
+                   for r in result.gaps.iter_rows(named=True)]
+    elif args.list == "works":
+        records = [{"work_key": r["work_key"], "title": r["title"], "author": r["author"], "isbns": r["isbns"],
+                    "lc_class": r["lc_class"], "lc_subclass": r["lc_subclass"], **group,
+                    "group_holding": r["group_holding"], "shown_as_held_by_group": r["overlap"],
+                    "region_holding": r["region_holding"], "region_band": r["band"]}
+                   for r in result.works.iter_rows(named=True)]
+    else:
+        rows = [*result.summary.iter_rows(named=True), {"lc_class": "total", "lc_subclass": None, **result.totals}]
+        records = [{**group, "lc_class": r["lc_class"], "lc_subclass": r["lc_subclass"],
+                    "your_works": r["your_works"], "overlap": r["overlap"],
+                    "overlap_share": None if r["overlap_share"] is None else round(r["overlap_share"], 4),
+                    "not_shown_as_held": r["not_shown"], "gaps": r["gaps"]} for r in rows]
+    print(render(records, args.format))
+    return 0
+
+
 def cmd_recommend(args, settings) -> int:
     from analytics.views import recommend
     from analytics.control.recommend_catalog import CATALOG
@@ -585,6 +624,7 @@ COMMANDS = {
     "trending": cmd_trending,
     "selection": cmd_selection,
     "deselection": cmd_deselection,
+    "compare": cmd_compare,
     "recommend": cmd_recommend,
     "benchmark": cmd_benchmark,
     "bench": cmd_bench,

@@ -16,7 +16,7 @@ from analytics.views import benchmark
 from analytics.views import deselection
 from analytics.views import recommend
 from analytics.release.handle import open_release
-from analytics.views import collection, subject_overview
+from analytics.views import collection, comparison, subject_overview
 from analytics.core.access import PermissionDenied, Principal
 from analytics.core.config import load_settings
 from analytics.control.store import Store, SystemJobStore
@@ -96,6 +96,9 @@ def _calls(settings, store, victim):
         "deselection.deselection": lambda a: deselection.deselection(a, release, settings.data_dir, victim.code,
                                                                      rules),
         "collection.own_identifiers": lambda a: collection.own_identifiers(a, settings.data_dir, victim.code),
+        "comparison.own_works": lambda a: comparison.own_works(a, release, settings.data_dir, victim.code),
+        "comparison.compare": lambda a: comparison.compare(a, release, settings.data_dir, victim.code,
+                                                           comparison.ComparisonFilters(region=victim.region)),
         "subject_overview.subject_overview": lambda a: subject_overview.subject_overview(
             a, release, settings.data_dir, victim.code, victim.region),
         "benchmark.own_values": lambda a: benchmark.own_values(a, settings.data_dir, victim),
