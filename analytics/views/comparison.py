@@ -120,7 +120,9 @@ def own_works(actor: Principal, release: Release, data_dir: Path, code: str) -> 
                                                     "r_subclass": pl.String, "r_isbns": pl.List(pl.String)})
     mapped = (local.join(mapping.rename({"local_key": "work_key"}), on="work_key", how="left")
               .with_columns(pl.coalesce("community_key", "work_key").alias("work_key")).drop("community_key"))
-    works = (mapped.sort("work_key").group_by("work_key", maintain_order=True).agg(
+    # Ties sorted by title too, so that the title kept for records merged into one work is always the same.
+    works = (mapped.sort("work_key", "title", nulls_last=True, maintain_order=True)
+             .group_by("work_key", maintain_order=True).agg(
         pl.col("title").drop_nulls().first(), pl.col("author").drop_nulls().first(),
         pl.col("isbns").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
         pl.col("lc_class").drop_nulls().first(), pl.col("lc_subclass").drop_nulls().first()))
