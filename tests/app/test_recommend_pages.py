@@ -267,3 +267,16 @@ def test_no_internal_words_on_the_page(community):
     done = at.success[0].value
     assert target.target not in done and target.evidence["label"] in done and "implemented by hand" in done
     assert internal_words(at) == []
+
+
+def test_dismissal_uses_the_reason_chosen_when_clicked(community):
+    """A reason changed and Dismiss clicked before the page redrew (one run in AppTest): the
+    dismissal takes the reason shown in the dialog, not the one the button was drawn with."""
+    _data_dir, store, code, _ = community
+    email = demo_email(code, "manager")
+    at = page(email)
+    target = open_for(store, email, code)[0]
+    at.selectbox(key=f"recommend_reason_{target.id}").set_value("not_relevant")
+    at.button(key=f"recommend_dismiss_go_{target.id}").click().run()
+    after = next(r for r in store.recommendation_records(store.user(email).principal(), code) if r.id == target.id)
+    assert (after.status, after.reason) == ("dismissed", "not_relevant")
