@@ -369,3 +369,12 @@ def test_every_type_has_a_rule_and_materiality():
 ])
 def test_materiality_rules(type_id, old, new, material):
     assert recommend.material_change(type_id, old, new) is material
+
+
+def test_summaries_write_large_numbers_with_thousands_separators(tmp_path):
+    items = [item(1, "QA1 .D1 2015", acquired="2015-01-01", item_id="P1"),
+             item(1, "", fmt="electronic", item_id="E1")]
+    usage = [{"title": "Work number 1", "isbn": isbn(1), "platform": "JSTOR", "month": "2026-02",
+              "metric_type": "Total_Item_Requests", "count": 1234}]
+    [c] = of_type(world(tmp_path, items=items, e_usage=usage), "print_e_duplication")
+    assert "the e-version had 1,234 requests in 12 months" in c.summary
