@@ -67,7 +67,8 @@ open_records = [r for r in records if r.status == "new"]
 handled = [r for r in records if r.status != "new"]
 
 # Feedback is drawn where the user acted (the card, its Dismiss dialog, its type, the Reopen row), never
-# at the top of the page. A callback leaves it here for the next run, which draws it in place.
+# at the top of the page. A callback leaves it here for the next run, which draws it in place. Its text is
+# Markdown in which what comes from data (a title, a store message quoting one) is literal (ui.md_text).
 FLASH = "recommend_flash"
 flash = st.session_state.pop(FLASH, None)
 
@@ -92,14 +93,14 @@ def act(record, status: str, where: str, **extra) -> None:
     try:
         store.set_recommendation_status(actor, code, record.id, status, expected_version=record.version, **extra)
     except UserError as exc:
-        st.session_state[FLASH] = {"where": where, "kind": "error", "text": in_words(record, str(exc))}
+        st.session_state[FLASH] = {"where": where, "kind": "error", "text": ui.md_text(in_words(record, str(exc)))}
     else:
         done = {"implemented": f"marked implemented {HOW_LABELS.get(extra.get('how'), '')}".rstrip(),
                 "dismissed": "dismissed", "new": "reopened"}[status]
         # An implemented or dismissed card leaves the open list: its type says what happened to it.
         shown_at = f"type_{record.type}" if status != "new" else where
         st.session_state[FLASH] = {"where": shown_at, "kind": "success",
-                                   "text": f"“{CATALOG[record.type].title}” for {about(record)}: {done}. "
+                                   "text": f"“{CATALOG[record.type].title}” for {ui.md_text(about(record))}: {done}. "
                                            + ("It is listed under Handled, where you can reopen it."
                                               if status != "new" else "It is open again.")}
 
@@ -115,7 +116,8 @@ def grade(record, value: str | None) -> None:
     try:
         store.grade_recommendation(actor, code, record.id, value, expected_version=record.version)
     except UserError as exc:
-        st.session_state[FLASH] = {"where": f"card_{record.id}", "kind": "error", "text": in_words(record, str(exc))}
+        st.session_state[FLASH] = {"where": f"card_{record.id}", "kind": "error",
+                                   "text": ui.md_text(in_words(record, str(exc)))}
     else:
         st.session_state[FLASH] = {"where": f"card_{record.id}", "kind": "success",
                                    "text": f"Graded {GRADE_LABELS[value].lower()}. Thank you." if value
