@@ -10,6 +10,8 @@ import ui
 from analytics.release.handle import HOW_TO_PUBLISH, NO_RELEASE
 from analytics.ingest import local
 from analytics.core.schema import REGION_LABELS, SERVICE_LABELS
+from analytics.release.manifest import current_release_id
+from analytics.views.next_steps import next_steps
 
 actor = ui.require_principal()
 store = ui.store()
@@ -31,8 +33,20 @@ st.caption(f"{institution.code} · {institution.type.replace('_', ' ')} · data 
 
 summary = cached_summary(actor, str(settings.data_dir), code, local.data_version(settings.data_dir, code), actor.email)
 if not summary.tables:
-    st.info("No data has been imported for your institution yet. An administrator imports items, loans, "
-            "e-usage and reading lists with `python -m analytics import`.")
+    st.info("No data has been imported for your institution yet.")
+
+st.subheader("Next steps")
+STEP_ICONS = {"pages/import_data.py": ":material/upload_file:", "pages/profile.py": ":material/shield_lock:",
+              "pages/recommendations.py": ":material/lightbulb:", "pages/trending.py": ":material/trending_up:",
+              "pages/selection.py": ":material/shopping_cart:", "pages/deselection.py": ":material/inventory_2:",
+              "pages/benchmarks.py": ":material/leaderboard:", "pages/subjects.py": ":material/category:",
+              "pages/my_data.py": ":material/database:"}
+with st.container(key="home_next_steps"):
+    for step in next_steps(actor, store, code, imported=summary.tables,
+                           release_id=current_release_id(settings.community_dir)):
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            st.page_link(step.page, label=step.label, icon=STEP_ICONS.get(step.page, ":material/arrow_forward:"))
+            st.caption(step.why)
 window = f"12 months to {summary.latest_month}" if summary.latest_month else "last 12 months"
 with st.container(horizontal=True):
     st.metric("Titles held", f"{summary.titles:,}", border=True)
@@ -59,5 +73,3 @@ if release:
     st.write(f"The community data in force was built on **{built}**, with data as of {release['as_of']}.")
 else:
     st.write(f"{NO_RELEASE} {HOW_TO_PUBLISH}")
-if "admin" in actor.roles:
-    st.page_link("pages/profile.py", label="Review what your institution shares", icon=":material/shield_lock:")

@@ -6,6 +6,7 @@ import shutil
 
 import polars as pl
 import pytest
+from playwright.sync_api import expect
 
 from analytics.core.access import Principal
 from analytics.core.config import load_settings
@@ -28,6 +29,10 @@ def test_manager_dismisses_a_recommendation_with_a_reason(signed_in, published_c
             page.get_by_role("link", name="Recommendations").first.click()
             page.get_by_role("heading", name="Recommendations").first.wait_for(timeout=60_000)
             page.get_by_role("button", name="Implemented by hand").first.wait_for(timeout=90_000)
+            # Grouped and collapsed: only the first recommendation is open, so the page stays short.
+            height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                                   ".scrollHeight")
+            assert height < 4_000, height
             manager = store.user(f"manager@{code.lower()}.demo.example.org").principal()
             open_before = [r for r in store.recommendation_records(manager, code) if r.status == "new"]
 
@@ -38,14 +43,20 @@ def test_manager_dismisses_a_recommendation_with_a_reason(signed_in, published_c
             assert rows.height > 0
 
             page.get_by_role("button", name="Dismiss…").first.click()
-            page.get_by_label("Reason").first.click()
+            dialog = page.get_by_test_id("stPopoverBody")
+            dialog.get_by_label("Reason").click()
             page.get_by_role("option", name="Not relevant to our collection policy").click()
-            page.get_by_role("button", name="Dismiss", exact=True).first.click()
-            page.get_by_text("is now dismissed").wait_for(timeout=30_000)
+            expect(dialog.get_by_role("combobox", name="Reason")).to_have_value(
+                "Not relevant to our collection policy", timeout=30_000)
+            dialog.get_by_role("button", name="Dismiss", exact=True).click()
+            page.get_by_text("dismissed. It is listed under Handled").wait_for(timeout=30_000)
             page.screenshot(path=str(artifacts_dir / "e2e-recommendations.png"), full_page=False)
 
             records = store.recommendation_records(manager, code)
             dismissed = [r for r in records if r.status == "dismissed"]
+            # The confirmation is shown under the dismissed recommendation's type, where the user acted.
+            assert page.locator(f".st-key-recommend_type_{dismissed[0].type}").get_by_text(
+                "dismissed. It is listed under Handled").is_visible()
             assert len(dismissed) == 1 and dismissed[0].reason == "not_relevant"
             assert dismissed[0].updated_by == manager.email
             assert sum(r.status == "new" for r in records) == len(open_before) - 1

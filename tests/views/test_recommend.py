@@ -386,3 +386,12 @@ def test_data_quality_counts_held_items_as_my_data_does(tmp_path):
     assert evidence(c)["Held items affected"] == without == c.rows.height
     assert local.summary(SYSTEM, tmp_path / "data", CODE).items == quality.items
     assert "by title and author only" in c.summary
+
+
+def test_summaries_write_large_numbers_with_thousands_separators(tmp_path):
+    items = [item(1, "QA1 .D1 2015", acquired="2015-01-01", item_id="P1"),
+             item(1, "", fmt="electronic", item_id="E1")]
+    usage = [{"title": "Work number 1", "isbn": isbn(1), "platform": "JSTOR", "month": "2026-02",
+              "metric_type": "Total_Item_Requests", "count": 1234}]
+    [c] = of_type(world(tmp_path, items=items, e_usage=usage), "print_e_duplication")
+    assert "the e-version had 1,234 requests in 12 months" in c.summary

@@ -115,7 +115,7 @@ def add_copies(ctx: Context) -> list[Candidate]:
         gained = row["loans"] / (row["copies"] + 1)
         out.append(Candidate(
             "add_copies", row["community_key"], row["title"] or row["community_key"],
-            f"Add {what} of “{row['title']}”: {row['per_copy']:.1f} loans per copy in 12 months, "
+            f"Add {what} of “{row['title']}”: {row['per_copy']:,.1f} loans per copy in 12 months, "
             f"{ratio:.1f} times the peer median.",
             [evidence_item("Your print copies", row["copies"], "yours"),
              evidence_item("Your loans in the last 12 months", row["loans"], "yours"),
@@ -123,7 +123,7 @@ def add_copies(ctx: Context) -> list[Candidate]:
              evidence_item(f"Median loans per copy at the {row['holders']} institutions of {ctx.region} holding it",
                  float(row["median_loans_per_copy"]), "community"),
              evidence_item("Peers hold an e-version you lack", "yes" if e_exists else "no", "community")],
-            f"about {gained:.0f} loans a year for one more copy or an e-version", float(gained), float(ratio),
+            f"about {gained:,.0f} loans a year for one more copy or an e-version", float(gained), float(ratio),
             {"per_copy": float(row["per_copy"]), "copies": int(row["copies"])},
             pl.DataFrame([{"title": row["title"], "author": row["author"], "isbn": row["isbn"],
                            "copies": row["copies"], "loans_12m": row["loans"],
@@ -229,7 +229,7 @@ def acquire_trending(ctx: Context) -> list[Candidate]:
         label = subject_label(row["lc_subclass"])
         out.append(Candidate(
             "acquire_trending", row["work_key"], row["title"] or row["work_key"],
-            f"Acquire “{row['title']}”: rising in {ctx.region} (signal {row['baseline']:.0f} → {row['recent']:.0f} "
+            f"Acquire “{row['title']}”: rising in {ctx.region} (signal {row['baseline']:,.0f} → {row['recent']:,.0f} "
             f"over {TRENDING_WINDOW} months) in {label}, your number {rank} subject by loans.",
             [evidence_item("Trend score (ln of recent / earlier, smoothed)", float(row["score"]), "community"),
              evidence_item(f"Signal in the last {TRENDING_WINDOW} months", float(row["recent"]), "community"),

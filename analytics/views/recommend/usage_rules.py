@@ -147,13 +147,13 @@ def print_e_duplication(ctx: Context) -> list[Candidate]:
         copies, last, title = row["copies"], row["last_use"], row["title"]
         out.append(Candidate(
             "print_e_duplication", row["work_key"], title or row["work_key"],
-            f"“{title}”: {copies} print {'copy' if copies == 1 else 'copies'} unused for "
-            f"{DUPLICATION_IDLE_YEARS} years while the e-version had {row['requests']} requests in 12 months.",
+            f"“{title}”: {copies:,} print {'copy' if copies == 1 else 'copies'} unused for "
+            f"{DUPLICATION_IDLE_YEARS} years while the e-version had {row['requests']:,} requests in 12 months.",
             [evidence_item("Your print copies", copies, "yours"),
              evidence_item("Last print loan", last.isoformat() if last else "never", "yours"),
              evidence_item("E-version requests in the last 12 months (COUNTER Total_Item_Requests)", int(row["requests"]),
                  "yours")],
-            f"{copies} {'item' if copies == 1 else 'items'} of shelf space freed", float(copies),
+            f"{copies:,} {'item' if copies == 1 else 'items'} of shelf space freed", float(copies),
             float(row["requests"]), {"print_copies": copies},
             print_items.filter(pl.col("work_key") == row["work_key"]).select(
                 "item_id", "title", "author", "isbn", "call_number", "uses", "last_use"),
