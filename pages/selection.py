@@ -33,7 +33,15 @@ with st.sidebar:
     peer_group = st.selectbox("Peer group", list(sizes), key="selection_group",
                               format_func=lambda g: ("All institutions" if g == "all" else g.replace("=", ": ")
                                                      .replace("_", " ")) + f" ({sizes[g]} institutions)")
-    percent = st.slider("Acquired by at least (% of the group)", 5, 100, 20, step=5, key="selection_percent")
+    # A count shows only from K_TITLE institutions: in a small group the percentage must reach K_TITLE
+    # of it, or the list is empty. The default fits the chosen group (and follows it when it changes).
+    lowest = selection.lowest_visible_percent(sizes[peer_group], k_title)
+    if st.session_state.get("selection_percent_group") != peer_group:
+        st.session_state["selection_percent_group"] = peer_group
+        st.session_state["selection_percent"] = max(20, lowest)
+    percent = st.slider("Acquired by at least (% of the group)", 5, 100, step=5, key="selection_percent",
+                        help=f"Counts below {k_title} institutions are withheld: in this group of "
+                             f"{sizes[peer_group]:,}, a work shows from {lowest}%.")
     lists = st.number_input("…or on reading lists of at least (institutions)", k_title, 1000, k_title,
                             key="selection_lists")
 filters = selection.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
@@ -43,7 +51,16 @@ with ui.user_errors():
 st.caption(f"Peer groups other than 'all' are released only when the group and the rest of the region each have "
            f"at least {release.manifest['privacy']['K_BENCH']} institutions; counts below {k_title} are withheld.")
 if report.height == 0:
-    st.info("No work meets these thresholds. Lower the percentage or the number of reading lists.")
+    if percent > lowest:
+        st.info(f"No work you lack was acquired by {percent}% of this group, or is on the reading lists of "
+                f"{int(lists):,} of its institutions. Lower the percentage: from {lowest}% (at least {k_title} "
+                f"of the group's {sizes[peer_group]:,} institutions) works can show.")
+        st.button(f"Show works acquired by at least {lowest}%", key="selection_lower",
+                  on_click=lambda: st.session_state.update(selection_percent=lowest))
+    else:
+        st.info(f"No work you lack was acquired in the last 12 months, or put on reading lists, by at least "
+                f"{k_title} of the group's {sizes[peer_group]:,} institutions (fewer are withheld, to protect "
+                "each institution). Choose a larger peer group, or come back after the next release.")
     st.stop()
 st.write(f"**{report.height:,}** works, best first.")
 columns = {"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),

@@ -12,6 +12,13 @@ from analytics.release.handle import Release
 from analytics.views.collection import MAX_LIMIT, FilterError
 
 
+def lowest_visible_percent(group_size: int, k_title: int, step: int = 5) -> int:
+    """The lowest "acquired by at least" percentage (a multiple of `step`) at which a work can show
+    in a group of `group_size`: counts below K_TITLE institutions are never released."""
+    needed = 100 * min(k_title, group_size) / max(group_size, 1)
+    return int(min(100, max(step, -(-needed // step) * step)))
+
+
 @dataclass(frozen=True)
 class SelectionFilters:
     region: str
