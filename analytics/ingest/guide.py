@@ -26,10 +26,11 @@ GUIDE_INTRO = ("The first row of the file names the columns (in any order, upper
                "column is left out, and personal or financial columns are never stored.")
 # marc and counter read a system's own export as it is: there are no columns to prepare.
 SPECIAL_GUIDES = {
-    "marc": ("MARC 21 records as your library system exports them: binary (.mrc, MARC-8 or UTF-8) or MARCXML. "
-             "There are no columns to prepare: each record gives a title, and each holdings or item field (949, "
-             "852, AVA/ITM) an item; the ISBN comes from 020, the ISSN from 022, the OCLC number from 035 and the "
-             "LC call number from 050 or 090. A record that cannot be read is reported and skipped."),
+    "marc": ("MARC 21 records as your library system exports them: binary (.mrc; MARC-8, UTF-8 or "
+             "Windows-1251) or MARCXML. There are no columns to prepare: each record gives a title, and each "
+             "holdings or item field (949, 952, 852, ITM or AVA) an item; the ISBN comes from 020, the ISSN from "
+             "022, the OCLC number from 035 and the LC call number from 050 or 090. A record that cannot be read "
+             "is reported and skipped."),
     "counter": ("A COUNTER title report as the platform or SUSHI delivers it: Release 5 or 5.1 TR and its views "
                 "(TR_B1, TR_J1, ...), or Release 4 BR and JR reports; TSV, CSV, Excel or SUSHI JSON. There are "
                 "no columns to prepare: the report's header says what it holds. For the same platforms and "
