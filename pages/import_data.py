@@ -13,7 +13,7 @@ import streamlit as st
 
 import ui
 from analytics.core.errors import UserError
-from analytics.ingest import run
+from analytics.ingest import guide, run
 from analytics.ingest.tabular import ID_COLUMNS, previous_path, undo_import
 from analytics.ingest.local import table_path
 from analytics.core.schema import CANONICAL
@@ -31,7 +31,9 @@ st.caption("Files are checked first; nothing in your institution's data changes 
            "stored.")
 
 
-def show_report(report: dict) -> None:
+def show_report(report: dict, columns: bool = True) -> None:
+    """A check's or an import's report; `columns=False` where the page named the columns not
+    imported already (above the check), so that the notice appears once."""
     with st.container(horizontal=True):
         st.metric("Rows read", f"{report.get('read', 0):,}", border=True)
         st.metric("Kept", f"{report.get('kept', 0):,}", border=True)
@@ -45,13 +47,13 @@ def show_report(report: dict) -> None:
         st.markdown("**Rejected rows** (first ones)")
         st.dataframe(pl.DataFrame(report["rejected_rows"]).select(pl.all().cast(pl.String)), hide_index=True,
                      width="stretch")
-    if report.get("dropped_columns"):
-        st.warning("Dropped and never stored: " + ", ".join(f"{d['column']} ({d['reason']})"
-                                                            for d in report["dropped_columns"]))
-    if report.get("ignored_columns"):
-        st.info("Columns ignored (not part of this kind): " + ", ".join(report["ignored_columns"]))
+    notice = guide.ColumnPlan({}, report.get("dropped_columns") or [], report.get("ignored_columns") or []).notice()
+    if columns and notice:
+        st.info(ui.md_text(notice), icon=":material/visibility_off:")
     for warning in report.get("warnings", []):
-        st.caption(f"Note: {warning}")
+        # Reports recorded before the importer stopped repeating dropped columns among its warnings.
+        if not warning.startswith("Dropped and never stored"):
+            st.caption(f"Note: {ui.md_text(warning)}")
 
 
 def prune_uploads(uploads: Path, max_age_seconds: float = 86_400) -> None:
@@ -63,11 +65,49 @@ def prune_uploads(uploads: Path, max_age_seconds: float = 86_400) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def kind_chosen() -> None:
+    st.session_state["import_kind_chosen"] = True
+
+
+def suggest_kind() -> None:
+    """A new file: its kind guessed from its name and first bytes, unless the user chose one."""
+    upload = st.session_state.get("import_upload")
+    if upload is not None and not st.session_state.get("import_kind_chosen"):
+        st.session_state["import_kind"] = run.suggest_kind(upload.name, upload.getvalue()[:8192])
+
+
+def apply_never(key: str, value: str) -> None:
+    current = [v.strip() for v in st.session_state.get(key, "").split(";") if v.strip()]
+    st.session_state[key] = "; ".join([*current, value])
+
+
+def show_guide(kind: str) -> None:
+    """The columns a file of `kind` has, and a template to start from."""
+    if kind not in CANONICAL:
+        st.write(guide.SPECIAL_GUIDES[kind])
+        return
+    st.write(guide.GUIDE_INTRO)
+    ui.table(guide.column_guide(kind), hide_index=True, width="stretch", height="content",
+             column_config={"column": st.column_config.TextColumn("Column name", width=135),
+                            "required": st.column_config.TextColumn("Required", width=70),
+                            "meaning": st.column_config.TextColumn("Meaning", width=290),
+                            "format": st.column_config.TextColumn("Format", width=250),
+                            "example": st.column_config.TextColumn("Example", width=140)})
+    st.download_button(f"Download a template ({guide.template_name(kind)})", guide.template_csv(kind),
+                       file_name=guide.template_name(kind), mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key=f"import_template_{kind}")
+
+
 if not actor.is_admin_of(code):
     st.info("Only a General System Administrator of your institution imports data. You can see the history of "
             "imports below.", icon=":material/lock:")
 else:
-    upload = st.file_uploader("File", key="import_upload",
+    kind = st.selectbox("What you are importing", run.ALL_KINDS, format_func=run.KIND_LABELS.get,
+                        key="import_kind", on_change=kind_chosen)
+    with st.expander(f"Columns and template: {run.KIND_LABELS[kind]}",
+                     expanded=st.session_state.get("import_upload") is None):
+        show_guide(kind)
+    upload = st.file_uploader("File", key="import_upload", on_change=suggest_kind,
                               type=["csv", "tsv", "txt", "tab", "xlsx", "parquet", "mrc", "marc", "dat", "xml",
                                     "json"])
     if upload is not None:
@@ -83,9 +123,6 @@ else:
         path = folder / Path(upload.name).name
         if not path.exists():
             path.write_bytes(content)
-        suggested = run.suggest_kind(upload.name, content[:8192])
-        kind = st.selectbox("What is in the file", run.ALL_KINDS, index=run.ALL_KINDS.index(suggested),
-                            format_func=run.KIND_LABELS.get, key=f"import_kind_{digest}")
         mapping: dict[str, str] = {}
         null_dates: list[str] = []
         mode = "replace"
@@ -99,14 +136,17 @@ else:
         if kind in CANONICAL:
             with ui.user_errors():
                 head, table = run.source_columns(path, display_name=upload.name)
-            st.markdown(f"**Preview** — first {head.height} rows of {ui.md_text(upload.name)}"
+            st.markdown(f"**Preview** — first {ui.count(head.height, 'row')} of {ui.md_text(upload.name)}"
                         + (f" (read as {table.encoding})" if table.encoding else ""))
-            st.dataframe(head, hide_index=True, width="stretch", key="import_preview")
+            # The file's own headers (the names to map), and its blank cells blank.
+            ui.table(head.with_columns(pl.col(pl.String).fill_null("")), column_config={c: c for c in head.columns},
+                     hide_index=True, width="stretch", key="import_preview")
             columns = list(head.columns)
             suggestion = run.suggest_mapping(kind, columns)
             exact = {c.lower().strip(): c for c in columns}
             st.markdown("**Columns** — which column of the file holds each field (suggested from the names)")
             grid = st.columns(3)
+            sources: dict[str, str] = {}
             for i, column in enumerate(CANONICAL[kind]):
                 default = suggestion.get(column.name) or exact.get(column.name)
                 options = [NOT_IN_FILE, *columns]
@@ -114,12 +154,28 @@ else:
                     column.name + (" *" if column.required else ""), options,
                     index=options.index(default) if default in options else 0,
                     key=f"import_map_{digest}_{kind}_{column.name}", help=column.description or None)
-                if choice != NOT_IN_FILE and choice != column.name:
-                    mapping[column.name] = choice
+                if choice != NOT_IN_FILE:
+                    sources[column.name] = choice
+                    if choice != column.name:
+                        mapping[column.name] = choice
+            notice = guide.column_plan(columns, kind, sources).notice()
+            if notice:
+                st.info(ui.md_text(notice), icon=":material/visibility_off:")
             if any(c.kind in ("date", "month_or_date") for c in CANONICAL[kind]):
-                sentinel = st.text_input("A date that means “never” in this export (e.g. 1/1/00)",
-                                         key=f"import_null_{digest}")
-                null_dates = [sentinel.strip()] if sentinel.strip() else []
+                null_key = f"import_null_{digest}"
+                declared = [v.strip() for v in st.session_state.get(null_key, "").split(";") if v.strip()]
+                for never in guide.never_dates(table.frame, kind, sources):
+                    if never.value in declared:
+                        continue
+                    st.warning(ui.md_text(never.sentence()), icon=":material/event_busy:")
+                    st.button(f"Treat {ui.md_text(never.value)} as “never” (an empty date)",
+                              key=f"import_never_{digest}_{never.column}", on_click=apply_never,
+                              args=(null_key, never.value))
+                sentinel = st.text_input("Dates that mean “never” in this export (e.g. 1/1/00; several separated "
+                                         "by ;)", key=null_key,
+                                         help="Cells holding one of these dates are read as empty: never lent, "
+                                              "never withdrawn.")
+                null_dates = [v.strip() for v in sentinel.split(";") if v.strip()]
         options = {"mapping": mapping, "null_dates": null_dates, "display_name": upload.name}
         if kind in CANONICAL:
             options["mode"] = mode
@@ -138,7 +194,7 @@ else:
                 st.error(error)
             else:
                 st.success(f"The file can be imported: {report['kept']:,} of {ui.count(report['read'], 'row')} kept.")
-                show_report(report)
+                show_report(report, columns=kind not in CANONICAL)
                 target = run.TARGET.get(kind, kind)
                 before, after = report.get("rows_before", 0), report.get("rows_after", 0)
                 confirmed = True

@@ -35,7 +35,7 @@ KIND_LABELS = {
 # Column names of common exports, normalized, for the suggested mapping.
 SYNONYMS = {
     "item_id": ("barcode", "item_barcode", "item_pid", "itemid", "item_number", "item_id"),
-    "title_id": ("mms_id", "bib_id", "bibid", "record_number", "bib_record", "title_id"),
+    "title_id": ("mms_id", "bib_id", "bibid", "record_number", "bib_record", "catalog_id", "title_id"),
     "title": ("title", "title_proper", "item_title"),
     "author": ("author", "creator", "main_author"),
     "isbn": ("isbn", "isbns", "isbn_13", "isbn13"),
@@ -44,10 +44,12 @@ SYNONYMS = {
     "publisher": ("publisher", "publisher_name"),
     "pub_year": ("pub_year", "publication_year", "publication_date", "year", "date1", "pubyear"),
     "call_number": ("call_number", "callnumber", "call_no", "lc_call_number", "permanent_call_number"),
-    "acquired_date": ("acquired_date", "created", "creation_date", "date_added", "receiving_date"),
+    "acquired_date": ("acquired_date", "created", "creation_date", "item_created_date", "date_added",
+                      "receiving_date"),
     "withdrawn_date": ("withdrawn_date", "withdrawal_date", "deleted_date"),
-    "lifetime_loans": ("lifetime_loans", "checkouts", "total_checkouts", "loans", "circ_count"),
-    "last_loan_date": ("last_loan_date", "last_checkout", "last_loan", "last_circ_date"),
+    "lifetime_loans": ("lifetime_loans", "checkouts", "total_checkouts", "lifetime_checkouts", "loans",
+                       "circ_count"),
+    "last_loan_date": ("last_loan_date", "last_checkout", "last_checkout_date", "last_loan", "last_circ_date"),
     "loan_date": ("loan_date", "checkout_date", "loan_month", "month"),
     "count": ("count", "checkouts", "loans"),
     "month": ("month", "usage_month", "period"),
@@ -112,11 +114,13 @@ def suggest_kind(file_name: str, head: bytes) -> str:
             re.search(r"(Journal|Book) Report \d", text):
         return "counter"
     lowered = normalize_column_name(text.splitlines()[0]) if text else ""
-    if "loan_date" in lowered or "checkout_date" in lowered:
+    # Whole column names: an item export's last_checkout_date does not make it a loans file.
+    names = {normalize_column_name(c) for c in re.split(r"[,\t;|]", text.splitlines()[0])} if text else set()
+    if names & {"loan_date", "checkout_date"}:
         return "loans"
-    if "metric_type" in lowered:
+    if "metric_type" in names:
         return "e-usage"
-    if "list_id" in lowered:
+    if "list_id" in names:
         return "reading-lists"
     if re.search(r"(^|_)(year|fy)(_|$)", lowered) and any(k in lowered for k in ("circ", "visits", "volumes",
                                                                                    "gate", "staff")):

@@ -265,22 +265,9 @@ def _select_columns(raw: RawTable, kind: str, mapping: dict[str, str], report: I
             continue
         if normalized in canonical_names and normalized not in rename.values():
             rename[original] = normalized
-    keep, dropped, ignored = [], [], []
-    for original in frame.columns:
-        if original in rename:
-            keep.append(original)
-            continue
-        sensitivity = classify_sensitive(normalize_column_name(original))
-        if sensitivity:
-            dropped.append({"column": original, "reason": sensitivity})
-        else:
-            ignored.append(original)
-    report.dropped_columns = dropped
-    report.ignored_columns = ignored
-    if dropped:
-        report.warnings.append(
-            "Dropped and never stored: " + ", ".join(f"{d['column']} ({d['reason']})" for d in dropped) + "."
-        )
+    keep = [original for original in frame.columns if original in rename]
+    # Named in the report's dropped_columns, once: not repeated among its warnings.
+    report.dropped_columns, report.ignored_columns = unimported_columns(frame.columns, set(keep))
     selected = frame.select(keep).rename({k: rename[k] for k in keep})
     missing = [c.name for c in CANONICAL[kind] if c.required and c.name not in selected.columns]
     if missing:
@@ -290,6 +277,21 @@ def _select_columns(raw: RawTable, kind: str, mapping: dict[str, str], report: I
             f"Columns found: {found}. Rename them in the file or map them with --map {missing[0]}=<your column>."
         )
     return selected
+
+
+def unimported_columns(columns: list[str], kept: set[str]) -> tuple[list[dict], list[str]]:
+    """The columns of a file that are not imported: dropped ({"column", "reason"}: personal or
+    financial, never stored) and ignored (not a column of the kind)."""
+    dropped, ignored = [], []
+    for original in columns:
+        if original in kept:
+            continue
+        sensitivity = classify_sensitive(normalize_column_name(original))
+        if sensitivity:
+            dropped.append({"column": original, "reason": sensitivity})
+        else:
+            ignored.append(original)
+    return dropped, ignored
 
 
 def _reject_blank_required(frame: pl.DataFrame, raw: RawTable, columns: tuple[Column, ...],
@@ -431,7 +433,8 @@ def _parse_column(frame: pl.DataFrame, raw: RawTable, kind: str, column: Column,
         parsed = parse_dates(source) if column.kind == "date" else parse_month_or_date(source)
         expected = DATE_EXPECTED if column.kind == "date" else "a month (YYYY-MM) or " + DATE_EXPECTED
         if not null_dates:
-            expected += " (if the system uses it for 'never', add --null-date with that value)"
+            expected += (" (if your system writes it for “never”, declare it: --null-date with that value on the "
+                         "command line, or under “Dates that mean never” on the Import data page)")
         _fail_on(frame, source.is_not_null() & parsed.is_null(), raw, name, expected)
         return parsed.alias(name)
     raise ValueError(f"unknown column kind {column.kind}")

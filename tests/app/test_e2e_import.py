@@ -7,6 +7,7 @@ import re
 
 
 import pytest
+from playwright.sync_api import expect
 
 from analytics.ingest.local import table_path
 from analytics.release.manifest import sha256
@@ -49,7 +50,10 @@ def test_damaged_upload_changes_nothing_and_good_upload_imports(signed_in, tmp_p
         page.locator("input[type=file]").set_input_files(str(good))
         page.get_by_text("new-items.csv").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1000)
-        page.get_by_text("Replace the whole table (a full export)").click()
+        # On a loaded machine the damaged file's widgets linger until the new run ends: wait for them to go.
+        replace = page.get_by_text("Replace the whole table (a full export)")
+        expect(replace).to_have_count(1, timeout=30_000)
+        replace.click()
         page.wait_for_timeout(500)
         page.get_by_role("button", name="Check the file").click()
         page.get_by_text("The file can be imported: 3 of 3 rows kept.").wait_for(timeout=30_000)

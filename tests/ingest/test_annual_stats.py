@@ -99,7 +99,7 @@ def test_imls_row_as_one_institutions_figures(data_dir, tmp_path, key, year, cir
                                      "staff_fte": "TOTSTAFF"}
     assert report.dropped_columns == [{"column": "TOTOPEXP", "reason": "financial"},
                                       {"column": "TOTINCM", "reason": "financial"}]
-    assert "Dropped and never stored: TOTOPEXP (financial), TOTINCM (financial)." in report.warnings
+    assert not [w for w in report.warnings if "TOTOPEXP" in w]  # named once, in dropped_columns
     assert {"LIBNAME", "STARTDAT", "PHYSCIR", "ELMATCIR", "REGBOR", "LIBRARIA", "RESPONSE_STATUS"} <= set(
         report.ignored_columns)
     stored = stats(data_dir)
@@ -300,8 +300,7 @@ def test_money_columns_are_dropped_and_named(data_dir, tmp_path):
     assert [d["column"] for d in report.dropped_columns] == MONEY_NAMES
     assert {d["reason"] for d in report.dropped_columns} == {"financial"}
     assert report.ignored_columns == ["Comments"]
-    assert report.warnings[0].startswith("Dropped and never stored: expenditure (financial), Total Expenditures "
-                                         "(financial), salary (financial)")
+    assert not [w for w in report.warnings if "expenditure" in w]  # named once, in dropped_columns
     assert stats(data_dir)["gate_count"].to_list() == [5.0]
     assert struct.pack("<d", 987654321.0) not in stats_path(data_dir).read_bytes()
 

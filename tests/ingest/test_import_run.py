@@ -68,6 +68,9 @@ def test_dry_run_reports_without_changing_anything(data_dir, tmp_path):
     ("loans.csv", b"item_id,loan_date,count\n", "loans"),
     ("survey.csv", b"FSCSKEY,Year,TOTCIR,VISITS\n", "annual-stats"),
     ("alma.csv", b"Barcode,Title,ISBN\n", "items"),
+    ("checkouts.csv", b'"Item ID","Checkout Date"\n', "loans"),
+    # UVA's item export: its last_checkout_date is a column of items, not a loans file.
+    ("uva.csv", b"catalog_id,item_barcode,title,item_created_date,last_checkout_date,lifetime_checkouts\n", "items"),
 ])
 def test_suggest_kind(name, head, kind):
     assert run.suggest_kind(name, head) == kind

@@ -236,3 +236,20 @@ def test_no_row_is_lost_silently(tmp_path_factory, rows):
         return
     assert report.read == len(rows) == report.kept + report.rejected
     assert items_table(tmp / "data", "P").height == report.kept
+
+
+def test_report_names_dropped_columns_once(data_dir, tmp_path):
+    """The dropped columns are in the report's dropped_columns; its warnings do not repeat them."""
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,Borrower email\nB-1,A book,jane@example.org\n")
+    report = import_file(data_dir, SYSTEM, "UNI1", "items", path)
+    assert report.dropped_columns == [{"column": "Borrower email", "reason": "personal"}]
+    assert not [w for w in report.warnings if "Borrower email" in w]
+
+
+def test_an_undeclared_non_date_names_the_page_box(data_dir, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,last_loan_date\nA,One,2020-01-02\nB,Two,0000-00-00\n")
+    with pytest.raises(InputError, match=r"items\.csv, row 2 \(line 3\), column last_loan_date: '0000-00-00' "
+                                         r"is not a date .*under “Dates that mean never” on the Import data page"):
+        import_file(data_dir, SYSTEM, "UNI1", "items", path)
