@@ -206,7 +206,7 @@ else:
                              f"**{report.get('updated', 0):,}** existing {target}: the table will have "
                              f"**{after:,}** rows (now {before:,}).")
                 elif before:
-                    st.warning(f"**{before:,} {target} will be replaced by {after:,}.** Importing replaces the "
+                    st.warning(f"**{ui.count(before, 'row')} of {target} will be replaced by {after:,}.** Importing replaces the "
                                f"whole table with this file; the current version is kept and can be restored "
                                f"with “Undo the last import” below.", icon=":material/warning:")
                     confirmed = st.checkbox(f"Yes, replace all {before:,} {target} with the {after:,} rows of this "

@@ -58,7 +58,7 @@ def test_damaged_upload_changes_nothing_and_good_upload_imports(signed_in, tmp_p
         page.get_by_role("button", name="Check the file").click()
         page.get_by_text("The file can be imported: 3 of 3 rows kept.").wait_for(timeout=30_000)
         assert sha256(items) == before  # checking changes nothing
-        page.get_by_text("2 items will be replaced by 3.").wait_for(timeout=30_000)  # what will go, before it goes
+        page.get_by_text("2 rows of items will be replaced by 3.").wait_for(timeout=30_000)  # what will go, before it goes
         confirm = page.get_by_role("button", name="Import", exact=True)
         assert confirm.is_disabled()  # a replace needs the explicit confirmation
         page.get_by_text("Yes, replace all 2 items with the 3 rows of this file").click()
