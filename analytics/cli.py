@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "formats", "contributions", "publish", "verify", "queries",
-                                                "recommend", "benchmark", "pages", "utility"),
+                                                "recommend", "benchmark", "lastcopy", "pages", "utility"),
                        help="run one stage")
     bench.add_argument("--community", type=Path, metavar="DIR",
                        help="with --only pages: measure the pages on this community (e.g. one built by "
