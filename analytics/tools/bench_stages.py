@@ -159,7 +159,7 @@ def _page_queries(settings: Settings, store, _arg: str) -> dict:
 def _lastcopy(settings: Settings, store, path: str) -> dict:
     """The last-copy check of the list at `path` for the largest institution, as the command does
     it: open the release (timed apart: the app keeps it open), read the list, check every row,
-    write the CSV. Publishes first if the community has no release yet (not in answer_seconds)."""
+    write the CSV; then the Excel workbook, timed apart. Publishes first if the community has no release yet (not in answer_seconds)."""
     from analytics.release.handle import open_release
     from analytics.release.manifest import current_release_id
     from analytics.views import lastcopy
@@ -182,11 +182,13 @@ def _lastcopy(settings: Settings, store, path: str) -> dict:
     check_seconds = time.perf_counter() - started - read_seconds
     written = len(lastcopy.csv_bytes(result))
     answer_seconds = time.perf_counter() - started
+    lastcopy.excel_bytes(result)
+    excel_seconds = time.perf_counter() - started - answer_seconds
     summary = result.summary
     return {"institution": institution.code, "rows": summary["read"], "matched": summary["matched"],
             "unmatched": summary["unmatched"], "answer_seconds": round(answer_seconds, 2),
             "read_seconds": round(read_seconds, 2), "check_seconds": round(check_seconds, 2),
-            "open_release_seconds": round(open_seconds, 2), "csv_mib": round(written / 2**20, 1),
+            "open_release_seconds": round(open_seconds, 2), "excel_seconds": round(excel_seconds, 2), "csv_mib": round(written / 2**20, 1),
             "verdicts": "/".join(f"{v}:{n}" for v, n in summary["verdicts"].items()),
             **({"published_first": published} if published else {})}
 

@@ -222,3 +222,13 @@ def test_cli_formats_and_exit_codes(community, tmp_path, capsys):
     assert "has no column 'Nope'" in capsys.readouterr().err
     assert main(base + ["--map", "shelf=Note"]) == 2
     assert main(["--data-dir", str(settings.data_dir), "lastcopy", "ZZ", str(path)]) == 2
+
+
+def test_files_are_formula_safe_and_keep_text(community, tmp_path):
+    settings, _store, release = community
+    result = run(settings, release, list_file(tmp_path, 'ISBN,Note\n0441017800,"=HYPERLINK(""http://x"")"\n'))
+    back = pl.read_csv(io.BytesIO(lastcopy.csv_bytes(result)), infer_schema=False)
+    assert back["Note"].to_list() == ["'=HYPERLINK(\"http://x\")"]  # a spreadsheet shows it as text
+    workbook = pl.read_excel(io.BytesIO(lastcopy.excel_bytes(result)), infer_schema_length=0)
+    assert workbook["ISBN"].to_list() == ["0441017800"] and workbook["Note"][0].startswith("=HYPERLINK")
+    assert workbook.columns == result.rows.columns
