@@ -150,11 +150,15 @@ def community_works(release: Release, ids: pl.DataFrame) -> pl.DataFrame:
 def released_retention(release: Release, region: str, work_keys: pl.Series) -> pl.DataFrame | None:
     """work_key, institutions_committed, programs, retained_until of the release's retention table in
     `region` for these works (rows exist only where K_TITLE or more committed); None when the release
-    has no retention table."""
+    has no retention table (a release made before it: opening one may give it an empty table)."""
     cur = release.cursor()
-    loaded = cur.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'retention'").fetchall()[0][0]
     path = release.path / "retention.parquet"
-    if not loaded and not path.exists():
+    loaded = cur.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'retention'").fetchall()[0][0]
+    if loaded:
+        released = path.exists() or cur.sql("SELECT count(*) FROM retention").fetchall()[0][0] > 0
+    else:
+        released = path.exists()
+    if not released:
         return None
     cur.register("wanted_keys", pl.DataFrame({"work_key": work_keys.drop_nulls().unique()}, schema={"work_key": pl.String}))
     source = "retention" if loaded else "read_parquet($path)"

@@ -131,8 +131,16 @@ def test_verdicts_under_the_rule_with_commitments(community, tmp_path):
     result = run(settings, release, list_file(tmp_path, WEEDING))
     assert result.summary["many_holders"] == 4  # half of the 8 sharing institutions
     assert result.rows["Holders in region"].to_list() == [f"{k}–5", f"{k}–5", None, None, None, "6–9", None]
-    # The release has no retention table: commitments are "not in this release".
+    # The release has no retention table: commitments are "not in this release", also when opening
+    # the release gave it an empty one.
     assert result.rows["Retained in region"][0] == "not in this release"
+    release.con.execute("CREATE TABLE retention (work_key VARCHAR, region VARCHAR, institutions_committed BIGINT, "
+                        "programs VARCHAR[], retained_until BIGINT)")
+    try:
+        assert run(settings, release, list_file(tmp_path, WEEDING)).rows["Retained in region"][0] == \
+            "not in this release"
+    finally:
+        release.con.execute("DROP TABLE retention")
     assert result.rows["Verdict"].to_list() == ["keep: scarce", "keep: scarce", "not matched", "not matched",
                                                 "not matched", "safe to withdraw", "not matched"]
     # A hand-built retention table: K institutions retain the pair; A itself committed to the
@@ -232,3 +240,19 @@ def test_files_are_formula_safe_and_keep_text(community, tmp_path):
     workbook = pl.read_excel(io.BytesIO(lastcopy.excel_bytes(result)), infer_schema_length=0)
     assert workbook["ISBN"].to_list() == ["0441017800"] and workbook["Note"][0].startswith("=HYPERLINK")
     assert workbook.columns == result.rows.columns
+
+
+def test_retention_is_read_from_the_release_file_when_not_opened(community, tmp_path):
+    settings, _store, release = community
+    k = release.manifest["privacy"]["K_TITLE"]
+    path = release.path / "retention.parquet"
+    pl.DataFrame({"work_key": [f"isbn:{PRINT}"], "region": ["EU"], "institutions_committed": [k + 1],
+                  "programs": [[]], "retained_until": [None]},
+                 schema_overrides={"programs": pl.List(pl.String), "retained_until": pl.Int64}).write_parquet(path)
+    try:
+        result = run(settings, release, list_file(tmp_path, WEEDING))
+    finally:
+        path.unlink()
+    assert result.rows["Retained in region"].to_list()[:2] == [f"{k + 1} (indefinitely)"] * 2
+    assert result.rows["Retained in region"][5] == f"fewer than {k} (or none)"
+    assert result.rows["Verdict"][0] == "safe to withdraw"
