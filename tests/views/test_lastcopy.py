@@ -256,3 +256,25 @@ def test_retention_is_read_from_the_release_file_when_not_opened(community, tmp_
     assert result.rows["Retained in region"].to_list()[:2] == [f"{k + 1} (indefinitely)"] * 2
     assert result.rows["Retained in region"][5] == f"fewer than {k} (or none)"
     assert result.rows["Verdict"][0] == "safe to withdraw"
+
+
+def test_a_real_library_system_export_comes_back_whole(community, tmp_path):
+    """Seattle Public Library's inventory export (tests/fixtures/spl_inventory_excerpt.csv): a blank
+    first header, ISBN cells like "0441017800, 9780441017805", bracketed years, titles with
+    statements of responsibility. Every row comes back with its own text; "On the Edge" finds the
+    pair the community knows by its print ISBN, through the e-book's ISBN-10."""
+    from pathlib import Path
+
+    settings, _store, release = community
+    source = Path(__file__).resolve().parents[1] / "fixtures" / "spl_inventory_excerpt.csv"
+    original = pl.read_csv(source, infer_schema=False)
+    result = run(settings, release, source)
+    assert result.mapping == {"isbn": "ISBN", "title": "Title", "author": "Author"}
+    assert result.rows.height == original.height == result.summary["read"]
+    assert result.summary["matched"] + result.summary["unmatched"] == original.height
+    assert result.rows.select(original.columns).equals(original)
+    edge = result.rows.filter(pl.col("Title") == "On the Edge/ Illona Andrews.")
+    assert edge["Matched work"].to_list() == ["Pair Work"] and edge["Match"].to_list() == ["ISBN"]
+    no_isbn = result.rows.filter(pl.col("ISBN").is_null() & pl.col("Title").is_not_null())
+    assert no_isbn.height > 0 and set(no_isbn["Verdict"]) == {"not matched"}
+    assert all("not in the community data" in reason for reason in no_isbn["Reason"])
