@@ -200,6 +200,16 @@ def own_commitments(actor: Principal, release: Release, data_dir: Path, code: st
                  .otherwise(pl.col("retain_until").max()).cast(pl.String).alias("your_until")))
 
 
+def _until(col: pl.Expr) -> pl.Expr:
+    """"until 2035" (a year or a date), or "indefinitely" when empty."""
+    return pl.when(col.is_null()).then(pl.lit("indefinitely")).otherwise("until " + col.cast(pl.String))
+
+
+def _programs(col: pl.Expr) -> pl.Expr:
+    """"WEST, EAST; " before the until-text, or nothing without programs."""
+    return pl.when(col.list.len() > 0).then(col.list.join(", ") + "; ").otherwise(pl.lit(""))
+
+
 def _added_names(columns: list[str]) -> dict[str, str]:
     """ADDED names, made distinct from the input's own columns (a list checked twice keeps both)."""
     names = {}
@@ -238,7 +248,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                                  pl.lit(None, dtype=pl.List(pl.String)).alias("programs"),
                                  pl.lit(None, dtype=pl.Int64).alias("retained_until"))
     rows = rows.sort("row")
-    assert rows.height == frame.height, "every input row has exactly one answer"
+    if rows.height != frame.height:
+        raise RuntimeError(f"last-copy check: {rows.height} answers for {frame.height} rows")
 
     matched = pl.col("work_key").is_not_null()
     committed = matched & pl.col("your_programs").is_not_null()
@@ -246,12 +257,10 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     retained = pl.col("institutions_committed").fill_null(0) >= k_title
     blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
                               for c in ("isbn", "issn", "oclc_number", "title"))
-    until = lambda col: pl.when(col.is_null()).then(pl.lit("indefinitely")).otherwise("until " + col.cast(pl.String))  # noqa: E731
-    programs = lambda col: pl.when(col.list.len() > 0).then(col.list.join(", ") + "; ").otherwise(pl.lit(""))  # noqa: E731
     retained_text = (pl.lit(NOT_IN_RELEASE) if retention is None else
                      pl.when(pl.col("institutions_committed").is_not_null())
-                     .then(pl.col("institutions_committed").cast(pl.String) + " (" + programs(pl.col("programs"))
-                           + until(pl.col("retained_until")) + ")")
+                     .then(pl.col("institutions_committed").cast(pl.String) + " (" + _programs(pl.col("programs"))
+                           + _until(pl.col("retained_until")) + ")")
                      .otherwise(pl.lit(f"fewer than {k_title} (or none)")))
     holders_text = pl.col("band").fill_null(f"fewer than {k_title}")
     verdict = (pl.when(~matched).then(pl.lit(NOT_MATCHED)).when(committed).then(pl.lit(COMMITTED))
@@ -265,8 +274,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         .then(pl.lit("invalid ISBN (wrong check digit or length); the other identifiers are not in the community data"))
         .when(~matched).then(pl.lit(f"not in the community data of this release: held by fewer than {k_title} "
                                     f"institutions (or none), or recorded under other identifiers: treat as scarce"))
-        .when(committed).then("you committed to retain it (" + programs(pl.col("your_programs"))
-                              + until(pl.col("your_until")) + ")")
+        .when(committed).then("you committed to retain it (" + _programs(pl.col("your_programs"))
+                              + _until(pl.col("your_until")) + ")")
         .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {region}, "
                                        f"your rule for widely held"))
         .when(retained).then("retained by " + pl.col("institutions_committed").cast(pl.String)
@@ -280,7 +289,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         pl.col("method").replace_strict(MATCH_LABELS, default=None, return_dtype=pl.String).alias(names["Match"]),
         pl.when(matched).then(holders_text).alias(names["Holders in region"]),
         pl.when(matched).then(retained_text).alias(names["Retained in region"]),
-        pl.when(matched & committed).then("yes (" + programs(pl.col("your_programs")) + until(pl.col("your_until"))
+        pl.when(matched & committed).then("yes (" + _programs(pl.col("your_programs")) + _until(pl.col("your_until"))
                                           + ")").when(matched).then(pl.lit("no")).alias(names["Your commitment"]),
         verdict.alias(names["Verdict"]),
         reason.alias(names["Reason"]),
