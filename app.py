@@ -29,6 +29,7 @@ PAGES = [
     st.Page("pages/subjects.py", title="Subject overview", icon=":material/category:"),
     st.Page("pages/deselection.py", title="Deselection and retention", icon=":material/inventory_2:"),
     st.Page("pages/compare.py", title="Collection comparison", icon=":material/compare_arrows:"),
+    st.Page("pages/lastcopy.py", title="Last-copy check", icon=":material/fact_check:"),
     st.Page("pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
     st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/leaderboard:"),
     st.Page("pages/community.py", title="Community data", icon=":material/hub:"),

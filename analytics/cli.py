@@ -166,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="summary by LC class and subclass with a total (default), the gaps, or your works")
     cmp.add_argument("--limit", type=int, default=1000, help="the most gaps listed")
 
+    last = sub.add_parser("lastcopy", help="check a list (e.g. weeding candidates) against the region's holdings "
+                                           "and retention commitments")
+    last.add_argument("code")
+    last.add_argument("file", type=Path, help="CSV, TSV or Excel export of the library system, any columns")
+    last.add_argument("--format", choices=("table", "csv", "xlsx", "json"), default="table",
+                      help="xlsx needs --output (a workbook is not printed)")
+    last.add_argument("--output", type=Path, metavar="PATH", help="write the checked list to PATH instead of stdout")
+    last.add_argument("--map", action="append", metavar="canonical=source",
+                      help="the column to read for isbn, issn, oclc_number, title or author (repeatable); "
+                           "default: found by name")
+
     rec = with_format(sub.add_parser("recommend", help="current recommendations with evidence"))
     rec.add_argument("code")
     rec.add_argument("--type", dest="types", action="append", help="only this type (repeatable); see the README")
@@ -182,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="performance harness")
     bench.add_argument("--scale", choices=("s", "m", "l"), default="s")
     bench.add_argument("--only", choices=("import", "formats", "contributions", "publish", "verify", "queries",
-                                                "recommend", "benchmark", "pages", "utility"),
+                                                "recommend", "benchmark", "lastcopy", "pages", "utility"),
                        help="run one stage")
     bench.add_argument("--community", type=Path, metavar="DIR",
                        help="with --only pages: measure the pages on this community (e.g. one built by "
@@ -591,6 +602,42 @@ def cmd_benchmark(args, settings) -> int:
     return 0
 
 
+def cmd_lastcopy(args, settings) -> int:
+    from analytics.views import lastcopy
+
+    if args.format == "xlsx" and args.output is None:
+        raise Refused("--format xlsx writes a workbook: name the file with --output PATH "
+                      "(or print CSV or JSON with --format csv|json).")
+    _store, institution, release = _collection_context(args, settings)
+    result = lastcopy.run(Principal.system_job(), release, settings.data_dir, institution.code, institution.region,
+                          args.file, parse_mapping(args.map))
+    summary = result.summary
+    verdicts = "; ".join(f"{verdict} {n:,}" for verdict, n in summary["verdicts"].items())
+    headline = (f"{institution.code}: {summary['read']:,} rows read: {summary['matched']:,} matched, "
+                f"{summary['unmatched']:,} not matched ({verdicts}). Columns read: "
+                + ", ".join(f"{c}={s}" for c, s in result.mapping.items()) + ".")
+    if args.format == "table":
+        print(headline)
+        print(render(lastcopy.records(result), "table"))
+        if summary["unmatched"]:
+            print(f"\nNot matched ({summary['unmatched']:,}):")
+            print(render(result.unmatched.select("Row", "Reason").to_dicts(), "table"))
+        return 0
+    if args.format == "xlsx":
+        data = lastcopy.excel_bytes(result)
+    elif args.format == "csv":
+        data = lastcopy.csv_bytes(result)
+    else:
+        data = json.dumps(lastcopy.records(result), default=str, indent=2, ensure_ascii=False).encode("utf-8")
+    if args.output:
+        args.output.write_bytes(data)
+        print(f"{headline} Written to {args.output}.")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+        print(headline, file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from analytics.tools.bench import run_bench
 
@@ -627,6 +674,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "recommend": cmd_recommend,
     "benchmark": cmd_benchmark,
+    "lastcopy": cmd_lastcopy,
     "bench": cmd_bench,
 }
 

@@ -13,7 +13,9 @@ import pytest
 
 import analytics
 from analytics.views import benchmark
-from analytics.views import deselection
+from analytics.views import deselection, lastcopy
+from analytics.ingest.reader import RawTable
+import polars as pl
 from analytics.views import recommend
 from analytics.release.handle import open_release
 from analytics.views import collection, comparison, subject_overview
@@ -95,6 +97,10 @@ def _calls(settings, store, victim):
         "deselection.own_items": lambda a: deselection.own_items(a, settings.data_dir, victim.code),
         "deselection.deselection": lambda a: deselection.deselection(a, release, settings.data_dir, victim.code,
                                                                      rules),
+        "lastcopy.own_commitments": lambda a: lastcopy.own_commitments(a, release, settings.data_dir, victim.code),
+        "lastcopy.check": lambda a: lastcopy.check(a, release, settings.data_dir, victim.code, victim.region,
+                                                   RawTable(pl.DataFrame({"ISBN": ["9780441017805"]}), "l.csv", "csv"),
+                                                   {"isbn": "ISBN"}),
         "collection.own_identifiers": lambda a: collection.own_identifiers(a, settings.data_dir, victim.code),
         "comparison.own_works": lambda a: comparison.own_works(a, release, settings.data_dir, victim.code),
         "comparison.compare": lambda a: comparison.compare(a, release, settings.data_dir, victim.code,

@@ -55,6 +55,45 @@ def generate_items_csv(path: Path, rows: int, seed: int = 1) -> None:
     frame.write_csv(path)
 
 
+def generate_lastcopy_csv(path: Path, rows: int, scale: str, held: np.ndarray, seed: int = 3) -> None:
+    """A weeding list from a library system for the last-copy check of a community of `scale`:
+    works the institution holds (`held`: work numbers) and a tenth that nobody contributed, as
+    hyphenated ISBN-13s (70%), ISBN-10s (10%), wrong check digits (5%), title and author only
+    (10%), nothing to match on (5%), with the columns an export carries beside them."""
+    rng = np.random.default_rng(seed)
+    n_works = SCALES[scale][1]
+    work = np.where(rng.random(rows) < 0.9, rng.choice(held, rows), n_works + rng.integers(0, n_works, rows))
+    isbn13 = isbn13s(work)
+    kind = rng.random(rows)
+    frame = pl.DataFrame({"Barcode": [f"3{i:013d}" for i in range(rows)], "isbn13": isbn13, "work": work,
+                          "kind": kind})
+    isbn = (pl.when(pl.col("kind") < 0.70)
+            .then(pl.concat_str(pl.col("isbn13").str.slice(0, 3), pl.lit("-"), pl.col("isbn13").str.slice(3, 1),
+                                pl.lit("-"), pl.col("isbn13").str.slice(4, 4), pl.lit("-"),
+                                pl.col("isbn13").str.slice(8, 4), pl.lit("-"), pl.col("isbn13").str.slice(12, 1)))
+            .when(pl.col("kind") < 0.85)
+            .then(pl.col("isbn13").str.slice(0, 12) + ((pl.col("isbn13").str.slice(12, 1).cast(pl.Int64) + 1) % 10)
+                  .cast(pl.String)))
+    frame = frame.with_columns(isbn.alias("ISBN"))
+    # ISBN-10 check digits: weights 10..2 over the nine digits, mod 11.
+    body = pl.col("isbn13").str.slice(3, 9)
+    check = (11 - pl.sum_horizontal(body.str.slice(i, 1).cast(pl.Int64) * (10 - i) for i in range(9)) % 11) % 11
+    frame = frame.with_columns(
+        pl.when((pl.col("kind") >= 0.70) & (pl.col("kind") < 0.80))
+        .then(body + pl.when(check == 10).then(pl.lit("X")).otherwise(check.cast(pl.String)))
+        .otherwise(pl.col("ISBN")).alias("ISBN"))
+    titled = pl.col("kind") < 0.95
+    frame.select(
+        "Barcode",
+        pl.when(titled).then("Work " + pl.col("work").cast(pl.String)).alias("Title"),
+        pl.when(titled).then("Author " + (pl.col("work") % 9973).cast(pl.String)).alias("Author"),
+        pl.when(pl.col("kind") < 0.85).then(pl.col("ISBN")).alias("ISBN"),
+        pl.lit("Main library").alias("Location"),
+        ("QA" + (1 + pl.col("work") % 900).cast(pl.String)).alias("Call Number"),
+        (pl.col("work") % 7).cast(pl.String).alias("Checkouts"),
+    ).write_csv(path)
+
+
 def isbn13s(work: np.ndarray) -> np.ndarray:
     """A valid ISBN-13 per work number (978 prefix, check digit computed)."""
     body = 978_000_000_000 + (work.astype(np.int64) * 7919) % 999_999_999

@@ -156,6 +156,43 @@ def _page_queries(settings: Settings, store, _arg: str) -> dict:
     return timings
 
 
+def _lastcopy(settings: Settings, store, path: str) -> dict:
+    """The last-copy check of the list at `path` for the largest institution, as the command does
+    it: open the release (timed apart: the app keeps it open), read the list, check every row,
+    write the CSV; then the Excel workbook, timed apart. Publishes first if the community has no release yet (not in answer_seconds)."""
+    from analytics.release.handle import open_release
+    from analytics.release.manifest import current_release_id
+    from analytics.views import lastcopy
+
+    published = None
+    if current_release_id(settings.community_dir) is None:
+        from analytics.release.publish import publish
+
+        published = publish(settings, store, progress=lambda _line: None)
+    system = Principal.system_job()
+    institution = _largest_institution(settings, store)
+    started = time.perf_counter()
+    release = open_release(settings.community_dir)
+    open_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    table = lastcopy.read_list(path)
+    read_seconds = time.perf_counter() - started
+    result = lastcopy.check(system, release, settings.data_dir, institution.code, institution.region, table,
+                            lastcopy.resolve_mapping(table.frame.columns))
+    check_seconds = time.perf_counter() - started - read_seconds
+    written = len(lastcopy.csv_bytes(result))
+    answer_seconds = time.perf_counter() - started
+    lastcopy.excel_bytes(result)
+    excel_seconds = time.perf_counter() - started - answer_seconds
+    summary = result.summary
+    return {"institution": institution.code, "rows": summary["read"], "matched": summary["matched"],
+            "unmatched": summary["unmatched"], "answer_seconds": round(answer_seconds, 2),
+            "read_seconds": round(read_seconds, 2), "check_seconds": round(check_seconds, 2),
+            "open_release_seconds": round(open_seconds, 2), "excel_seconds": round(excel_seconds, 2), "csv_mib": round(written / 2**20, 1),
+            "verdicts": "/".join(f"{v}:{n}" for v, n in summary["verdicts"].items()),
+            **({"published_first": published} if published else {})}
+
+
 def _recommendations(settings: Settings, store, _arg: str) -> dict:
     """All recommendations for the largest institution: cold (open the release's recommendations
     part, generate every type, record them) and the Recommendations page rendered warm (median
@@ -284,4 +321,4 @@ def _pages(settings: Settings, store, arg: str) -> dict:
 FILE_STAGES = {"marc": _import_format, "counter": _import_format, "import": _import_items}
 STORE_STAGES = {"contributions": _contributions, "publish": _publish, "verify": _verify,
                     "queries": _page_queries, "recommend": _recommendations, "benchmark": _benchmarks,
-                    "pages": _pages, "utility": _utility}
+                    "lastcopy": _lastcopy, "pages": _pages, "utility": _utility}

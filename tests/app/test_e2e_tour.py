@@ -15,7 +15,8 @@ from tests.support.tour import Messages, tour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ALL_PAGES = {"Home", "Trending titles", "Selection report", "Subject overview", "Deselection and retention", "Collection comparison",
+ALL_PAGES = {"Home", "Trending titles", "Selection report", "Subject overview", "Deselection and retention",
+             "Collection comparison", "Last-copy check",
              "Recommendations", "Benchmarks", "Community data", "My data", "Import data", "Data sharing profile"}
 
 

@@ -17,7 +17,8 @@ from analytics.synthetic.demo import demo_email
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = Principal.system_job()
-PAGES = ["pages/home.py", "pages/trending.py", "pages/selection.py", "pages/subjects.py", "pages/deselection.py", "pages/compare.py",
+PAGES = ["pages/home.py", "pages/trending.py", "pages/selection.py", "pages/subjects.py", "pages/deselection.py",
+         "pages/compare.py", "pages/lastcopy.py",
          "pages/recommendations.py", "pages/benchmarks.py", "pages/community.py", "pages/my_data.py",
          "pages/import_data.py", "pages/profile.py"]
 RAW = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$|^[a-z]")  # snake_case, or an internal lower-case name

@@ -46,7 +46,7 @@ def test_page_downloads_neutralise_titles_and_isbn_lists():
     frame = pl.DataFrame({"title": HOSTILE, "isbns": [["=1+1", "9780000000002"]] * len(HOSTILE),
                           "loans": [-1] * len(HOSTILE)})
     rows = _cells(ui.csv_bytes(frame))
-    assert rows[0] == ["title", "isbns", "loans"]
+    assert rows[0] == ["Title", "ISBNs", "Loans"]  # the page's headers
     for row, text in zip(rows[1:], HOSTILE):
         assert row[0] == "'" + text
         assert row[1] == "'=1+1; 9780000000002"

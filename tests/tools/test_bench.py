@@ -22,7 +22,7 @@ BALLAST_MIB = 600
 COLUMNS = ["stage", "rows", "seconds", "rows_per_second", "peak_mib", "note"]
 STAGE_ROWS = ["import items", "import marc", "import counter",
               *(f"{stage} (scale xs)" for stage in ("contributions", "publish", "verify", "queries", "recommend",
-                                                    "benchmark", "pages")),
+                                                    "benchmark", "lastcopy", "pages")),
               "utility (demo)", "utility (scale xs)"]
 # A stage's own process at the tiny scale: an interpreter with polars, DuckDB and (for the
 # pages) Streamlit, far less than the buffer the harness's process holds.
@@ -69,7 +69,7 @@ def test_every_stage_at_a_tiny_scale_reports_its_own_peak(tmp_path, capsys):
     results = report["results"]
 
     assert STAGES == ("import", "formats", "contributions", "publish", "verify", "queries", "recommend",
-                      "benchmark", "pages", "utility")
+                      "benchmark", "lastcopy", "pages", "utility")
     assert [r["stage"] for r in results] == STAGE_ROWS
     table = out.splitlines()
     assert re.split(r"\s+", table[0].strip()) == COLUMNS
@@ -85,7 +85,7 @@ def test_every_stage_at_a_tiny_scale_reports_its_own_peak(tmp_path, capsys):
     for result in results[7:9]:  # recommend and benchmark: the page's own process
         page_peak = int(re.search(r"page_peak_mib=(\d+)", result["note"])[1])
         assert 20 < page_peak < STAGE_BOUND_MIB, result
-    pages = results[9]["pages"]
+    pages = results[10]["pages"]
     assert [(p["page"], p["role"]) for p in pages] == [("Home", "manager"), ("Trending titles", "manager")]
     assert all(p["cold_ms"] > 0 and p["warm_ms"] > 0 for p in pages), pages
     assert "pages (scale xs): ready in ms" in out
@@ -137,3 +137,20 @@ def test_pages_stage_needs_only_pages_and_a_community(tmp_path):
         run_bench(load_settings(tmp_path / "data"), only="publish", community=tmp_path)
     with pytest.raises(InvalidValue, match=r"holds no community \(no control.db\); build one with"):
         run_bench(load_settings(tmp_path / "data"), only="pages", community=tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_lastcopy_stage_checks_every_row_of_a_generated_list(tmp_path, capsys):
+    """`bench --only lastcopy` at scale xs (a 2,000-row list): every row is read and accounted
+    for, and the note gives the answer time against the target (no time is asserted)."""
+    assert run_bench(load_settings(tmp_path / "data"), scale="xs", only="lastcopy", sizes=TINY) == 0
+    out = capsys.readouterr().out
+    [result] = json.loads(Path(re.search(r"^written: (.+)$", out, re.MULTILINE)[1]).read_text())["results"]
+    assert list(result)[:len(COLUMNS)] == COLUMNS
+    assert result["stage"] == "lastcopy (scale xs)" and result["rows"] == 2_000
+    assert result["answer_seconds"] > 0 and result["rows_per_second"] > 0
+    matched, unmatched = (int(n.replace(",", "")) for n in re.search(r"([\d,]+) matched, ([\d,]+) not",
+                                                                     result["note"]).groups())
+    assert matched + unmatched == 2_000 and matched > 200 and unmatched > 200
+    assert re.match(r"answered in [\d.]+ s \(target < 10 s: read ", result["note"]), result["note"]
+    assert "lastcopy (scale xs)" in out.splitlines()[2]
