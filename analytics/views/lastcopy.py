@@ -11,8 +11,9 @@ institution's own retention commitments are read: a holding count below K_TITLE 
 
 The verdict: "keep: you committed" (the institution's own current commitment) before "safe to
 withdraw" (held by at least `many_holders` of the region, or retained by at least K_TITLE
-institutions of the region) before "keep: scarce". Rows that match no work: "not matched", with
-the reason.
+institutions of the region) before "keep: scarce". A row whose identifiers match no released work is
+held by fewer than K_TITLE institutions of the region (or none): "keep: scarce", listed among the
+unmatched rows with the reason. A row without a usable identifier: "not matched", with the reason.
 """
 
 from __future__ import annotations
@@ -263,7 +264,13 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                            + _until(pl.col("retained_until")) + ")")
                      .otherwise(pl.lit(f"fewer than {k_title} (or none)")))
     holders_text = pl.col("band").fill_null(f"fewer than {k_title}")
-    verdict = (pl.when(~matched).then(pl.lit(NOT_MATCHED)).when(committed).then(pl.lit(COMMITTED))
+    # An invalid ISBN may be a typo of a widely held work: such a row cannot be judged either.
+    invalid_only = pl.col("invalid_isbn_count") > 0
+    # A row that names a work the community data does not have is held by fewer than K_TITLE institutions
+    # of the region (or none): last-copy protection keeps it. Only a row without a usable identifier
+    # (or one with an invalid ISBN) cannot be judged.
+    verdict = (pl.when(~matched & (blank | invalid_only)).then(pl.lit(NOT_MATCHED))
+               .when(~matched).then(pl.lit(SCARCE)).when(committed).then(pl.lit(COMMITTED))
                .when(widely_held | retained).then(pl.lit(SAFE)).otherwise(pl.lit(SCARCE)))
     reason = (
         pl.when(~matched & blank).then(pl.lit("no identifier: no ISBN, ISSN, OCLC number or title in this row"))
@@ -273,7 +280,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         .when(~matched & (pl.col("invalid_isbn_count") > 0))
         .then(pl.lit("invalid ISBN (wrong check digit or length); the other identifiers are not in the community data"))
         .when(~matched).then(pl.lit(f"not in the community data of this release: held by fewer than {k_title} "
-                                    f"institutions (or none), or recorded under other identifiers: treat as scarce"))
+                                    f"institutions of {region} (or none), or recorded under other identifiers"))
         .when(committed).then("you committed to retain it (" + _programs(pl.col("your_programs"))
                               + _until(pl.col("your_until")) + ")")
         .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {region}, "
@@ -287,7 +294,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     added = rows.select(
         pl.when(matched).then(pl.col("matched_title")).alias(names["Matched work"]),
         pl.col("method").replace_strict(MATCH_LABELS, default=None, return_dtype=pl.String).alias(names["Match"]),
-        pl.when(matched).then(holders_text).alias(names["Holders in region"]),
+        pl.when(matched | ~(blank | invalid_only)).then(holders_text).alias(names["Holders in region"]),
         pl.when(matched).then(retained_text).alias(names["Retained in region"]),
         pl.when(matched & committed).then("yes (" + _programs(pl.col("your_programs")) + _until(pl.col("your_until"))
                                           + ")").when(matched).then(pl.lit("no")).alias(names["Your commitment"]),
@@ -297,12 +304,12 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     result = pl.concat([frame, added], how="horizontal")
     counts = dict(result.group_by(names["Verdict"]).len().iter_rows())
     verdicts = {v: counts.get(v, 0) for v in VERDICTS}
-    unmatched_rows = (result.with_row_index("_n", offset=1).filter(pl.col(names["Verdict"]) == NOT_MATCHED))
+    unmatched_rows = result.with_row_index("_n", offset=1).filter(rows["work_key"].is_null())
     unmatched = unmatched_rows.select(
         pl.col("_n").map_elements(table.where, return_dtype=pl.String).alias("Row"),
         pl.col(names["Reason"]).alias("Reason"), *frame.columns)
-    summary = {"read": frame.height, "matched": frame.height - verdicts[NOT_MATCHED],
-               "unmatched": verdicts[NOT_MATCHED], "verdicts": verdicts, "region": region,
+    summary = {"read": frame.height, "matched": frame.height - unmatched_rows.height,
+               "unmatched": unmatched_rows.height, "verdicts": verdicts, "region": region,
                "many_holders": threshold, "k_title": k_title, "retention_released": retention is not None}
     return LastCopyResult(result, mapping, summary, unmatched, names)
 
