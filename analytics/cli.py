@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--mode", choices=("replace", "update"), default="replace",
                      help="replace: the file is a full export and becomes the table (default); update: add the "
                           "file's items and update those with the same item_id (items only)")
+    imp.add_argument("--marc-symbol", action="append", default=[], metavar="CODE",
+                     help="marc: your MARC organization code as 583 $5 gives it (commitments naming another "
+                          "institution are skipped)")
 
     undo = with_format(sub.add_parser("undo-import", help="put a table back as it was before its last import"))
     undo.add_argument("code")
@@ -253,7 +256,8 @@ def cmd_import(args, settings) -> int:
 
     try:
         report = run_import(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
-                            null_dates=args.null_date, encoding=args.encoding, progress=progress, mode=args.mode)
+                            null_dates=args.null_date, encoding=args.encoding, progress=progress, mode=args.mode,
+                            symbols=tuple(args.marc_symbol))
         if sys.stderr.isatty():
             print(file=sys.stderr)
     except InputError as exc:
