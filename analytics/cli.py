@@ -493,6 +493,8 @@ def cmd_deselection(args, settings) -> int:
               f"{institution.region}) {tiles['scarce']:,}")
         total = result["retain_total" if args.retention else "withdraw_total"]
         print(f"{'Retention' if args.retention else 'Withdrawal'} candidates: {total:,} (showing {len(records):,})")
+        if not args.retention and result["committed_left_out"]:
+            print(f"Left out: {result['committed_left_out']:,} items whose works you committed to retain")
     print(render(records, args.format))
     return 0
 
