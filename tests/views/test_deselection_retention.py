@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from analytics.core.access import Principal
 from analytics.release.handle import open_release
 from analytics.views.deselection import DeselectionRules, deselection
-from tests.attack_community import isbn13, work_key
+from tests.attack_community import isbn13
 from tests.community import Member, build, items_csv, publish_exact
 
 SYSTEM_JOB = Principal.system_job()
