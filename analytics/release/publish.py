@@ -308,6 +308,12 @@ def _write_retention(con, params: dict, path: Path, protection) -> int:
         return con.sql(f"SELECT * FROM ({sql}) ORDER BY ALL", params=release_sql.used_params(sql, params)).pl()
 
     committed = protection("retention")(rows(release_sql.RETENTION))
+    # Released as the floor of its band (K_TITLE, 6, 10): a count that moves by one commitment shows
+    # only when it crosses a band, so differencing releases tells little (docs/privacy.md).
+    count = pl.col("institutions_committed")
+    committed = committed.with_columns(
+        pl.when(count >= 10).then(10).when(count >= 6).then(6).otherwise(params["k_title"])
+        .cast(pl.Int64).alias("institutions_committed"))
     programs = protection("retention_programs")(rows(release_sql.RETENTION_PROGRAMS))
     named = (programs.filter(pl.col("institutions").is_not_null()).group_by("work_key", "region")
              .agg(pl.col("program").unique().sort().alias("programs")))
