@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--mode", choices=("replace", "update"), default="replace",
                      help="replace: the file is a full export and becomes the table (default); update: add the "
                           "file's items and update those with the same item_id (items only)")
+    imp.add_argument("--marc-symbol", action="append", default=[], metavar="CODE",
+                     help="marc: your MARC organization code as 583 $5 gives it (commitments naming another "
+                          "institution are skipped)")
 
     undo = with_format(sub.add_parser("undo-import", help="put a table back as it was before its last import"))
     undo.add_argument("code")
@@ -274,7 +277,8 @@ def cmd_import(args, settings) -> int:
 
     try:
         report = run_import(settings.data_dir, system, args.code, args.kind, args.file, mapping=mapping,
-                            null_dates=args.null_date, encoding=args.encoding, progress=progress, mode=args.mode)
+                            null_dates=args.null_date, encoding=args.encoding, progress=progress, mode=args.mode,
+                            symbols=tuple(args.marc_symbol))
         if sys.stderr.isatty():
             print(file=sys.stderr)
     except InputError as exc:
@@ -510,6 +514,8 @@ def cmd_deselection(args, settings) -> int:
               f"{institution.region}) {tiles['scarce']:,}")
         total = result["retain_total" if args.retention else "withdraw_total"]
         print(f"{'Retention' if args.retention else 'Withdrawal'} candidates: {total:,} (showing {len(records):,})")
+        if not args.retention and result["committed_left_out"]:
+            print(f"Left out: {result['committed_left_out']:,} items whose works you committed to retain")
     print(render(records, args.format))
     return 0
 

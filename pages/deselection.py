@@ -79,6 +79,9 @@ if view == "Retention candidates":
     frame, total = result["retain"], result["retain_total"]
     st.write(f"**{total:,}** of your items are works that at most {result['scarce_max_holders']} institutions in "
              f"{institution.region} hold: keep them, or coordinate before withdrawing.")
+    if result["nobody_retains"]:
+        st.caption(f"{result['nobody_retains']:,} of them no one in {institution.region} has committed to retain "
+                   f"(\"Retained in region\": fewer than {k_title}, or none): the ones to keep.")
     name = "retention"
 else:
     frame, total = result["withdraw"], result["withdraw_total"]
@@ -86,15 +89,24 @@ else:
              + (f", were published before {rules.published_before}" if rules.published_before else "")
              + f" and are held by at least {result['rules'].min_holders} institutions in {institution.region}.")
     name = "withdrawal"
+    if result["committed_left_out"]:
+        st.caption(f"{result['committed_left_out']:,} more items fit these rules but are left out: you committed "
+                   f"to retain their works (shared print; see My data).")
 if total == 0 and view != "Retention candidates":
     _explain_empty(rules)
 if total > frame.height:
     st.caption(f"Showing the first {frame.height:,}; the downloads hold the same rows.")
 columns = {"pub_year": st.column_config.NumberColumn("Year", format="%d"),
-           "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use"}
+           "institutions_holding": "Holders in region", "uses": "Uses", "last_use": "Last use",
+           "retained_in_region": st.column_config.TextColumn(
+               "Retained in region", help="Institutions in the region committed to retain the work (shared print), "
+                                          "with the programs at least "
+                                          f"{k_title} of them name; \"fewer than {k_title}\" means none or too few "
+                                          "to show. Works others retain are safer to withdraw."),
+           "committed_by_you": st.column_config.CheckboxColumn("You committed")}
 # What the decision rests on (use, holders) comes right after the item; identifiers last.
 first = [c for c in ("item_id", "title", "author", "call_number", "pub_year", "uses", "last_use",
-                     "institutions_holding") if c in frame.columns]
+                     "institutions_holding", "retained_in_region") if c in frame.columns]
 frame = frame.select(first + [c for c in frame.columns if c not in first])
 ui.table(frame, hide_index=True, width="stretch", key=f"deselection_{name}_table", column_config=columns)
 left, right = st.columns(2)

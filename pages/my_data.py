@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from analytics.ingest import local
+from analytics.views import retention
 
 actor = ui.require_principal()
 settings = ui.settings()
@@ -57,6 +58,29 @@ else:
                            file_name=f"{code}-data-quality.csv", mime="text/csv", key="my_data_download")
     else:
         st.success("Every record carries an identifier and an LC call number.")
+
+st.header("Retention commitments")
+commitments = retention.own_commitments(actor, settings.data_dir, code)
+if commitments is None or commitments.is_empty():
+    st.info("No retention commitments have been imported. If you retain titles for a shared-print program "
+            "(EAST, WEST, HathiTrust Shared Print, ...), import them on Import data: as MARC records with 583 "
+            "\"committed to retain\" notes, or as a table (identifier, program, committed on, retain until). "
+            "Deselection then never proposes what you committed to retain.")
+else:
+    current = commitments.filter(commitments["status"] == "current").height
+    st.write(f"**{current:,}** current commitments ({commitments.height - current:,} ended). Current ones are "
+             "shared, when collection development sharing is on, only as counts of committing institutions per "
+             "work with the programs and years at least K_TITLE of them name; ended ones are never shared.")
+    commitment_columns = {"program": "Program", "committed_on": "Committed on",
+                          "retain_until": st.column_config.DateColumn("Retain until", help="Empty: indefinite"),
+                          "status": "Status", "title": "Work", "identifier": "Identifier",
+                          "work_key": "Work key", "source": "From"}
+    ui.table(commitments, hide_index=True, width="stretch", key="my_data_commitments",
+             column_config=commitment_columns)
+    st.download_button("Download commitments (CSV)",
+                       lambda rows=commitments, cfg=commitment_columns: ui.csv_bytes(rows, cfg),
+                       file_name=f"{code}-retention-commitments.csv", mime="text/csv",
+                       key="my_data_commitments_csv")
 
 st.header("Import history")
 history = store.import_history(actor, code)

@@ -36,6 +36,7 @@ NO_PRINCIPAL = {
     "analytics.contribute.anonymize.reading_lists": "builds a contribution inside the system job",
     "analytics.contribute.anonymize.kpis": "builds a contribution inside the system job",
     "analytics.contribute.anonymize.held_works": "builds a contribution inside the system job",
+    "analytics.contribute.anonymize.retention": "builds a contribution inside the system job",
     "analytics.contribute.anonymize.build_contribution": "the system job's contribution builder",
     "analytics.views.benchmark.report": "reads only the release and the own values its caller read with a principal",
     "analytics.contribute.contributions.eligible": "a rule over settings the system job already read",

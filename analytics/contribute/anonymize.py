@@ -29,7 +29,8 @@ SERVICE_DESCRIPTIONS = {
     "collection_development": (
         "Title-level holdings (which works you hold, how many copies, when first acquired), "
         "monthly loan counts per work, COUNTER usage counts per e-title and reading-list "
-        "statistics per work and term."
+        "statistics per work and term, and your current shared-print retention commitments (work, program and "
+        "the year retained until; released only as counts of committing institutions)."
     ),
     "recommendations": (
         "The same title-level holdings, loan, e-usage and reading-list counts, used to compute recommendations "
@@ -157,8 +158,28 @@ def held_works(inst_dir: Path, institution: Institution) -> pl.DataFrame | None:
             .sort("work_key").collect().select(CONTRIBUTION_COLUMNS["held_works"]))
 
 
+def retention(inst_dir: Path, institution: Institution, today=None) -> pl.DataFrame | None:
+    """Current retention commitments (retain_until not before this year, or indefinite): per work
+    and program, the latest year retained until (null when any is indefinite). Nothing else of a
+    commitment leaves: not the dates themselves, not the source, never the 583 $5 (not stored)."""
+    import datetime as dt
+
+    frame = _local(inst_dir, "retention-commitments")
+    if frame is None:
+        return None
+    year = (today or dt.date.today()).year
+    until = pl.col("retain_until").dt.year().cast(pl.Int64)
+    isbns = pl.col("isbn").drop_nulls().str.split(";").list.explode(keep_nulls=False, empty_as_null=False)
+    return (frame.filter(pl.col("work_key").is_not_null() & (pl.col("retain_until").is_null() | (until >= year)))
+            .group_by("work_key", "program")
+            .agg(isbns.unique().sort().alias("isbns"),
+                 pl.when(pl.col("retain_until").is_null().any()).then(None).otherwise(until.max())
+                 .alias("retain_until_year"))
+            .sort("work_key", "program").collect().select(CONTRIBUTION_COLUMNS["retention"]))
+
+
 BUILDERS = {"holdings": holdings, "loans": loans, "e_usage": e_usage, "reading_lists": reading_lists, "kpis": kpis,
-            "held_works": held_works}
+            "held_works": held_works, "retention": retention}
 
 
 def build_contribution(inst_dir: Path, institution: Institution, service: str,

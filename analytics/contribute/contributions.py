@@ -60,8 +60,9 @@ def _source_version(settings: Settings, institution: Institution, noise: bool = 
     # The contribution format is part of the version: an upgrade that changes what a table
     # holds rebuilds every contribution once. So is the noise: a contribution built without it
     # (measurement only) is never reused by a protected publish.
+    # The year is too: retention commitments that ended last year leave the next contribution.
     profile = (f"format{FORMAT_VERSION}{'' if noise else '-exact'}|{institution.region}|"
-               f"{institution.consortium}|{institution.code}")
+               f"{institution.consortium}|{institution.code}|{date.today().year}")
     return f"{profile}|{local.data_version(settings.data_dir, institution.code)}"
 
 

@@ -226,6 +226,11 @@ COUNT_SPECS: dict[str, dict] = {
         ("institutions_holding", "holding_key", "holding", _HOLDING, "both"),
         ("institutions_acquired_12m", "acquired_key", "acquired_12m", _HOLDING, "both"),
         ("institutions_listing", "listing_key", "listing", _HOLDING, "both"))},
+    "retention": {"by": ("region",), "required": ("institutions_committed",), "sums": (), "counts": (
+        ("institutions_committed", "committed_key", "committing", _HOLDING, "both"),)},
+    # Not a release table: the programs of retention rows, before they are joined into them.
+    "retention_programs": {"by": ("region",), "required": ("institutions",), "sums": (), "counts": (
+        ("institutions", "institutions_key", "committing_program", ("work_key", "program"), "both"),)},
     "work_use": {"by": ("region",), "required": ("holders",), "sums": (), "counts": (
         ("holders", "holders_key", "holding_print", _HOLDING, "both"),)},
     "platform_titles": {"by": ("region",), "required": ("institutions",), "sums": (), "counts": (

@@ -26,7 +26,8 @@ THRESHOLDS: dict[str, int | float] = {
 
 # -- contribution tables -------------------------------------------------------------------------
 
-FORMAT_VERSION = 4  # raise when a contribution table changes (2: benchmark base measures; 3: held works; 4: noise)
+FORMAT_VERSION = 5  # raise when a contribution table changes (2: benchmark base measures; 3: held works; 4: noise;
+# 5: retention commitments)
 
 CONTRIBUTION_TABLES: dict[str, dict[str, str]] = {
     "holdings": {"work_key": "str", "isbns": "list[str]", "title": "str", "author": "str", "publisher": "str",
@@ -39,6 +40,8 @@ CONTRIBUTION_TABLES: dict[str, dict[str, str]] = {
                       "required_citations": "int"},
     "kpis": {"period": "str", "measure": "str", "value": "float"},
     "held_works": {"work_key": "str", "isbns": "list[str]"},
+    # Current retention commitments: per work and program, the year retained until (null: indefinite).
+    "retention": {"work_key": "str", "isbns": "list[str]", "program": "str", "retain_until_year": "int"},
 }
 
 # Exactly the columns each contribution table may carry, in file order.
@@ -46,8 +49,8 @@ CONTRIBUTION_COLUMNS: dict[str, tuple[str, ...]] = {table: tuple(columns)
                                                     for table, columns in CONTRIBUTION_TABLES.items()}
 
 SERVICE_TABLES: dict[str, tuple[str, ...]] = {
-    "collection_development": ("holdings", "loans", "e_usage", "reading_lists"),
-    "recommendations": ("holdings", "loans", "e_usage", "reading_lists"),
+    "collection_development": ("holdings", "loans", "e_usage", "reading_lists", "retention"),
+    "recommendations": ("holdings", "loans", "e_usage", "reading_lists", "retention"),
     "benchmark": ("kpis", "held_works"),
 }
 
@@ -79,6 +82,9 @@ RELEASE_TABLES: dict[str, dict[str, str]] = {
                    "recent": "float", "baseline": "float", "long_run_monthly": "float", "score": "float",
                    "lift_over_long_run": "float", "loans_recent": "int", "e_requests_recent": "int",
                    "acquisitions_recent": "int", "reading_lists_recent": "int"},
+    # Shared-print retention per work and region (current commitments as of the release's as_of).
+    "retention": {"work_key": "str", "region": "str", "institutions_committed": "int", "programs": "list[str]",
+                  "retained_until": "int"},
     # Under recommendations/ only: the evidence of recommendation types.
     "work_use": {"work_key": "str", "region": "str", "holders": "int", "median_loans_per_copy": "float"},
     "platform_titles": {"work_key": "str", "region": "str", "platform": "str", "institutions": "int"},
@@ -100,6 +106,7 @@ THRESHOLD_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "peer_selection": (("institutions_holding", "K_TITLE"), ("institutions_acquired_12m", "K_TITLE"),
                        ("institutions_listing", "K_TITLE")),
     "benchmarks": (("n", "K_BENCH"),),
+    "retention": (("institutions_committed", "K_TITLE"),),
     "work_use": (("holders", "K_TITLE"),),
     "platform_titles": (("institutions", "K_TITLE"),),
     "platforms": (("institutions_holding", "K_TITLE"), ("institutions_loading", "K_TITLE")),

@@ -164,6 +164,20 @@ CANONICAL: dict[str, tuple[Column, ...]] = {
                description="population of the legal service area; public libraries report it (IMLS "
                            "POPU_LSA) and it serves per-capita ratios", example="N/A"),
     ),
+    # Shared-print retention commitments of the institution (also read from MARC 583 by the
+    # `marc` import). A row needs an isbn, issn, oclc_number, or title and author.
+    "retention-commitments": (
+        Column("isbn", "str", description="ISBN-10/13 of the work committed; several separated by ; or |"),
+        Column("issn", "str"),
+        Column("oclc_number", "str", description="OCLC number, e.g. 12345678 or (OCoLC)12345678"),
+        Column("title", "str", description="with author, identifies a work without identifiers"),
+        Column("author", "str"),
+        Column("program", "str", True, description="the shared-print program, e.g. EAST, WEST, "
+                                                    "HathiTrust Shared Print"),
+        Column("committed_on", "date", description="the date of the commitment (MARC 583 $c)"),
+        Column("retain_until", "date", description="the end of the commitment (MARC 583 $d); empty = "
+                                                   "indefinite. Commitments past it are kept here but not shared"),
+    ),
 }
 
 TABLE_FILES = {
@@ -172,6 +186,7 @@ TABLE_FILES = {
     "e-usage": "e_usage.parquet",
     "reading-lists": "reading_lists.parquet",
     "annual-stats": "annual_stats.parquet",
+    "retention-commitments": "retention_commitments.parquet",
 }
 
 ACCEPTED_VALUES = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from analytics.ingest.marc_fields import BIB_COLUMNS, Fields, Rejected, Text, bibliographic
+from analytics.ingest.marc_fields import BIB_COLUMNS, Fields, Rejected, Text, bibliographic, commitments
 from analytics.ingest.reader import InputError, RawTable
 from analytics.ingest.tabular import MAX_LISTED, ImportReport, canonicalize
 
@@ -36,11 +36,14 @@ class MarcImportReport(ImportReport):
     records_without_items: int = 0
     item_fields: dict[str, int] = field(default_factory=dict)
     encodings: dict[str, int] = field(default_factory=dict)
+    commitments: int = 0  # retention commitments (583) stored
+    commitments_table: str | None = None
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "items": self.items, "items_rejected": self.items_rejected,
                 "records_without_items": self.records_without_items, "item_fields": self.item_fields,
-                "encodings": self.encodings}
+                "encodings": self.encodings, "commitments": self.commitments,
+                "commitments_table": self.commitments_table}
 
 
 @dataclass
@@ -53,12 +56,28 @@ class _ItemRows(RawTable):
         return self.collector.item_place(data_row - 1)
 
 
+@dataclass
+class _CommitmentRows(RawTable):
+    """The commitments as canonical text columns; canonicalize names a row by its record."""
+
+    collector: Collector | None = None
+
+    def where(self, data_row: int) -> str:
+        return f"{self.collector.place(self.collector.commitment_records[data_row - 1])}, 583"
+
+
 class Collector:
     """Counts records, keeps the rejected ones, and accumulates items as text columns
     (in frames of FRAME_BATCH rows)."""
 
-    def __init__(self, name: str, unit: str) -> None:
+    def __init__(self, name: str, unit: str, own_symbols: frozenset[str] = frozenset()) -> None:
         self.name = name
+        # Retention commitments (583): rows of text columns, the record of each, and problems.
+        self.own_symbols = frozenset(s.lower() for s in own_symbols)
+        self.commitment_rows: list[dict] = []
+        self.commitment_records: list[int] = []
+        self.commitment_problems: list[str] = []
+        self.others: Counter[str] = Counter()  # commitments whose $5 names another institution
         self.unit = unit  # "byte" (binary) or "line" (MARCXML)
         self.read = 0
         self.positions = array("q")  # byte offset or line of each record
@@ -102,6 +121,8 @@ class Collector:
             self.without_items += 1
         else:
             self.item_fields[item_tag] += len(items)
+        if "583" in fields:
+            self._commitments(number, bib, fields, text)
         stem = bib["title_id"] or f"record{number}"
         columns = self.columns
         for n, (barcode, call_number) in enumerate(items, start=1):
@@ -113,6 +134,33 @@ class Collector:
             self.item_numbers.append(n if len(items) > 1 else 0)
         if len(columns["item_id"]) >= FRAME_BATCH:
             self._flush()
+
+    def _commitments(self, number: int, bib: dict, fields: Fields, text: Text) -> None:
+        found, problems = commitments(fields, text)
+        self.commitment_problems.extend(f"{self.place(number)}, {problem}" for problem in problems)
+        for row in found:
+            institution = row.pop("institution")
+            if institution and institution.lower() not in self.own_symbols:
+                self.others[institution] += 1  # another institution's commitment: not ours to claim
+                continue
+            self.commitment_rows.append({**{c: bib[c] for c in ("isbn", "issn", "oclc_number", "title", "author")},
+                                         **row})
+            self.commitment_records.append(number)
+
+    def commitments_frame(self) -> tuple[ImportReport | None, pl.DataFrame | None]:
+        """The records' retention commitments through the canonical retention-commitments rules
+        (None when the records hold none)."""
+        if not self.commitment_rows:
+            return None, None
+        from analytics.core.schema import CANONICAL
+
+        names = [c.name for c in CANONICAL["retention-commitments"]]
+        rows = pl.DataFrame([{n: r.get(n) for n in names} for r in self.commitment_rows],
+                            schema=dict.fromkeys(names, pl.String))
+        report = ImportReport(kind="retention-commitments", file=self.name)
+        frame = canonicalize(_CommitmentRows(rows, self.name, "marc", collector=self), "retention-commitments", {},
+                             [], report)
+        return report, frame.with_columns(pl.lit("marc").alias("source"))
 
     def reject(self, number: int, reason: str) -> None:
         self.rejections.append((number, reason))

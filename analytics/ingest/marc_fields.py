@@ -66,7 +66,7 @@ ITEM_FIELDS = (
     ItemField("AVA", barcode="", call_number="d", copies="f"),
 )
 WANTED_TAGS = frozenset({"001", "003", "007", "008", "020", "022", "035", "041", "050", "090", "100", "110", "111",
-                         "200", "245", "260", "264", "856"} | {spec.tag for spec in ITEM_FIELDS})
+                         "200", "245", "260", "264", "583", "856"} | {spec.tag for spec in ITEM_FIELDS})
 
 TRIM = " /:;,.=\t"
 _ISBN = re.compile(r"[0-9][0-9\- ]{8,15}[0-9Xx]")
@@ -79,8 +79,10 @@ _ABOUT_THE_RESOURCE = re.compile(r"(?i)contents|descript|biograph|sample|review|
 
 Text = Callable[[object], str]  # decodes a value: bytes of a binary record, str of MARCXML
 # tag -> its fields, in order: a control field is its data (bytes or str, None if empty),
-# a data field is (second indicator, [(subfield code, value)]).
+# a data field is (second indicator, [(subfield code, value)]); 583 keeps its first indicator
+# instead (FIRST_INDICATOR_TAGS), the one that tells a public action note from a private one.
 Fields = dict[str, list]
+FIRST_INDICATOR_TAGS = frozenset({"583"})
 
 
 class Rejected(Exception):
@@ -256,3 +258,78 @@ def bibliographic(leader: str, fields: Fields, text: Text) -> tuple[dict, str | 
         "material_type": _material_type(leader),
     }
     return bib, item_tag, items
+
+
+# -- retention commitments (583 action notes, the shared-print convention) -----------------------
+
+_COMMITTED = re.compile(r"committed to retain", re.IGNORECASE)
+_INDEFINITE = frozenset({"permanent", "indefinite", "indefinitely", "in perpetuity", "perpetual"})
+_MONTHS = {m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
+                                        "september", "october", "november", "december"), start=1)}
+
+
+def marc_date(value: str | None, end: bool = False) -> str | None:
+    """An ISO date from a 583 $c/$d: yyyymmdd, yyyymm, yyyy, yyyy-mm-dd or "June 30, 2028"; a bare
+    year is its last day for an end date ($d), its first day otherwise. Raises ValueError."""
+    import datetime as dt
+
+    text = (value or "").strip().rstrip(".;,").strip()
+    if m := re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})", text):
+        return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+    if m := re.fullmatch(r"(\d{4})(\d{2})", text):
+        first = dt.date(int(m[1]), int(m[2]), 1)
+        if not end:
+            return first.isoformat()
+        following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return (following - dt.timedelta(days=1)).isoformat()
+    if re.fullmatch(r"\d{4}", text):
+        return f"{text}-12-31" if end else f"{text}-01-01"
+    if m := re.fullmatch(r"([A-Za-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})", text):
+        if m[1].lower() in _MONTHS:
+            return dt.date(int(m[3]), _MONTHS[m[1].lower()], int(m[2])).isoformat()
+    raise ValueError(text)
+
+
+def commitments(fields: Fields, text: Text) -> tuple[list[dict], list[str]]:
+    """The retention commitments of a record's 583 fields, and the problems of those that are
+    commitments but unusable. A commitment is a 583 with first indicator 1 (public) and $a
+    "committed to retain" (case and trailing punctuation ignored); other actions ("completeness
+    reviewed", "condition reviewed", ...) and private notes (first indicator 0) are not. Each
+    $f program gives one row {program, committed_on, retain_until (ISO date or None: indefinite),
+    institution ($5, only for the caller to check; never stored)}."""
+    rows: list[dict] = []
+    problems: list[str] = []
+    for n, (first, subfields) in enumerate(fields.get("583", []), start=1):
+        values: dict[str, list[str]] = {}
+        for code, value in subfields:
+            if value and value.strip():
+                values.setdefault(code, []).append(text(value).strip())
+        action = _trim(" ".join(values.get("a", [])), " .;,:/") or ""
+        if first != "1" or not _COMMITTED.fullmatch(action):
+            continue
+        where = f"583 #{n}"
+        programs = [p for p in (_trim(v, " .;,:/") for v in values.get("f", [])) if p]
+        if not programs:
+            problems.append(f"{where}: committed to retain without a program ($f); left out")
+            continue
+        try:
+            committed_on = marc_date(values["c"][0]) if values.get("c") else None
+        except ValueError as exc:
+            problems.append(f"{where} $c: {str(exc)!r} is not a date (yyyymmdd, yyyy or yyyy-mm-dd); "
+                            f"the commitment is kept without it")
+            committed_on = None
+        until_text = values.get("d", [""])[0]
+        if not until_text or until_text.strip().rstrip(".").lower() in _INDEFINITE:
+            retain_until = None
+        else:
+            try:
+                retain_until = marc_date(until_text, end=True)
+            except ValueError as exc:
+                problems.append(f"{where} $d: {str(exc)!r} is not a date (yyyymmdd, yyyy or yyyy-mm-dd); "
+                                f"left out (it would otherwise read as indefinite)")
+                continue
+        institution = values.get("5", [None])[0]
+        for program in programs:
+            rows.append({"program": program, "committed_on": committed_on, "retain_until": retain_until,
+                         "institution": institution})
+    return rows, problems

@@ -36,7 +36,7 @@ from pymarc.marc8_mapping import CODESETS
 from pymarc.marcxml import XmlHandler
 
 from analytics.ingest.marc_collect import Collector
-from analytics.ingest.marc_fields import WANTED_TAGS, Fields, Rejected, Text
+from analytics.ingest.marc_fields import FIRST_INDICATOR_TAGS, WANTED_TAGS, Fields, Rejected, Text
 from analytics.ingest.reader import InputError
 
 PROGRESS_EVERY = 1_000
@@ -166,6 +166,8 @@ def _parse_binary(data: bytes) -> tuple[str, Fields]:
             continue
         indicators, *parts = body.split(SUBFIELD_DELIMITER)
         second = chr(indicators[1]) if len(indicators) > 1 else " "
+        if name in FIRST_INDICATOR_TAGS:
+            second = chr(indicators[0]) if indicators else " "
         fields.setdefault(name, []).append((second, [(chr(part[0]), part[1:]) for part in parts if part]))
     return leader, fields
 
@@ -292,7 +294,8 @@ def read_xml(fh: BinaryIO, name: str, collector: Collector, total: int, progress
             fields: Fields = {}
             for f in record.fields:
                 if f.tag in WANTED_TAGS:
-                    fields.setdefault(f.tag, []).append(f.data if f.control_field else (f.indicator2, f.subfields))
+                    indicator = f.indicator1 if f.tag in FIRST_INDICATOR_TAGS else f.indicator2
+                    fields.setdefault(f.tag, []).append(f.data if f.control_field else (indicator, f.subfields))
             collector.add(number, str(record.leader), fields, _from_xml, "utf-8")
         except Rejected as exc:
             collector.reject(number, str(exc))

@@ -28,7 +28,8 @@ KIND_LABELS = {
     "e-usage": "E-usage (monthly COUNTER-derived counts, canonical columns)",
     "reading-lists": "Reading lists (citations per list and term)",
     "annual-stats": "Annual statistics (survey figures per year)",
-    "marc": "MARC 21 records (binary .mrc or MARCXML) → items",
+    "retention-commitments": "Retention commitments (shared print: program, committed on, retain until per work)",
+    "marc": "MARC 21 records (binary .mrc or MARCXML) → items, and 583 retention commitments",
     "counter": "COUNTER report (R5/R5.1 TR views, R4 BR/JR; TSV, CSV, XLSX or SUSHI JSON) → e-usage",
 }
 
@@ -61,19 +62,22 @@ SYNONYMS = {
     "gate_count": ("gate_count", "visits", "gatecount"),
     "staff_fte": ("staff_fte", "totstaff"),
     "population_served": ("population_served", "popu_lsa", "population"),
+    "program": ("program", "shared_print_program", "retention_program", "programme"),
+    "committed_on": ("committed_on", "commitment_date", "committed", "date_committed"),
+    "retain_until": ("retain_until", "retention_end", "expires", "expiry_date", "retain_through"),
 }
 
 
 def run_import(data_dir: Path, actor: Principal, code: str, kind: str, path: str | Path, *,
                mapping: dict[str, str] | None = None, null_dates: list[str] | None = None,
                encoding: str | None = None, display_name: str | None = None, progress=None,
-               mode: str = "replace") -> ImportReport:
+               mode: str = "replace", symbols: tuple[str, ...] = ()) -> ImportReport:
     """Import one file of any kind (raises InputError with nothing changed on a bad file)."""
     if kind == "marc":
         from analytics.ingest.marc import import_marc
 
         return import_marc(data_dir, actor, code, path, display_name=display_name, progress=progress,
-                           encoding=encoding)
+                           encoding=encoding, symbols=symbols)
     if kind == "counter":
         from analytics.ingest.counter import import_counter
 

@@ -468,7 +468,26 @@ def _kind_rules(frame: pl.DataFrame, raw: RawTable, kind: str, report: ImportRep
         frame = _identifiers(frame, report)
     elif kind == "annual-stats":
         frame = _annual_stats_rules(frame, raw, report)
+    elif kind == "retention-commitments":
+        frame = retention_rules(frame, raw, report)
     return frame
+
+
+def retention_rules(frame: pl.DataFrame, raw: RawTable, report: ImportReport, source: str = "table") -> pl.DataFrame:
+    """Commitments: a work must be identified (isbn, issn, oclc_number, or title and author);
+    retain_until before committed_on is an error of the row (rejected); the work key as items
+    have it; `source` says where the row came from ("table" or "marc")."""
+    identified = (pl.col("isbn").is_not_null() | pl.col("issn").is_not_null() | pl.col("oclc_number").is_not_null()
+                  | (pl.col("title").is_not_null() & pl.col("author").is_not_null()))
+    frame = _reject(frame, raw, ~identified, "no isbn, issn, oclc_number, or title and author: which work is "
+                                             "committed cannot be told", report)
+    frame = _reject(frame, raw, pl.col("retain_until") < pl.col("committed_on"),
+                    "retain_until is before committed_on", report)
+    frame = _identifiers(frame, report)
+    frame = _reject(frame, raw, pl.col("work_key").is_null(), "no usable identifier (ISBNs invalid, no title "
+                                                              "and author)", report)
+    names = [c.name for c in CANONICAL["retention-commitments"]]
+    return frame.select("_row", *names, "work_key", "match_method", pl.lit(source).alias("source"))
 
 
 def _annual_stats_rules(frame: pl.DataFrame, raw: RawTable, report: ImportReport) -> pl.DataFrame:

@@ -21,6 +21,7 @@ from analytics.release.trending import TITLE_ISBNS, build_trend_tables
 __all__ = ["HOW_TO_PUBLISH", "NO_RELEASE", "Release", "current_manifest", "open_release"]
 TABLES = ("titles", "holdings", "peer_selection", "benchmarks")
 RAW_MONTHLY = ("loans", "e_usage", "reading_lists")  # only to build the trend tables of an older release
+OPTIONAL = ("retention",)  # tables a release made before them lacks: opened empty
 
 
 @dataclass
@@ -50,6 +51,16 @@ def open_release(community_dir: Path, release_id: str | None = None, *, part: st
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)", {"f": str(path / f"{name}.parquet")})
         if not ready:
             build_trend_tables(con, manifest)
+        for name in OPTIONAL:
+            if (path / f"{name}.parquet").exists():
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet($f)",
+                            {"f": str(path / f"{name}.parquet")})
+            else:
+                from analytics.core.contract import RELEASE_TABLES, polars_schema
+                import polars as pl
+
+                empty = pl.DataFrame(schema=polars_schema(RELEASE_TABLES[name]))  # noqa: F841 - read by DuckDB
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty")
     else:
         folder = path / part
         missing = [n for n in tables if not (folder / f"{n}.parquet").exists()]

@@ -136,6 +136,23 @@ def _populations(contributors: list[contrib.Contributor], service: str, secrets:
     return disclosure.populations(members)
 
 
+def _retention_populations(contributors: list[contrib.Contributor], service: str, secrets: dict[str, str]) -> dict:
+    """Population keys of the retention counts: the region's contributors and what they commit to.
+    A member that adds or drops one commitment stays in the population, so with the plain key
+    only the counts it changed would be redrawn and comparing two releases would point at its
+    works; with this key every retention count of the region is redrawn (docs/privacy.md)."""
+    import hashlib
+
+    members: dict[tuple, list[str]] = {}
+    for c in contributors:
+        if c.service != service:
+            continue
+        file = c.path / "retention.parquet"
+        held = hashlib.sha256(file.read_bytes()).hexdigest() if file.exists() else "none"
+        members.setdefault((c.region,), []).extend([secrets.get(c.institution.code, ""), f"retention:{held}"])
+    return disclosure.populations(members)
+
+
 def _write_frame(frame: pl.DataFrame, path: Path, name: str) -> int:
     schema = RELEASE_SCHEMA[name]
     # One chunk: row groups then depend on the rows only, not on how the engine handed them over.
@@ -154,7 +171,7 @@ def release_params(settings: Settings, as_of: date) -> dict:
             "punctuation": disclosure.PUNCTUATION,
             "year_ago_int": int(months.history_start(as_of, 12).replace("-", "")),
             "lists_since": f"{as_of.year - 1:04d}", "as_of_month": months.month_of(as_of), "window_start": window_start,
-            "as_of_month_int": as_of.year * 100 + as_of.month,
+            "as_of_month_int": as_of.year * 100 + as_of.month, "as_of_year": as_of.year,
             "window_start_int": int(window_start.replace("-", "")),
             "last_complete": months.last_complete(as_of),
             "last12_start": months.add(months.last_complete(as_of), -11)}
@@ -189,7 +206,9 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
         for service, prefix in (("collection_development", ""), ("recommendations", RECOMMENDATIONS_PART + "/")):
             members = frozenset(c.institution.code for c in contributors if c.service == service)
             pops = _populations(contributors, service, secrets)
-            protection = lambda table, pops=pops: _protection(table, pops, settings, protect)  # noqa: E731
+            rpops = _retention_populations(contributors, service, secrets)
+            protection = lambda table, pops=pops, rpops=rpops: _protection(  # noqa: E731
+                table, rpops if table.startswith("retention") else pops, settings, protect)
             if members in done:
                 _copy_service_tables(building, done[members], prefix, counts)
                 progress(f"{service}: same contributors as {done[members] or 'collection development'}, copied")
@@ -221,7 +240,7 @@ def build_release(settings: Settings, building: Path, contributors: list[contrib
 def _copy_service_tables(building: Path, source_prefix: str, prefix: str, counts: dict[str, int]) -> None:
     """The same institutions contribute the same tables to both services: same release rows
     (and the views registered for them hold the same data)."""
-    for table in (*release_sql.TITLE_LEVEL, "peer_selection", "titles", *TREND_TABLES):
+    for table in (*release_sql.TITLE_LEVEL, "peer_selection", "retention", "titles", *TREND_TABLES):
         source, name = f"{source_prefix}{table}.parquet", f"{prefix}{table}.parquet"
         (building / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(building / source, building / name)
@@ -267,15 +286,41 @@ def _write_title_tables(con, building: Path, prefix: str, service: str, params: 
     titles is registered as <table>_r for the statements after it."""
     steps = [*((table, sql, protection(table)) for table, sql in release_sql.TITLE_LEVEL.items()),
              ("peer_selection", release_sql.PEER_SELECTION, protection("peer_selection")),
+             ("retention", release_sql.RETENTION, None),
              ("titles", release_sql.TITLES, None)]
     for table, sql, protect in steps:
         name = f"{prefix}{table}.parquet"
         step = time.perf_counter()
-        counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protect)
+        if table == "retention":
+            counts[name] = _write_retention(con, params, building / name, protection)
+        else:
+            counts[name] = _write_table(con, sql, params, building / name, f"{table}.parquet", protect)
         progress(f"{service}: {table} ({counts[name]:,} rows) in {time.perf_counter() - step:.1f} s")
         if table != "titles":
             con.register_file(f"{table}_r", building / name)
         _pause_for_crash_tests(f"{service}:{table}")
+
+
+def _write_retention(con, params: dict, path: Path, protection) -> int:
+    """The retention table: rows and their programs, each count through the disclosure layer;
+    a row's programs are those whose own count of institutions was released."""
+    def rows(sql: str) -> pl.DataFrame:
+        return con.sql(f"SELECT * FROM ({sql}) ORDER BY ALL", params=release_sql.used_params(sql, params)).pl()
+
+    committed = protection("retention")(rows(release_sql.RETENTION))
+    # Released as the floor of its band (K_TITLE, 6, 10): a count that moves by one commitment shows
+    # only when it crosses a band, so differencing releases tells little (docs/privacy.md).
+    count = pl.col("institutions_committed")
+    committed = committed.with_columns(
+        pl.when(count >= 10).then(10).when(count >= 6).then(6).otherwise(params["k_title"])
+        .cast(pl.Int64).alias("institutions_committed"))
+    programs = protection("retention_programs")(rows(release_sql.RETENTION_PROGRAMS))
+    named = (programs.filter(pl.col("institutions").is_not_null()).group_by("work_key", "region")
+             .agg(pl.col("program").unique().sort().alias("programs")))
+    frame = (committed.join(named, on=["work_key", "region"], how="left")
+             .with_columns(pl.col("programs").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+             .sort("work_key", "region"))
+    return _write_frame(frame, path, "retention.parquet")
 
 
 def _write_recommendation_evidence(con, building: Path, prefix: str, params: dict, counts: dict[str, int],

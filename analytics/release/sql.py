@@ -42,7 +42,8 @@ def used_params(sql: str, params: dict) -> dict:
 # work_map_frame, from which WORK_MAP and WORK_IDS are materialised.
 WORK_KEYS = """
 SELECT work_key, list_sort(list_distinct(flatten(list(isbns)))) AS isbn13_list
-FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c)
+FROM (SELECT work_key, isbns FROM holdings_c UNION ALL SELECT work_key, isbns FROM e_usage_c
+      UNION ALL SELECT work_key, isbns FROM retention_c)
 GROUP BY work_key
 """
 
@@ -193,6 +194,50 @@ FROM counted c JOIN work_ids k ON c.wid = k.wid
 JOIN usable u ON c.region = u.region AND c.peer_group = u.peer_group
 """
 
+# Shared-print retention per work and region: the institutions with a current commitment (retained
+# until the as-of year or later, or indefinitely), released where at least K_TITLE commit; the
+# disclosure layer perturbs the count like every other. retained_until is the latest year Y such
+# that at least K_TITLE of the committing institutions retain the work until Y or later: the
+# K_TITLE-th latest of their years (an institution's year is the latest of its commitments to the
+# work, indefinite counting as later than any year), null when that one is indefinite. It is
+# therefore never one institution's own date unless K_TITLE-1 others retain at least as long.
+# Programs are released by RETENTION_PROGRAMS, each only where at least K_TITLE of the row's
+# committing institutions name it (perturbed and thresholded the same way), and joined in at publish.
+RETENTION = """
+WITH current_commitments AS (
+    SELECT m.wid, r.region, r.tid, r.rkey, r.program, r.retain_until_year AS until
+    FROM retention_c r JOIN work_map m ON r.work_key = m.local_key
+    WHERE r.retain_until_year IS NULL OR r.retain_until_year >= $as_of_year
+), per_institution AS (
+    SELECT wid, region, tid, rkey,
+           CASE WHEN count(*) FILTER (WHERE until IS NULL) > 0 THEN 999999 ELSE max(until) END AS until
+    FROM current_commitments GROUP BY wid, region, tid, rkey
+), ranked AS (
+    SELECT wid, region, tid, rkey, until,
+           row_number() OVER (PARTITION BY wid, region ORDER BY until DESC, tid) AS place
+    FROM per_institution
+), released AS (
+    SELECT wid, region, count(*) AS institutions_committed, bit_xor(rkey) AS committed_key,
+           max(CASE WHEN place = $k_title THEN until END) AS kth
+    FROM ranked GROUP BY wid, region
+    HAVING count(*) >= $k_title
+)
+SELECT k.work_key, r.region, r.institutions_committed, CASE WHEN r.kth < 999999 THEN r.kth END AS retained_until,
+       r.committed_key
+FROM released r JOIN work_ids k ON r.wid = k.wid
+"""
+
+RETENTION_PROGRAMS = """
+SELECT k.work_key, c.region, c.program, count(*) AS institutions, bit_xor(c.rkey) AS institutions_key
+FROM (
+    SELECT DISTINCT m.wid, r.region, r.program, r.tid, r.rkey
+    FROM retention_c r JOIN work_map m ON r.work_key = m.local_key
+    WHERE r.retain_until_year IS NULL OR r.retain_until_year >= $as_of_year
+) c JOIN work_ids k ON c.wid = k.wid
+GROUP BY k.work_key, c.region, c.program
+HAVING count(*) >= $k_title
+"""
+
 # Bibliographic facts of the released works. Free text (title, author, publisher) is released
 # only in a form that at least K_TITLE holders agree on once case, punctuation and spacing are
 # ignored; otherwise the title becomes $withheld and author and publisher stay empty, so one
@@ -205,7 +250,8 @@ WITH released AS (
     SELECT DISTINCT k.wid FROM work_ids k JOIN (
         SELECT work_key FROM holdings_r UNION SELECT work_key FROM loans_r
         UNION SELECT work_key FROM e_usage_r UNION SELECT work_key FROM reading_lists_r
-        UNION SELECT work_key FROM peer_selection_r) r ON k.work_key = r.work_key
+        UNION SELECT work_key FROM peer_selection_r UNION SELECT work_key FROM retention_r) r
+        ON k.work_key = r.work_key
 ), described AS (
     SELECT m.wid, h.tid, h.title, h.author, h.publisher, h.pub_year, h.language, h.lc_class, h.lc_subclass,
            h.subject, h.format, h.isbns

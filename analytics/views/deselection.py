@@ -10,6 +10,13 @@ K_TITLE, so a scarce work is never a withdrawal candidate, whatever M is set to.
 
 Own items are matched to community works by any shared ISBN (so a print copy finds the
 work the community knows by its e-book) or else by work key.
+
+Retention commitments (shared print): an item whose work the institution itself committed to
+retain (a current commitment in its retention_commitments table, matched by work key or a shared
+ISBN) is never a withdrawal candidate; how many were left out is returned. Both lists carry
+"retained_in_region": the committing institutions of the region and their programs as the
+release's retention table gives them, or "fewer than K" (none, or too few to release): works
+others retain are safer to withdraw, scarce works nobody retains are the ones to keep.
 """
 
 from __future__ import annotations
@@ -125,6 +132,42 @@ def community_holders(release: Release, items: pl.DataFrame, region: str) -> pl.
     return matched
 
 
+def own_commitments(actor: Principal, data_dir: Path, code: str, as_of: date) -> pl.DataFrame:
+    """The institution's current commitments (retained until as_of or later, or indefinitely):
+    work_key and isbn; empty without a commitments table."""
+    access.require_member(actor, code, "the local retention commitments")
+    path = table_path(data_dir, code, "retention-commitments")
+    if not path.exists():
+        return pl.DataFrame(schema={"work_key": pl.String, "isbn": pl.String})
+    return (pl.read_parquet(path, columns=["work_key", "isbn", "retain_until"])
+            .filter(pl.col("retain_until").is_null() | (pl.col("retain_until") >= as_of))
+            .select("work_key", "isbn"))
+
+
+def committed_items(items: pl.DataFrame, commitments: pl.DataFrame) -> pl.Series:
+    """Whether each item's work is one the institution committed to retain (work key or shared ISBN)."""
+    if commitments.is_empty():
+        return pl.Series("committed", [False] * items.height, dtype=pl.Boolean)
+    keys = set(commitments["work_key"].drop_nulls().to_list())
+    isbns = set(commitments["isbn"].drop_nulls().str.split(";").explode().to_list())
+    by_isbn = items["isbn"].fill_null("").str.split(";").list.eval(pl.element().is_in(list(isbns))).list.any()
+    return (items["work_key"].is_in(list(keys)).fill_null(False) | by_isbn.fill_null(False)).alias("committed")
+
+
+def retained_in_region(release: Release, community_keys: pl.Series, region: str) -> pl.DataFrame:
+    """community_key -> "retained_in_region": "N (programs)" from the release's retention table,
+    or "fewer than K" where it has no row (none, or fewer than K_TITLE committing institutions)."""
+    cur = release.cursor()
+    cur.register("wanted_keys", pl.DataFrame({"community_key": community_keys.drop_nulls().unique()},
+                                             schema={"community_key": pl.String}))
+    rows = cur.sql("SELECT w.community_key, r.institutions_committed, r.programs FROM wanted_keys w "
+                   "JOIN retention r ON r.work_key = w.community_key AND r.region = $region",
+                   params={"region": region}).pl()
+    label = pl.col("institutions_committed").cast(pl.String) + pl.when(pl.col("programs").list.len() > 0).then(
+        pl.lit(" (") + pl.col("programs").list.join(", ") + pl.lit(")")).otherwise(pl.lit(""))
+    return rows.select("community_key", label.alias("retained_in_region"))
+
+
 MANY_HOLDERS = 10  # "many institutions hold it", in a region with 20 or more contributors
 
 
@@ -152,18 +195,25 @@ def deselection(actor: Principal, release: Release, data_dir: Path, code: str, r
     old_enough = pl.lit(True) if rules.published_before is None else (pl.col("pub_year") < rules.published_before)
     widely_held = pl.col("institutions_holding").fill_null(0) >= rules.min_holders
     on_shelf = pl.col("format") == "print"  # withdrawal frees shelves: electronic items are reviewed elsewhere
+    items = items.with_columns(committed_items(items, own_commitments(actor, data_dir, code, as_of)))
+    retained = retained_in_region(release, items["community_key"], rules.region)
+    items = (items.join(retained, on="community_key", how="left")
+             .with_columns(pl.col("retained_in_region").fill_null(f"fewer than {k_title}")))
+    candidates = on_shelf & idle & old_enough & widely_held
+    committed_left_out = items.filter(candidates & pl.col("committed")).height
     withdraw = (
-        items.filter(on_shelf & idle & old_enough & widely_held)
+        items.filter(candidates & ~pl.col("committed"))
         .sort(["institutions_holding", "uses", "pub_year", "title", "item_id"],
               descending=[True, False, False, False, False], nulls_last=True)
         .select("item_id", "title", "author", "isbn", "call_number", "pub_year", "format", "uses", "last_use",
-                "institutions_holding")
+                "institutions_holding", "retained_in_region")
     )
     scarce = pl.col("institutions_holding").is_null()
     retain = (
         items.filter(scarce)
         .sort(["uses", "pub_year", "title", "item_id"], descending=[True, False, False, False], nulls_last=True)
-        .select("item_id", "title", "author", "isbn", "call_number", "pub_year", "format", "uses", "last_use")
+        .select("item_id", "title", "author", "isbn", "call_number", "pub_year", "format", "uses", "last_use",
+                "retained_in_region", pl.col("committed").alias("committed_by_you"))
     )
     tiles = {
         "items": items.height,
@@ -175,4 +225,5 @@ def deselection(actor: Principal, release: Release, data_dir: Path, code: str, r
     }
     return {"withdraw": withdraw.head(rules.limit), "withdraw_total": withdraw.height,
             "retain": retain.head(rules.limit), "retain_total": retain.height, "tiles": tiles,
-            "rules": rules, "scarce_max_holders": k_title - 1}
+            "rules": rules, "scarce_max_holders": k_title - 1, "committed_left_out": committed_left_out,
+            "nobody_retains": retain.filter(pl.col("retained_in_region").str.starts_with("fewer than")).height}

@@ -179,10 +179,41 @@ def test_no_canary_reaches_any_release_file(tmp_path):
     for peer in peers:
         peer.tables["reading-lists"] = ("list_id,term,title,isbn\n"
                                         f"{peer.code}-L,2026-SPRING,The Fire Next Time,9780679744726\n")
+    # Retention commitments: the canary's through the CSV route (with its code, a local id and a
+    # note in extra columns), the peers' too, and one more holder's through MARC 583 whose $5
+    # names the canary (its own symbol) or another institution (skipped).
+    canary_commitments = (f"isbn,program,committed_on,retain_until,institution,local_id,note\n"
+                          f"9780679744726,EAST,2016-06-30,2040-12-31,{CANARY}CODE,{CANARY}-BIB-1,{CANARY}-NOTE\n")
+    for peer in peers:
+        peer.tables["retention-commitments"] = ("isbn,program,retain_until\n"
+                                                "9780679744726,EAST,2035-12-31\n")
     canary = Member(f"{CANARY}CODE", name=f"{CANARY} University", consortium=f"{CANARY}-NZ",
-                    tables={"items": canary_items, "loans": canary_loans, "reading-lists": canary_lists})
-    settings, store = build(tmp_path / "data", peers + [canary])
+                    tables={"items": canary_items, "loans": canary_loans, "reading-lists": canary_lists,
+                            "retention-commitments": canary_commitments})
+    settings, store = build(tmp_path / "data", peers + [canary, Member("P4")])
+    from pymarc import Field, Indicators, Record, Subfield
+
+    from analytics.ingest.marc import import_marc
+
+    record = Record(force_utf8=True)
+    record.add_field(Field(tag="001", data=f"{CANARY}-P4-BIB"))
+    record.add_field(Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", "9780679744726")]))
+    record.add_field(Field(tag="245", indicators=Indicators("1", "0"),
+                           subfields=[Subfield("a", "The Fire Next Time")]))
+    for symbol in (f"{CANARY}-P4-SYMBOL", f"{CANARY}-OTHER"):
+        record.add_field(Field(tag="583", indicators=Indicators("1", " "), subfields=[
+            Subfield("a", "committed to retain"), Subfield("c", "20160630"), Subfield("d", "20351231"),
+            Subfield("f", "EAST"), Subfield("5", symbol)]))
+    marc_file = tmp_path / "p4.mrc"
+    marc_file.write_bytes(record.as_marc())
+    from analytics.core.access import Principal
+
+    report = import_marc(settings.data_dir, Principal.system_job(), "P4", marc_file, symbols=(f"{CANARY}-P4-SYMBOL",))
+    assert report.commitments == 1
     publish(settings, store, as_of=AS_OF, now=NOW)
+    retention = release_table(settings, "retention.parquet")  # 5 committing institutions, perturbed
+    assert retention["work_key"].to_list() == ["isbn:9780679744726"]
+    assert retention["programs"].to_list() == [["EAST"]] and retention["retained_until"].to_list() == [2035]
     release = release_path(settings.community_dir)
     files = [p for p in release.rglob("*") if p.is_file()]
     assert len(files) >= 12
