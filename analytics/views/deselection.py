@@ -155,7 +155,7 @@ def committed_items(items: pl.DataFrame, commitments: pl.DataFrame) -> pl.Series
 
 
 def retained_in_region(release: Release, community_keys: pl.Series, region: str) -> pl.DataFrame:
-    """community_key -> "retained_in_region": "N (programs)" from the release's retention table,
+    """community_key -> "retained_in_region": "3–5 (programs)" from the release's retention table,
     or "fewer than K" where it has no row (none, or fewer than K_TITLE committing institutions)."""
     cur = release.cursor()
     cur.register("wanted_keys", pl.DataFrame({"community_key": community_keys.drop_nulls().unique()},
@@ -163,7 +163,12 @@ def retained_in_region(release: Release, community_keys: pl.Series, region: str)
     rows = cur.sql("SELECT w.community_key, r.institutions_committed, r.programs FROM wanted_keys w "
                    "JOIN retention r ON r.work_key = w.community_key AND r.region = $region",
                    params={"region": region}).pl()
-    label = pl.col("institutions_committed").cast(pl.String) + pl.when(pl.col("programs").list.len() > 0).then(
+    from analytics.views.holders import band
+
+    k_title = release.manifest["privacy"]["K_TITLE"]
+    # Released as the floor of its band (docs/privacy.md): shown as the band, "3–5".
+    label = pl.col("institutions_committed").map_elements(lambda n: band(n, k_title), return_dtype=pl.String) + \
+        pl.when(pl.col("programs").list.len() > 0).then(
         pl.lit(" (") + pl.col("programs").list.join(", ") + pl.lit(")")).otherwise(pl.lit(""))
     return rows.select("community_key", label.alias("retained_in_region"))
 

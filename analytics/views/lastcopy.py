@@ -34,7 +34,7 @@ from analytics.ingest.reader import InputError, RawTable, read_table
 from analytics.ingest.run import SYNONYMS
 from analytics.release.handle import Release
 from analytics.views.deselection import many_holders
-from analytics.views.holders import holders_in_region
+from analytics.views.holders import band, holders_in_region
 
 IDENTIFIERS = ("isbn", "issn", "oclc_number", "title", "author")
 # Header names of library-system exports beyond the import's (analytics/ingest/run.py), normalized.
@@ -260,7 +260,9 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                               for c in ("isbn", "issn", "oclc_number", "title"))
     retained_text = (pl.lit(NOT_IN_RELEASE) if retention is None else
                      pl.when(pl.col("institutions_committed").is_not_null())
-                     .then(pl.col("institutions_committed").cast(pl.String) + " (" + _programs(pl.col("programs"))
+                     .then(pl.col("institutions_committed").map_elements(lambda n: band(n, k_title),
+                                                                          return_dtype=pl.String)
+                           + " (" + _programs(pl.col("programs"))
                            + _until(pl.col("retained_until")) + ")")
                      .otherwise(pl.lit(f"fewer than {k_title} (or none)")))
     holders_text = pl.col("band").fill_null(f"fewer than {k_title}")
@@ -285,8 +287,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                               + _until(pl.col("your_until")) + ")")
         .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {region}, "
                                        f"your rule for widely held"))
-        .when(retained).then("retained by " + pl.col("institutions_committed").cast(pl.String)
-                             + f" institutions in {region}")
+        .when(retained).then("retained by " + pl.col("institutions_committed").map_elements(
+            lambda n: band(n, k_title), return_dtype=pl.String) + f" institutions in {region}")
         .otherwise(pl.lit(f"held by fewer than {threshold} institutions in {region} and retained by fewer than "
                           f"{k_title}: coordinate before withdrawing"))
     )

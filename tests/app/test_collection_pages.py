@@ -91,7 +91,9 @@ def test_trending_downloads_are_valid_csv_and_xlsx(codes, published_community):
     assert parsed["ISBNs"].fill_null("").to_list() == ranked["isbns"].list.join("; ").to_list()
     scores = [float(v) for v in parsed["Score"]]
     assert scores == [round(v, 2) if abs(v) >= 1 else float(f"{v:.3g}") for v in ranked["score"]]
-    assert all(len(v.split(".")[-1]) <= 3 for v in parsed["Score"] if "." in v)
+    # Printed short: 2 decimals at 1 and above, 3 significant digits below (0.0123, not 0.012300000000000002).
+    assert all(len(v.split(".")[1]) <= 2 if abs(float(v)) >= 1 else len(v.lstrip("-0.").replace(".", "")) <= 3
+               for v in parsed["Score"] if "." in v)
     xlsx = ui.excel_bytes(export)
     assert xlsx[:2] == b"PK"
     sheet = pl.read_excel(io.BytesIO(xlsx))
@@ -177,7 +179,7 @@ def test_trending_lists_only_rising_works_and_says_when_the_toggle_empties_it(co
     at = page(demo_email(code, "librarian"), "pages/trending.py")
     ranked = table(at, "score")
     assert len(ranked) > 0 and (ranked["score"] > 0).all()  # rising means rising
-    assert (ranked["recent"] > ranked["baseline"]).all()
+    assert (ranked["recent"] >= ranked["baseline"]).all()  # shown rounded to whole numbers
     # An institution that holds every work of the community: "Not held by us" empties the list,
     # and the page says that the toggle did it.
     from analytics.release.handle import open_release

@@ -36,7 +36,7 @@ def test_own_commitments_are_never_proposed_and_others_are_shown(tmp_path):
     withdraw = {row["title"]: row["retained_in_region"] for row in result["withdraw"].iter_rows(named=True)}
     # Work 2: A committed to retain it (until 2040): left out. Work 4: A's commitment ended in 2020.
     # Work 1: B, C and D retain it; EAST is named by all three, WEST only by two.
-    assert withdraw == {"Work 1": "3 (EAST)", "Work 4": "fewer than 3"}
+    assert withdraw == {"Work 1": "3–5 (EAST)", "Work 4": "fewer than 3"}
     assert result["committed_left_out"] == 1
     retain = result["retain"].select("title", "retained_in_region", "committed_by_you").rows()
     assert retain == [("Work 3", "fewer than 3", False)]
