@@ -8,7 +8,6 @@ import random
 from datetime import UTC, date, datetime
 
 import polars as pl
-import pytest
 
 from analytics.contribute import anonymize
 from analytics.release.publish import publish
