@@ -33,15 +33,12 @@ with st.sidebar:
     peer_group = st.selectbox("Peer group", list(sizes), key="selection_group",
                               format_func=lambda g: ("All institutions" if g == "all" else g.replace("=", ": ")
                                                      .replace("_", " ")) + f" ({sizes[g]} institutions)")
-    # A count shows only from K_TITLE institutions: in a small group the percentage must reach K_TITLE
-    # of it, or the list is empty. The default fits the chosen group (and follows it when it changes).
-    lowest = selection.lowest_visible_percent(sizes[peer_group], k_title)
-    if st.session_state.get("selection_percent_group") != peer_group:
-        st.session_state["selection_percent_group"] = peer_group
-        st.session_state["selection_percent"] = max(20, lowest)
-    percent = st.slider("Acquired by at least (% of the group)", 5, 100, step=5, key="selection_percent",
+    # A count shows only from K_TITLE institutions: at or below K_TITLE / group size every released
+    # work of the group shows, so that is the lowest percentage worth offering when the list is empty.
+    widest = selection.widest_percent(sizes[peer_group], k_title)
+    percent = st.slider("Acquired by at least (% of the group)", 5, 100, 20, step=5, key="selection_percent",
                         help=f"Counts below {k_title} institutions are withheld: in this group of "
-                             f"{sizes[peer_group]:,}, a work shows from {lowest}%.")
+                             f"{sizes[peer_group]:,}, every released work shows at {widest}% or less.")
     lists = st.number_input("…or on reading lists of at least (institutions)", k_title, 1000, k_title,
                             key="selection_lists")
 filters = selection.SelectionFilters(region=region, peer_group=peer_group, min_acquired_percent=float(percent),
@@ -51,18 +48,18 @@ with ui.user_errors():
 st.caption(f"Peer groups other than 'all' are released only when the group and the rest of the region each have "
            f"at least {release.manifest['privacy']['K_BENCH']} institutions; counts below {k_title} are withheld.")
 if report.height == 0:
-    if percent > lowest:
+    if percent > widest:
         st.info(f"No work you lack was acquired by {percent}% of this group, or is on the reading lists of "
-                f"{int(lists):,} of its institutions. Lower the percentage: from {lowest}% (at least {k_title} "
-                f"of the group's {sizes[peer_group]:,} institutions) works can show.")
-        st.button(f"Show works acquired by at least {lowest}%", key="selection_lower",
-                  on_click=lambda: st.session_state.update(selection_percent=lowest))
+                f"{int(lists):,} of its institutions. At {widest}% (at least {k_title} of the group's "
+                f"{sizes[peer_group]:,} institutions) every work the community data shows for it is listed.")
+        st.button(f"Show works acquired by at least {widest}%", key="selection_lower",
+                  on_click=lambda: st.session_state.update(selection_percent=widest))
     else:
         st.info(f"No work you lack was acquired in the last 12 months, or put on reading lists, by at least "
                 f"{k_title} of the group's {sizes[peer_group]:,} institutions (fewer are withheld, to protect "
                 "each institution). Choose a larger peer group, or come back after the next release.")
     st.stop()
-st.write(f"**{report.height:,}** works, best first.")
+st.write(f"**{ui.count(report.height, 'work')}**, best first.")
 columns = {"acquired_share": st.column_config.NumberColumn("Acquired by (share)", format="percent"),
            "institutions_acquired_12m": "Acquired (12 months)", "institutions_listing": "On reading lists",
            "institutions_holding": "Holding", "group_size": "Group size",

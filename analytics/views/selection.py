@@ -12,11 +12,12 @@ from analytics.release.handle import Release
 from analytics.views.collection import MAX_LIMIT, FilterError
 
 
-def lowest_visible_percent(group_size: int, k_title: int, step: int = 5) -> int:
-    """The lowest "acquired by at least" percentage (a multiple of `step`) at which a work can show
-    in a group of `group_size`: counts below K_TITLE institutions are never released."""
-    needed = 100 * min(k_title, group_size) / max(group_size, 1)
-    return int(min(100, max(step, -(-needed // step) * step)))
+def widest_percent(group_size: int, k_title: int, step: int = 5) -> int:
+    """The "acquired by at least" percentage (a multiple of `step`) at which every released work of a
+    group of `group_size` shows: a work is released from K_TITLE acquiring institutions, a share of
+    K_TITLE / group_size; any lower percentage lists the same works."""
+    share = 100 * min(k_title, group_size) / max(group_size, 1)
+    return int(max(step, share // step * step))
 
 
 @dataclass(frozen=True)

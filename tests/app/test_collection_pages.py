@@ -238,23 +238,24 @@ def test_subject_treemap_colours_relative_use_on_a_scale_centred_on_one(codes):
     assert len({round(c, 1) for c in colours}) > 3  # tiles differ: not all washed out to white
 
 
-def test_selection_default_fits_the_group_and_an_empty_list_says_why(codes, published_community):
-    """Counts below K_TITLE are withheld, so in a group of 3 a work shows only when all 3 acquired it:
-    the default percentage follows the group, and an empty list says what would fill it."""
-    from analytics.views.selection import lowest_visible_percent
+def test_selection_empty_list_says_why_and_offers_the_percentage_that_fills_it(codes, published_community):
+    """Counts below K_TITLE are withheld, so a released work is acquired by at least K_TITLE / group
+    size of its group: at or below that percentage every released work shows."""
+    from analytics.views.selection import widest_percent
 
-    assert [lowest_visible_percent(n, 3) for n in (3, 5, 10, 15, 40, 100)] == [100, 60, 30, 20, 10, 5]
-    assert lowest_visible_percent(2, 3) == 100  # a group smaller than K_TITLE shows nothing below 100%
+    assert [widest_percent(n, 3) for n in (3, 5, 10, 11, 15, 40, 100)] == [100, 60, 30, 25, 20, 5, 5]
+    assert widest_percent(2, 3) == 100
     code, _ = codes
     at = page(demo_email(code, "librarian"), "pages/selection.py")
     group = at.selectbox(key="selection_group")
     size = int(group.format_func(group.value).rsplit("(", 1)[1].split()[0])
-    lowest = lowest_visible_percent(size, 3)
-    assert at.slider(key="selection_percent").value == max(20, lowest)
-    at.slider(key="selection_percent").set_value(100).run() if lowest < 100 else None
-    if not [df for df in at.dataframe if "acquired_share" in df.value.columns]:
+    widest = widest_percent(size, 3)
+    assert at.slider(key="selection_percent").value == 20
+    if widest < 100:
+        at.slider(key="selection_percent").set_value(100).run()
         message = at.info[0].value
-        assert f"{size:,} institutions" in message and "3" in message
-        if at.slider(key="selection_percent").value > lowest:
-            at.button(key="selection_lower").click().run()
-            assert at.slider(key="selection_percent").value == lowest
+        assert f"group's {size:,} institutions" in message and f"At {widest}%" in message
+        at.button(key="selection_lower").click().run()
+        assert at.slider(key="selection_percent").value == widest
+    if not [df for df in at.dataframe if "acquired_share" in df.value.columns]:
+        assert f"at least 3 of the group's {size:,} institutions" in at.info[0].value

@@ -38,7 +38,7 @@ def test_trending_page_filter_and_downloads(signed_in, published_community, arti
         with page.expect_download() as first:
             page.get_by_role("button", name="Download CSV").click()
         everything = pl.read_csv(first.value.path(), infer_schema=False)
-        assert everything.height > 0 and {"title", "isbns", "score", "recent", "baseline"} <= set(everything.columns)
+        assert everything.height > 0 and {"Title", "ISBNs", "Score", "Recent", "Baseline"} <= set(everything.columns)
 
         page.get_by_label("LC class").click()
         page.get_by_role("option", name="P — Language and Literature").click()
@@ -46,12 +46,12 @@ def test_trending_page_filter_and_downloads(signed_in, published_community, arti
         with page.expect_download() as second:
             page.get_by_role("button", name="Download CSV").click()
         literature = pl.read_csv(second.value.path(), infer_schema=False)
-        assert literature.height > 0 and set(literature["lc_class"]) == {"P"}
-        assert literature["title"].to_list() != everything["title"].to_list()
+        assert literature.height > 0 and set(literature["LC class"]) == {"P"}
+        assert literature["Title"].to_list() != everything["Title"].to_list()
         with page.expect_download() as third:
             page.get_by_role("button", name="Download Excel").click()
         sheet = pl.read_excel(io.BytesIO(Path(third.value.path()).read_bytes()))
-        assert sheet["title"].to_list() == literature["title"].to_list()
+        assert sheet["Title"].to_list() == literature["Title"].to_list()
         page.screenshot(path=str(artifacts_dir / "e2e-trending.png"))
 
 
@@ -75,14 +75,14 @@ def test_deselection_page_lists_and_downloads(signed_in, published_community, ar
             page.get_by_role("button", name="Download CSV").click()
         candidates = pl.read_csv(withdrawal.value.path(), infer_schema=False)
         assert candidates.height > 0
-        assert (candidates["institutions_holding"].cast(pl.Int64) >= 3).all()
+        assert (candidates["Holders in region"].cast(pl.Int64) >= 3).all()
         page.get_by_text("Retention candidates").first.click()
         page.get_by_text("at most 2 institutions").wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the list and its download buttons are redrawn
         with page.expect_download() as retention:
             page.get_by_role("button", name="Download Excel").click()
         sheet = pl.read_excel(io.BytesIO(Path(retention.value.path()).read_bytes()))
-        assert sheet.height > 0 and "institutions_holding" not in sheet.columns
+        assert sheet.height > 0 and "Holders in region" not in sheet.columns
         page.screenshot(path=str(artifacts_dir / "e2e-deselection.png"))
 
 
@@ -101,7 +101,7 @@ def test_subject_overview_page(signed_in, published_community, artifacts_dir):
         with page.expect_download() as by_subclass:
             page.get_by_role("button", name="Download Excel").click()
         subclasses = pl.read_excel(io.BytesIO(Path(by_subclass.value.path()).read_bytes()))
-        assert "lc_subclass" in subclasses.columns and subclasses.height > classes.height
+        assert "LC subclass" in subclasses.columns and subclasses.height > classes.height
         page.screenshot(path=str(artifacts_dir / "e2e-subjects.png"))
 
 
@@ -118,18 +118,18 @@ def test_selection_page_filter_and_order_list(signed_in, tmp_path, artifacts_dir
                    viewport={"width": 1500, "height": 1100}, accept_downloads=True) as (page, base_url):
         page.get_by_role("link", name="Selection report").first.click()
         page.get_by_role("heading", name="Selection report").wait_for(timeout=60_000)
-        page.get_by_text("1 works, best first").wait_for(timeout=60_000)
+        page.get_by_text("1 work, best first").wait_for(timeout=60_000)
         with page.expect_download() as order_list:
             page.get_by_role("button", name="Download order list (CSV)").click()
         orders = pl.read_csv(order_list.value.path(), infer_schema=False)
-        assert orders.select("title", "isbns", "institutions_acquired_12m", "group_size").rows() == [
+        assert orders.select("Title", "ISBNs", "Acquired (12 months)", "Group size").rows() == [
             ("Sudden Hit", "9780345806567", "3", "11")]
         with page.expect_download() as order_sheet:
             page.get_by_role("button", name="Download order list (Excel)").click()
         sheet = pl.read_excel(io.BytesIO(Path(order_sheet.value.path()).read_bytes()))
-        assert sheet["title"].to_list() == ["Sudden Hit"]
+        assert sheet["Title"].to_list() == ["Sudden Hit"]
         page.screenshot(path=str(artifacts_dir / "e2e-selection.png"))
         # Raise the bar above 3 of 11: the list empties.
         page.get_by_role("slider").focus()
         page.keyboard.press("End")
-        page.get_by_text("No work meets these thresholds").wait_for(timeout=30_000)
+        page.get_by_text("No work you lack was acquired by 100%").wait_for(timeout=30_000)

@@ -64,7 +64,8 @@ def sharing(published_community, tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
     store = Store(load_settings(data_dir).database_url)
     code = next(i.code for i in store.list_institutions(SYSTEM)
-                if all(s.in_effect for s in store.sharing_state(SYSTEM, i.code).values()))
+                # switched on and in effect: another test may have turned a switch off (still in effect)
+                if all(s.in_effect and s.requested for s in store.sharing_state(SYSTEM, i.code).values()))
     # Whatever other tests did with the shared community: this release's recommendations not made yet.
     with store.engine.begin() as con:
         for table in (recommendation_events, recommendations, recommendation_runs):
