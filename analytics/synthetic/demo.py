@@ -241,6 +241,39 @@ def institution_exports(rng: np.random.Generator, inst: DemoInstitution, works: 
             "annual-stats": annual_stats(rng, inst, items_frame, months[-1])}
 
 
+# Shared-print programs by region: who commits to retain what (the demo's institutions join by type).
+PROGRAMS = {"NA": ("EAST", "WEST", "HathiTrust Shared Print"), "EU": ("UKRR", "HathiTrust Shared Print"),
+            "APAC": ("CAUL Shared Print",)}
+RETAINING_TYPES = ("research", "national", "teaching")
+
+
+def retention_commitments(rng: np.random.Generator, inst: DemoInstitution, items: pl.DataFrame,
+                          today: date) -> pl.DataFrame | None:
+    """Retention commitments of a research, national or teaching library: older print works of
+    its collection, chosen by their ISBN so that several libraries of a region commit to the same
+    works; one or two programs of its region; most until 2035-2045 or indefinitely, a few ended.
+    Its own random stream, so the rest of the demo does not change."""
+    if inst.type not in RETAINING_TYPES:
+        return None
+    programs = PROGRAMS[inst.region]
+    mine = list(rng.choice(programs, size=min(len(programs), 1 + int(rng.integers(0, 2))), replace=False))
+    old_print = items.filter((pl.col("format") == "print") & (pl.col("pub_year") < today.year - 20)
+                             & pl.col("isbn").is_not_null() & pl.col("withdrawn_date").is_null())
+    first_isbn = old_print["isbn"].str.split(";").list.first()
+    chosen = old_print.filter(first_isbn.str.slice(-3).cast(pl.Int64, strict=False) % 5 == 0).unique("isbn")
+    if chosen.is_empty():
+        return None
+    n = chosen.height
+    program = rng.choice(mine, n)
+    committed_on = [date(int(y), 7, 1) for y in rng.integers(2012, 2022, n)]
+    ends = rng.choice(["indefinite", "2035", "2040", "2045", "ended"], n, p=[0.3, 0.3, 0.2, 0.12, 0.08])
+    retain_until = [None if e == "indefinite" else date(today.year - 1, 12, 31) if e == "ended"
+                    else date(int(e), 12, 31) for e in ends]
+    return pl.DataFrame({"isbn": chosen["isbn"], "title": chosen["title"], "author": chosen["author"],
+                         "program": program, "committed_on": committed_on, "retain_until": retain_until},
+                        schema_overrides={"retain_until": pl.Date})
+
+
 def _profile_ratio(inst: DemoInstitution, dimension: str, keys: np.ndarray) -> np.ndarray:
     """How much more (or less) the institution's profile holds of each key than the universe of works."""
     own, universe = profile.shares(profile.profile_of(inst.type), dimension), _mixed(dimension)
@@ -521,6 +554,8 @@ def build_demo(settings: Settings, institutions: int = 24, seed: int = 7, months
         for role, person in DEMO_USERS:
             store.add_user(system, demo_email(inst.code, role), inst.code, [role], f"{person} ({inst.code})")
         tables = institution_exports(rng, inst, works, month_list)
+        tables["retention-commitments"] = retention_commitments(np.random.default_rng([seed, n, 583]), inst,
+                                                                tables["items"], today)
         if inst.consortium:
             consortium_items[inst.code] = tables["items"]
         folder = exports_dir / inst.code

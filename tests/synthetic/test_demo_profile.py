@@ -104,3 +104,32 @@ def test_the_reference_is_shipped_with_the_product_and_adds_up():
     assert ((sums["share"] - 1).abs() < 1e-3).all()
     assert set(table["basis"]) <= {"measured", "imputed", "estimate"}
 
+
+
+def test_demo_libraries_that_retain_have_current_and_ended_commitments(demo_community):
+    """Research, national and teaching libraries of the demo carry shared-print commitments (through
+    the real import), so My data, Deselection and the last-copy check have some to show."""
+
+    from analytics.control.store import Store
+    from analytics.core.access import Principal
+    from analytics.core.config import load_settings
+    from analytics.synthetic.demo import PROGRAMS, RETAINING_TYPES
+
+    store = Store(load_settings(demo_community).database_url)
+    try:
+        institutions = store.list_institutions(Principal.system_job())
+    finally:
+        store.dispose()
+    seen = 0
+    for inst in institutions:
+        path = demo_community / "institutions" / inst.code / "retention_commitments.parquet"
+        if inst.type not in RETAINING_TYPES:
+            assert not path.exists()
+            continue
+        commitments = pl.read_parquet(path)
+        seen += 1
+        assert commitments.height > 20 and set(commitments["program"]) <= set(PROGRAMS[inst.region])
+        until = commitments["retain_until"]
+        assert until.is_null().sum() > 0 and (until < date.today()).sum() > 0  # indefinite, and ended
+        assert commitments["work_key"].str.starts_with("isbn:").all()
+    assert seen >= 2
