@@ -56,8 +56,8 @@ CATALOG: dict[str, RecommendationType] = {t.id: t for t in (
         title="Withdraw unused print that many peers hold",
         explanation="Print items nobody has borrowed for years, of works that many institutions in your region "
                     "also hold, are safe candidates to withdraw: readers can still get them from a peer.",
-        rule="Per LC subclass: your print items (not withdrawn) with no loan in the last 10 years (or never, and added "
-             "more than 10 years ago), "
+        rule="Per LC subclass: your print items (not withdrawn, not of a work you committed to retain) with no loan "
+             "in the last 10 years (or never, and added more than 10 years ago), "
              "whose work at least 10 institutions of your region hold in the current release (in a region with fewer "
              "than 20 contributing institutions: at least half of them, and never fewer than 3). Fires when a "
              "subclass has at least 5 such items; the subclasses with the most items come first.",
@@ -77,8 +77,8 @@ CATALOG: dict[str, RecommendationType] = {t.id: t for t in (
                     "them from weeding.",
         rule="Per LC subclass: works you hold (print, not withdrawn) that the current release does not list as "
              "held by K_TITLE or more institutions of your region (the release's threshold; so at most K_TITLE - 1 "
-             "hold them, perhaps including you). Fires when a subclass has at least 5 such works; the subclasses "
-             "with the most come first.",
+             "hold them, perhaps including you), not counting those you already committed to retain. Fires when a "
+             "subclass has at least 5 such works; the subclasses with the most come first.",
         evidence="Scarce works and their items, of which used in the last 10 years.",
         impact="Scarce works protected from withdrawal.",
         action="Download the list of scarce items (CSV) to flag them for retention in your library system.",

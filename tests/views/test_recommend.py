@@ -395,3 +395,23 @@ def test_summaries_write_large_numbers_with_thousands_separators(tmp_path):
               "metric_type": "Total_Item_Requests", "count": 1234}]
     [c] = of_type(world(tmp_path, items=items, e_usage=usage), "print_e_duplication")
     assert "the e-version had 1,234 requests in 12 months" in c.summary
+
+
+def test_withdraw_and_retain_leave_out_what_you_committed_to_retain(tmp_path):
+    """Shared print: items whose work the institution committed to retain are never proposed for
+    withdrawal, and scarce works already committed are not counted again as to retain."""
+    items = [item(i, f"QA{i} .W1 1990", acquired="1990-01-01", last_loan="2001-01-01") for i in range(1, 21)]
+    release = {"titles": [title(i, "QA") for i in range(1, 21)],
+               "holdings": [holding(i, 10) for i in range(1, 21)]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before = {c.target: c for c in of_type(world(tmp_path / "a", items=items, release=release), "withdraw")}
+    assert before["QA"].basis == {"items": 20}
+    commitments = tmp_path / "b" / "retention.csv"
+    commitments.write_text("isbn,program,committed_on,retain_until\n"
+                           + "".join(f"{isbn(i)},EAST,2015-01-01,\n" for i in range(1, 6))
+                           + f"{isbn(6)},EAST,2015-01-01,2020-12-31\n")  # ended: not a commitment any more
+    import_file(tmp_path / "b" / "data", SYSTEM, CODE, "retention-commitments", commitments)
+    after = {c.target: c for c in of_type(world(tmp_path / "b", items=items, release=release), "withdraw")}
+    assert after["QA"].basis == {"items": 15}
+    assert not set(after["QA"].rows["isbn"]) & {isbn(i) for i in range(1, 6)}

@@ -27,7 +27,7 @@ def withdraw(ctx: Context) -> list[Candidate]:
     cutoff = date(ctx.as_of.year - IDLE_YEARS, ctx.as_of.month, 1)
     minimum = withdraw_min_holders(ctx)
     idle = held_print(ctx).filter(
-        deselection.idle_since(cutoff)
+        deselection.idle_since(cutoff) & ~pl.col("committed")  # never what you committed to retain
         & (pl.col("institutions_holding").fill_null(0) >= minimum)
         & pl.col("lc_subclass").is_not_null())
     out = []
@@ -62,6 +62,10 @@ def withdraw(ctx: Context) -> list[Candidate]:
 def retain(ctx: Context) -> list[Candidate]:
     cutoff = date(ctx.as_of.year - IDLE_YEARS, ctx.as_of.month, 1)
     scarce = held_print(ctx).filter(pl.col("institutions_holding").is_null() & pl.col("lc_subclass").is_not_null())
+    # Works you already committed to retain are protected: the recommendation is about the others.
+    already = dict(scarce.filter(pl.col("committed")).group_by("lc_subclass")
+                   .agg(pl.col("work_key").n_unique()).iter_rows())
+    scarce = scarce.filter(~pl.col("committed"))
     out = []
     for (subclass,), group in scarce.group_by("lc_subclass"):
         works = group["work_key"].n_unique()
@@ -75,7 +79,9 @@ def retain(ctx: Context) -> list[Candidate]:
             f"hold them.",
             [evidence_item(f"Works at most {ctx.k_title - 1} institutions of {ctx.region} hold", works, "community"),
              evidence_item("Your items of these works", group.height, "yours"),
-             evidence_item("Works used in the last 10 years", used, "yours")],
+             evidence_item("Works used in the last 10 years", used, "yours"),
+             evidence_item("Scarce works you already committed to retain (not counted)",
+                           already.get(subclass, 0), "yours")],
             f"{works:,} scarce works protected", float(works), float(works), {"works": works},
             group.sort("title", "item_id").select("item_id", "title", "author", "isbn", "call_number", "pub_year",
                                                   "uses", "last_use"),

@@ -147,7 +147,7 @@ def build_context(actor: Principal, release: Release, data_dir: Path, code: str,
                                      "uses": pl.Int64,
                                      "last_use": pl.Date, "lc_class": pl.String, "lc_subclass": pl.String,
                                      "community_key": pl.String, "institutions_holding": pl.Int64,
-                                     "loans_12m": pl.Int64, "match_method": pl.String})
+                                     "loans_12m": pl.Int64, "match_method": pl.String, "committed": pl.Boolean})
     else:
         window = (date.fromisoformat(f"{last12_start}-01"), date(as_of.year, as_of.month, 1))
         items = deselection.own_items(actor, data_dir, code, loans_between=window)
@@ -155,6 +155,9 @@ def build_context(actor: Principal, release: Release, data_dir: Path, code: str,
         holders = deselection.community_holders(release, items, region)
         items = items.join(holders, on="item_id", how="left").with_columns(
             pl.col("loans_window").fill_null(0).alias("loans_12m")).drop("loans_window")
+        # Works the institution committed to retain (shared print): never proposed for withdrawal.
+        items = items.with_columns(deselection.committed_items(
+            items, deselection.own_commitments(actor, data_dir, code, as_of)).alias("committed"))
     keys = items["work_key"].drop_nulls().unique()
     isbns = items["isbn"].drop_nulls().str.split(";").explode().drop_nulls().unique()
     usage = _own_usage(data_dir, code, last12_start, last_complete)
