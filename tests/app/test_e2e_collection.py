@@ -11,6 +11,7 @@ import pytest
 from analytics.core.access import Principal
 from analytics.core.config import load_settings
 from analytics.control.store import Store
+from tests.support.tour import wait_ready
 
 SYSTEM = Principal.system_job()
 
@@ -35,6 +36,7 @@ def test_trending_page_filter_and_downloads(signed_in, published_community, arti
         page.get_by_role("link", name="Trending titles").first.click()
         page.get_by_role("heading", name="Trending titles").wait_for(timeout=60_000)
         page.get_by_text("Top rising works in NA").wait_for(timeout=60_000)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as first:
             page.get_by_role("button", name="Download CSV").click()
         everything = pl.read_csv(first.value.path(), infer_schema=False)
@@ -43,11 +45,13 @@ def test_trending_page_filter_and_downloads(signed_in, published_community, arti
         page.get_by_label("LC class").click()
         page.get_by_role("option", name="P — Language and Literature").click()
         page.wait_for_timeout(2500)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as second:
             page.get_by_role("button", name="Download CSV").click()
         literature = pl.read_csv(second.value.path(), infer_schema=False)
         assert literature.height > 0 and set(literature["LC class"]) == {"P"}
         assert literature["Title"].to_list() != everything["Title"].to_list()
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as third:
             page.get_by_role("button", name="Download Excel").click()
         sheet = pl.read_excel(io.BytesIO(Path(third.value.path()).read_bytes()))
@@ -71,6 +75,7 @@ def test_deselection_page_lists_and_downloads(signed_in, published_community, ar
         years.press("Enter")
         page.get_by_text("held by at least 3 institutions").wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as withdrawal:
             page.get_by_role("button", name="Download CSV").click()
         candidates = pl.read_csv(withdrawal.value.path(), infer_schema=False)
@@ -79,6 +84,7 @@ def test_deselection_page_lists_and_downloads(signed_in, published_community, ar
         page.get_by_text("Retention candidates").first.click()
         page.get_by_text("at most 2 institutions").wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the list and its download buttons are redrawn
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as retention:
             page.get_by_role("button", name="Download Excel").click()
         sheet = pl.read_excel(io.BytesIO(Path(retention.value.path()).read_bytes()))
@@ -93,11 +99,13 @@ def test_subject_overview_page(signed_in, published_community, artifacts_dir):
         page.get_by_role("link", name="Subject overview").first.click()
         page.get_by_role("heading", name="Subject overview").wait_for(timeout=60_000)
         page.get_by_text("Community holdings in NA by LC class").wait_for(timeout=60_000)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as by_class:
             page.get_by_role("button", name="Download CSV").click()
         classes = pl.read_csv(by_class.value.path(), infer_schema=False)
         page.get_by_role("radio", name="Subclass").click()
         page.wait_for_timeout(2500)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as by_subclass:
             page.get_by_role("button", name="Download Excel").click()
         subclasses = pl.read_excel(io.BytesIO(Path(by_subclass.value.path()).read_bytes()))
@@ -119,11 +127,13 @@ def test_selection_page_filter_and_order_list(signed_in, tmp_path, artifacts_dir
         page.get_by_role("link", name="Selection report").first.click()
         page.get_by_role("heading", name="Selection report").wait_for(timeout=60_000)
         page.get_by_text("1 work, best first").wait_for(timeout=60_000)
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as order_list:
             page.get_by_role("button", name="Download order list (CSV)").click()
         orders = pl.read_csv(order_list.value.path(), infer_schema=False)
         assert orders.select("Title", "ISBNs", "Acquired (12 months)", "Group size").rows() == [
             ("Sudden Hit", "9780345806567", "3", "11")]
+        wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as order_sheet:
             page.get_by_role("button", name="Download order list (Excel)").click()
         sheet = pl.read_excel(io.BytesIO(Path(order_sheet.value.path()).read_bytes()))

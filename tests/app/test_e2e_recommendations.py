@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from analytics.core.access import Principal
 from analytics.core.config import load_settings
 from analytics.control.store import Store
+from tests.support.tour import wait_ready
 
 SYSTEM = Principal.system_job()
 
@@ -37,6 +38,7 @@ def test_manager_dismisses_a_recommendation_with_a_reason(signed_in, published_c
             open_before = [r for r in store.recommendation_records(manager, code) if r.status == "new"]
 
             download = page.get_by_role("button", name="Download list").first
+            wait_ready(page)  # the run that drew the button is the last one
             with page.expect_download() as listed:
                 download.click()
             rows = pl.read_csv(listed.value.path(), infer_schema=False)
