@@ -167,16 +167,20 @@ CANONICAL: dict[str, tuple[Column, ...]] = {
     # Shared-print retention commitments of the institution (also read from MARC 583 by the
     # `marc` import). A row needs an isbn, issn, oclc_number, or title and author.
     "retention-commitments": (
-        Column("isbn", "str", description="ISBN-10/13 of the work committed; several separated by ; or |"),
-        Column("issn", "str"),
-        Column("oclc_number", "str", description="OCLC number, e.g. 12345678 or (OCoLC)12345678"),
-        Column("title", "str", description="with author, identifies a work without identifiers"),
-        Column("author", "str"),
+        Column("isbn", "str", description="ISBN-10/13 of the work committed; several separated by ; or |",
+               example="9780385334570"),
+        Column("issn", "str", description="ISSN of a serial committed", example=""),
+        Column("oclc_number", "str", description="OCLC number, e.g. 12345678 or (OCoLC)12345678", example=""),
+        Column("title", "str", description="with author, identifies a work without identifiers",
+               example="The road to Wigan Pier"),
+        Column("author", "str", description="with title, identifies a work without identifiers",
+               example="Orwell, George"),
         Column("program", "str", True, description="the shared-print program, e.g. EAST, WEST, "
-                                                    "HathiTrust Shared Print"),
-        Column("committed_on", "date", description="the date of the commitment (MARC 583 $c)"),
+                                                    "HathiTrust Shared Print", example="EAST"),
+        Column("committed_on", "date", description="the date of the commitment (MARC 583 $c)", example="2019-07-01"),
         Column("retain_until", "date", description="the end of the commitment (MARC 583 $d); empty = "
-                                                   "indefinite. Commitments past it are kept here but not shared"),
+                                                   "indefinite. Commitments past it are kept here but not shared",
+               example="2035-12-31"),
     ),
 }
 
