@@ -65,7 +65,8 @@ def main() -> None:
     actor = ui.principal()
     # The navigation is always the same, so the requested page (a deep link) survives
     # sign-in; each page draws the sign-in view itself until the user is known.
-    page = st.navigation(PAGES, position="sidebar" if actor else "hidden")
+    # Every page in view: with more than ten, Streamlit would hide the rest behind "View more".
+    page = st.navigation(PAGES, position="sidebar" if actor else "hidden", expanded=True)
     if actor is not None:
         sidebar(actor)
     page.run()
