@@ -44,20 +44,6 @@ def build_demo(data_dir: Path) -> None:
         store.dispose()
 
 
-def sharing_institution(data_dir: Path) -> tuple[str, str]:
-    from analytics.control.store import Store
-    from analytics.core.access import Principal
-    from analytics.core.config import load_settings
-
-    store = Store(load_settings(data_dir).database_url)
-    try:
-        system = Principal.system_job()
-        return next((i.code, i.name) for i in store.list_institutions(system)
-                    if all(s.in_effect for s in store.sharing_state(system, i.code).values()))
-    finally:
-        store.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="a published community (default: build the demo)")
@@ -66,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from analytics.synthetic.demo import DEMO_USERS
     from tests.support.browser import signed_in_page
-    from tests.support.tour import Messages, tour
+    from tests.support.tour import Messages, sharing_institution, tour
 
     work = Path(tempfile.mkdtemp(prefix="screenshots-"))
     try:

@@ -7,9 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from analytics.control.store import Store
-from analytics.core.access import Principal
-from analytics.core.config import load_settings
+from tests.support.tour import sharing_institution
 
 pytestmark = pytest.mark.browser
 
@@ -17,18 +15,8 @@ PAGES = ("Trending titles", "Selection report", "Subject overview", "Deselection
          "Benchmarks", "Community data", "My data")
 
 
-def _manager_institution(data_dir) -> tuple[str, str]:
-    store = Store(load_settings(data_dir).database_url)
-    try:
-        system = Principal.system_job()
-        return next((i.code, i.name) for i in store.list_institutions(system)
-                    if all(s.in_effect for s in store.sharing_state(system, i.code).values()))
-    finally:
-        store.dispose()
-
-
 def test_every_page_asks_only_its_own_server(signed_in, published_community):
-    code, name = _manager_institution(published_community)
+    code, name = sharing_institution(published_community)
     requests: list[str] = []
     with signed_in(published_community, code, name, "Max Manager", requests=requests,
                    viewport={"width": 1400, "height": 1000}) as (page, base_url):

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.control.store import Store
-from analytics.core.access import Principal
-from analytics.core.config import load_settings
 from analytics.synthetic.demo import DEMO_USERS
-from tests.support.tour import Messages, tour
+from tests.support.tour import Messages, sharing_institution, tour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,19 +17,9 @@ ALL_PAGES = {"Home", "Trending titles", "Selection report", "Subject overview", 
              "Recommendations", "Benchmarks", "Community data", "My data", "Import data", "Data sharing profile"}
 
 
-def _sharing_institution(data_dir) -> tuple[str, str]:
-    store = Store(load_settings(data_dir).database_url)
-    try:
-        system = Principal.system_job()
-        return next((i.code, i.name) for i in store.list_institutions(system)
-                    if all(s.in_effect for s in store.sharing_state(system, i.code).values()))
-    finally:
-        store.dispose()
-
-
 @pytest.mark.parametrize("role", ["admin", "manager", "librarian"])
 def test_tour_of_every_page(signed_in, published_community, artifacts_dir, role):
-    code, name = _sharing_institution(published_community)
+    code, name = sharing_institution(published_community)
     person = dict(DEMO_USERS)[role]
     requests: list[str] = []
     watched = []

@@ -64,6 +64,22 @@ class Messages:
         return taken
 
 
+def sharing_institution(data_dir) -> tuple[str, str]:
+    """(code, name) of the first institution of the community at `data_dir` whose every sharing switch
+    is on and in effect: the one that sees every page."""
+    from analytics.control.store import Store
+    from analytics.core.access import Principal
+    from analytics.core.config import load_settings
+
+    store = Store(load_settings(data_dir).database_url)
+    try:
+        system = Principal.system_job()
+        return next((i.code, i.name) for i in store.list_institutions(system)
+                    if all(s.in_effect and s.requested for s in store.sharing_state(system, i.code).values()))
+    finally:
+        store.dispose()
+
+
 def wait_ready(page, timeout_ms: int = 120_000) -> None:
     """Ready: the script has finished (no running indicator, skeleton or spinner) and the network is idle."""
     for _ in range(2):  # twice, some time apart: a rerun may not have shown its indicator yet
