@@ -68,13 +68,16 @@ if commitments is None or commitments.is_empty():
             "Deselection then never proposes what you committed to retain.")
 else:
     current = commitments.filter(commitments["status"] == "current").height
+    released = ui.current_release()  # its manifest: the threshold the community data obeys
+    k_title = released["privacy"]["K_TITLE"] if released else settings.k_title
     st.write(f"**{current:,}** current commitments ({commitments.height - current:,} ended). Current ones are "
              "shared, when collection development sharing is on, only as counts of committing institutions per "
-             "work with the programs and years at least K_TITLE of them name; ended ones are never shared.")
+             f"work, with the programs and years that at least {k_title:,} of them name; ended ones are never "
+             "shared.")
     commitment_columns = {"program": "Program", "committed_on": "Committed on",
                           "retain_until": st.column_config.DateColumn("Retain until", help="Empty: indefinite"),
                           "status": "Status", "title": "Work", "identifier": "Identifier",
-                          "work_key": "Work key", "source": "From"}
+                          "source": "From"}
     ui.table(commitments, hide_index=True, width="stretch", key="my_data_commitments",
              column_config=commitment_columns)
     st.download_button("Download commitments (CSV)",

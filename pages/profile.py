@@ -116,7 +116,7 @@ st.header("Sharing")
 states = store.sharing_state(actor, code)
 today = datetime.now(timezone.utc).date()
 current_release = ui.current_release()  # its manifest: the thresholds the community data obeys
-k_bench = current_release["privacy"]["K_BENCH"] if current_release else "K_BENCH"
+k_bench = current_release["privacy"]["K_BENCH"] if current_release else settings.k_bench
 
 WHEN = {
     "collection_development": "A change takes effect at the next community release. Turning it off removes all "
