@@ -23,6 +23,17 @@ def withdraw_min_holders(ctx: Context) -> int:
     return deselection.many_holders(ctx.release.manifest, PART, ctx.region)
 
 
+def _largest_groups(frame: pl.DataFrame, size: pl.Expr, minimum: int) -> list[tuple[str, pl.DataFrame]]:
+    """The subclasses of `frame` whose size (an aggregate: items, works) is at least `minimum`, the
+    MAX_PER_TYPE largest (ties by subclass), with their rows: the ones best_first keeps when a
+    candidate's score is that size. Candidates are built for these only, not for every subclass."""
+    sizes = (frame.group_by("lc_subclass").agg(size.alias("size")).filter(pl.col("size") >= minimum)
+             .sort(["size", "lc_subclass"], descending=[True, False]).head(MAX_PER_TYPE))
+    groups = frame.filter(pl.col("lc_subclass").is_in(sizes["lc_subclass"].implode())).partition_by(
+        "lc_subclass", as_dict=True)
+    return [(subclass, groups[(subclass,)]) for subclass in sizes["lc_subclass"]]
+
+
 def withdraw(ctx: Context) -> list[Candidate]:
     cutoff = date(ctx.as_of.year - IDLE_YEARS, ctx.as_of.month, 1)
     minimum = withdraw_min_holders(ctx)
@@ -31,22 +42,20 @@ def withdraw(ctx: Context) -> list[Candidate]:
         & (pl.col("institutions_holding").fill_null(0) >= minimum)
         & pl.col("lc_subclass").is_not_null())
     out = []
-    for (subclass,), group in idle.group_by("lc_subclass"):
-        if group.height < WITHDRAW_MIN_ITEMS:
-            continue
+    for subclass, group in _largest_groups(idle, pl.len(), WITHDRAW_MIN_ITEMS):
         never = group.filter(pl.col("uses") == 0).height
         oldest = group["last_use"].drop_nulls().min()
         label = subject_label(subclass)
         out.append(Candidate(
             "withdraw", subclass, label,
             f"Withdraw {group.height:,} print items in {label}: no loan for {IDLE_YEARS} years, and at least "
-            f"{int(group['institutions_holding'].min())} institutions of {ctx.region} hold each.",
+            f"{int(group['institutions_holding'].min())} institutions of {ctx.region_words} hold each.",
             [evidence_item("Print items with no loan in 10 years", group.height, "yours"),
              evidence_item("of which never borrowed", never, "yours"),
              evidence_item("Oldest last loan", oldest.isoformat() if oldest else "never", "yours"),
-             evidence_item(f"Median institutions of {ctx.region} holding them", float(group["institutions_holding"].median()),
+             evidence_item(f"Median institutions of {ctx.region_words} holding them", float(group["institutions_holding"].median()),
                  "community"),
-             evidence_item(f"Fewest institutions of {ctx.region} holding one", int(group["institutions_holding"].min()),
+             evidence_item(f"Fewest institutions of {ctx.region_words} holding one", int(group["institutions_holding"].min()),
                  "community")],
             f"{group.height:,} items of shelf space freed", float(group.height), float(group.height),
             {"items": group.height},
@@ -67,17 +76,15 @@ def retain(ctx: Context) -> list[Candidate]:
                    .agg(pl.col("work_key").n_unique()).iter_rows())
     scarce = scarce.filter(~pl.col("committed"))
     out = []
-    for (subclass,), group in scarce.group_by("lc_subclass"):
+    for subclass, group in _largest_groups(scarce, pl.col("work_key").n_unique(), RETAIN_MIN_WORKS):
         works = group["work_key"].n_unique()
-        if works < RETAIN_MIN_WORKS:
-            continue
         used = group.filter(pl.col("last_use") >= cutoff)["work_key"].n_unique()
         label = subject_label(subclass)
         out.append(Candidate(
             "retain", subclass, label,
-            f"Retain {works:,} scarce works in {label}: at most {ctx.k_title - 1} institutions of {ctx.region} "
+            f"Retain {works:,} scarce works in {label}: at most {ctx.k_title - 1} institutions of {ctx.region_words} "
             f"hold them.",
-            [evidence_item(f"Works at most {ctx.k_title - 1} institutions of {ctx.region} hold", works, "community"),
+            [evidence_item(f"Works at most {ctx.k_title - 1} institutions of {ctx.region_words} hold", works, "community"),
              evidence_item("Your items of these works", group.height, "yours"),
              evidence_item("Works used in the last 10 years", used, "yours"),
              evidence_item("Scarce works you already committed to retain (not counted)",
@@ -126,7 +133,7 @@ def add_copies(ctx: Context) -> list[Candidate]:
             [evidence_item("Your print copies", row["copies"], "yours"),
              evidence_item("Your loans in the last 12 months", row["loans"], "yours"),
              evidence_item("Your loans per copy", float(row["per_copy"]), "yours"),
-             evidence_item(f"Median loans per copy at the {row['holders']} institutions of {ctx.region} holding it",
+             evidence_item(f"Median loans per copy at the {row['holders']} institutions of {ctx.region_words} holding it",
                  float(row["median_loans_per_copy"]), "community"),
              evidence_item("Peers hold an e-version you lack", "yes" if e_exists else "no", "community")],
             f"about {gained:,.0f} loans a year for one more copy or an e-version", float(gained), float(ratio),
@@ -187,10 +194,10 @@ def acquire_teaching(ctx: Context) -> list[Candidate]:
         out.append(Candidate(
             "acquire_teaching", row["work_key"], row["title"] or row["work_key"],
             f"Acquire “{row['title']}”: on the reading lists of {row['institutions_listing']} institutions of "
-            f"{ctx.region}, in {label}, where your courses cite {row['citations']} works.",
-            [evidence_item(f"Institutions of {ctx.region} listing it (this year or last)", row["institutions_listing"],
+            f"{ctx.region_words}, in {label}, where your courses cite {row['citations']} works.",
+            [evidence_item(f"Institutions of {ctx.region_words} listing it (this year or last)", row["institutions_listing"],
                  "community"),
-             evidence_item(f"Institutions of {ctx.region} holding it", row["institutions_holding"] or "fewer than 3",
+             evidence_item(f"Institutions of {ctx.region_words} holding it", row["institutions_holding"] or "fewer than 3",
                  "community"),
              evidence_item(f"Your reading-list citations in {row['lc_subclass']}", row["citations"], "yours"),
              evidence_item("You hold it", "no, in no edition", "yours")],
@@ -235,13 +242,13 @@ def acquire_trending(ctx: Context) -> list[Candidate]:
         label = subject_label(row["lc_subclass"])
         out.append(Candidate(
             "acquire_trending", row["work_key"], row["title"] or row["work_key"],
-            f"Acquire “{row['title']}”: rising in {ctx.region} (signal {row['baseline']:,.0f} → {row['recent']:,.0f} "
+            f"Acquire “{row['title']}”: rising in {ctx.region_words} (signal {row['baseline']:,.0f} → {row['recent']:,.0f} "
             f"over {TRENDING_WINDOW} months) in {label}, your number {rank} subject by loans.",
             [evidence_item("Trend score (ln of recent / earlier, smoothed)", float(row["score"]), "community"),
              evidence_item(f"Signal in the last {TRENDING_WINDOW} months", float(row["recent"]), "community"),
              evidence_item(f"Signal in the {TRENDING_WINDOW} months before", float(row["baseline"]), "community"),
              evidence_item(f"Loans in the region in the last {TRENDING_WINDOW} months", row["loans_recent"], "community"),
-             evidence_item(f"Institutions of {ctx.region} holding it", holders or "fewer than 3", "community"),
+             evidence_item(f"Institutions of {ctx.region_words} holding it", holders or "fewer than 3", "community"),
              evidence_item("Rank of the subject among your loans", rank, "yours")],
             (f"about {per_holder:.0f} loans per holding institution in {TRENDING_WINDOW} months" if per_holder
              is not None else "new in the region: too few holders to estimate its use per copy"),
