@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 import ui
+from analytics.core.schema import region_name
 from analytics.views import comparison, selection
 
 (actor, _store, settings, institution), release = ui.collection_page("Collection comparison")
@@ -19,11 +20,12 @@ def cached_comparison(release_id: str, filters: comparison.ComparisonFilters, co
 
 k_title = release.manifest["privacy"]["K_TITLE"]
 region = institution.region
-st.caption(f"{institution.name}'s held works against a peer group in {region}; print and e-book editions of a "
+region_words = region_name(region)
+st.caption(f"{institution.name}'s held works against a peer group in {region_words}; print and e-book editions of a "
            f"work count once ({ui.release_label(release)}).")
 groups = selection.peer_groups(release, region)
 if groups.height == 0:
-    st.info(f"No community data for {region} in this release, so there is no peer group to compare with.")
+    st.info(f"No community data for {region_words} in this release, so there is no peer group to compare with.")
     st.stop()
 sizes = dict(groups.iter_rows())
 
@@ -55,10 +57,11 @@ with st.container(horizontal=True):
     st.metric(f"Gaps (held by ≥ {percent}% of the group)", f"{totals['gaps']:,}", border=True)
 
 st.subheader("Your works by holders in the region")
-st.caption(f"All sharing institutions of {region}. '{result.bands['band'][0]}' includes works no other "
+st.caption(f"All sharing institutions of {region_words}. '{result.bands['band'][0]}' includes works no other "
            f"institution holds: the release does not tell 0 from 1 or 2.")
 chart = px.bar(result.bands.to_pandas(), x="band", y="works", labels={"band": "Institutions holding in the region",
                                                                      "works": "Your works"})
+chart.update_yaxes(tickformat=",")  # 4,000, not 4000
 st.plotly_chart(chart, key="compare_bands_chart")
 
 st.subheader("By LC class and subclass")

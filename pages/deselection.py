@@ -8,6 +8,7 @@ from datetime import date
 import streamlit as st
 
 import ui
+from analytics.core.schema import region_name
 from analytics.views import deselection as rules_module
 
 (actor, _store, settings, institution), release = ui.collection_page("Deselection and retention")
@@ -18,7 +19,7 @@ def cached_candidates(release_id: str, code: str, rules: rules_module.Deselectio
     return rules_module.deselection(actor, ui.current_release_handle(), settings.data_dir, code, rules)
 
 
-st.caption(f"Your print items against community holdings in {institution.region} "
+st.caption(f"Your print items against community holdings in {region_name(institution.region)} "
            f"({ui.release_label(release)}).")
 k_title = release.manifest["privacy"]["K_TITLE"]
 with st.sidebar:
@@ -32,7 +33,7 @@ with st.sidebar:
     holders = st.number_input("Held by at least (institutions in the region)", k_title, 10_000, widely,
                               key="deselection_holders",
                               help=f"Counts below {k_title} are never released, so this starts at {k_title}. "
-                                   f"The default, {widely}, fits the institutions that share in {institution.region}.")
+                                   f"The default, {widely}, fits the institutions that share in {region_name(institution.region)}.")
 rules = rules_module.DeselectionRules(region=institution.region, no_loans_years=int(years),
                                       published_before=int(before) if use_year else None,
                                       min_holders=int(holders), limit=5000)
@@ -51,7 +52,7 @@ def _explain_empty(rules) -> None:
     if rules.min_holders > k_title:
         relaxed = cached_candidates(release.release_id, institution.code, fewer, ui.local_data_version(institution.code))
         if relaxed["withdraw_total"]:
-            st.info(f"No idle item is held by {rules.min_holders} or more institutions in {institution.region}. "
+            st.info(f"No idle item is held by {rules.min_holders} or more institutions in {region_name(institution.region)}. "
                     f"With at least {k_title} holders, {relaxed['withdraw_total']:,} items are candidates.")
             st.button(f"Show items held by at least {k_title}", key="deselection_fewer_holders",
                       on_click=lambda: st.session_state.update(deselection_holders=k_title))
@@ -61,7 +62,7 @@ def _explain_empty(rules) -> None:
                 "Turn that rule off or choose a later year.")
     else:
         st.info(f"None of your print items has gone {rules.no_loans_years} years without a loan while enough "
-                f"institutions in {institution.region} hold it. Lower the years without loans to see more.")
+                f"institutions in {region_name(institution.region)} hold it. Lower the years without loans to see more.")
 
 
 tiles = result["tiles"]
@@ -78,16 +79,16 @@ view = st.segmented_control("List", ["Withdrawal candidates", "Retention candida
 if view == "Retention candidates":
     frame, total = result["retain"], result["retain_total"]
     st.write(f"**{total:,}** of your items are works that at most {result['scarce_max_holders']} institutions in "
-             f"{institution.region} hold: keep them, or coordinate before withdrawing.")
+             f"{region_name(institution.region)} hold: keep them, or coordinate before withdrawing.")
     if result["nobody_retains"]:
-        st.caption(f"{result['nobody_retains']:,} of them no one in {institution.region} has committed to retain "
+        st.caption(f"{result['nobody_retains']:,} of them no one in {region_name(institution.region)} has committed to retain "
                    f"(\"Retained in region\": fewer than {k_title}, or none): the ones to keep.")
     name = "retention"
 else:
     frame, total = result["withdraw"], result["withdraw_total"]
     st.write(f"**{total:,}** print items had no loan in {rules.no_loans_years} years"
              + (f", were published before {rules.published_before}" if rules.published_before else "")
-             + f" and are held by at least {result['rules'].min_holders} institutions in {institution.region}.")
+             + f" and are held by at least {result['rules'].min_holders} institutions in {region_name(institution.region)}.")
     name = "withdrawal"
     if result["committed_left_out"]:
         st.caption(f"{result['committed_left_out']:,} more items fit these rules but are left out: you committed "

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from analytics.core.schema import region_name
 from analytics.views import lastcopy
 
 (actor, _store, settings, institution), release = ui.collection_page("Last-copy check")
@@ -35,7 +36,7 @@ def cached_check(release_id: str, code: str, region: str, digest: str, mapping: 
 
 k_title = release.manifest["privacy"]["K_TITLE"]
 widely = lastcopy.many_holders(release.manifest, "collection_development", institution.region)
-st.caption(f"Your list against holdings and retention commitments in {institution.region} "
+st.caption(f"Your list against holdings and retention commitments in {region_name(institution.region)} "
            f"({ui.release_label(release)}). Safe to withdraw: held by at least {widely} institutions in the region, "
            f"or retained by at least {k_title}, and not committed by you.")
 upload = st.file_uploader("List from your library system (CSV, TSV or Excel), e.g. weeding candidates",

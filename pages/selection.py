@@ -27,7 +27,7 @@ with st.sidebar:
                           format_func=lambda r: f"{r} — {REGION_LABELS[r]}")
     groups = selection.peer_groups(release, region)
     if groups.height == 0:
-        st.info(f"No community data for {region} in this release.")
+        st.info(f"No community data for {REGION_LABELS.get(region, region)} in this release.")
         st.stop()
     sizes = dict(groups.iter_rows())
     peer_group = st.selectbox("Peer group", list(sizes), key="selection_group",

@@ -61,7 +61,7 @@ treemap = px.treemap(
     chart_data.to_pandas(), path=[px.Constant(f"All subjects ({region})"), "lc_class_caption", "lc_subclass"],
     values="community_holdings", color="use_log2", color_continuous_scale="RdBu", range_color=(-SPAN, SPAN),
     color_continuous_midpoint=0.0, hover_data={"lc_subclass_caption": True, "community_loans": True, "use_log2": False},
-    title=f"Community holdings in {region} by LC class and subclass (size: holdings; colour: use for its size)",
+    title=f"Community holdings in {REGION_LABELS.get(region, region)} by LC class and subclass (size: holdings; colour: use for its size)",
 )
 treemap.update_layout(height=560, margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       coloraxis_colorbar={"title": "Relative use<br>(loan share ÷<br>holdings share)",

@@ -102,7 +102,7 @@ chart = go.Figure([
     go.Bar(y=labels, x=top["recent"], name=f"Recent ({filters.window} months)",
            orientation="h", marker_color="#1f5f8b"),
 ])
-chart.update_layout(title=f"Top rising works in {region}: recent vs baseline signal", barmode="group",
+chart.update_layout(title=f"Top rising works in {REGION_LABELS.get(region, region)}: recent vs baseline signal", barmode="group",
                     xaxis_title="Signal (loan-equivalents)", yaxis_title="Work", height=520,
                     legend={"orientation": "h", "y": -0.15}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
 st.plotly_chart(chart, key="trending_chart")

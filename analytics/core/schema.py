@@ -34,6 +34,11 @@ REGION_LABELS = {
     "MEA": "Middle East and Africa",
 }
 
+
+def region_name(code: str) -> str:
+    """A region (data center) in words, "North America" for "NA": a code alone reads as "n/a"."""
+    return REGION_LABELS.get(code, code)
+
 # Size bands are derived from FTE students, never typed by hand (docs/data-contract.md §2).
 SIZE_BANDS = (
     (0, "under 1,000"),

@@ -27,7 +27,7 @@ import polars as pl
 
 from analytics.core import access
 from analytics.core.access import Principal
-from analytics.core.schema import normalize_column_name
+from analytics.core.schema import normalize_column_name, region_name
 from analytics.ingest.identifiers import add_identifier_columns, fingerprint_expr
 from analytics.ingest.local import institution_dir
 from analytics.ingest.reader import InputError, RawTable, read_table
@@ -274,6 +274,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     verdict = (pl.when(~matched & (blank | invalid_only)).then(pl.lit(NOT_MATCHED))
                .when(~matched).then(pl.lit(SCARCE)).when(committed).then(pl.lit(COMMITTED))
                .when(widely_held | retained).then(pl.lit(SAFE)).otherwise(pl.lit(SCARCE)))
+    where = region_name(region)
     reason = (
         pl.when(~matched & blank).then(pl.lit("no identifier: no ISBN, ISSN, OCLC number or title in this row"))
         .when(~matched & (pl.col("invalid_isbn_count") > 0)
@@ -282,14 +283,14 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         .when(~matched & (pl.col("invalid_isbn_count") > 0))
         .then(pl.lit("invalid ISBN (wrong check digit or length); the other identifiers are not in the community data"))
         .when(~matched).then(pl.lit(f"not in the community data of this release: held by fewer than {k_title} "
-                                    f"institutions of {region} (or none), or recorded under other identifiers"))
+                                    f"institutions of {where} (or none), or recorded under other identifiers"))
         .when(committed).then("you committed to retain it (" + _programs(pl.col("your_programs"))
                               + _until(pl.col("your_until")) + ")")
-        .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {region}, "
+        .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {where}, "
                                        f"your rule for widely held"))
         .when(retained).then("retained by " + pl.col("institutions_committed").map_elements(
-            lambda n: band(n, k_title), return_dtype=pl.String) + f" institutions in {region}")
-        .otherwise(pl.lit(f"held by fewer than {threshold} institutions in {region} and retained by fewer than "
+            lambda n: band(n, k_title), return_dtype=pl.String) + f" institutions in {where}")
+        .otherwise(pl.lit(f"held by fewer than {threshold} institutions in {where} and retained by fewer than "
                           f"{k_title}: coordinate before withdrawing"))
     )
     names = _added_names(frame.columns)

@@ -35,7 +35,7 @@ def test_trending_page_filter_and_downloads(signed_in, published_community, arti
                    viewport={"width": 1500, "height": 1100}, accept_downloads=True) as (page, base_url):
         page.get_by_role("link", name="Trending titles").first.click()
         page.get_by_role("heading", name="Trending titles").wait_for(timeout=60_000)
-        page.get_by_text("Top rising works in NA").wait_for(timeout=60_000)
+        page.get_by_text("Top rising works in North America").wait_for(timeout=60_000)
         wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as first:
             page.get_by_role("button", name="Download CSV").click()
@@ -98,7 +98,7 @@ def test_subject_overview_page(signed_in, published_community, artifacts_dir):
                    viewport={"width": 1500, "height": 1100}, accept_downloads=True) as (page, base_url):
         page.get_by_role("link", name="Subject overview").first.click()
         page.get_by_role("heading", name="Subject overview").wait_for(timeout=60_000)
-        page.get_by_text("Community holdings in NA by LC class").wait_for(timeout=60_000)
+        page.get_by_text("Community holdings in North America by LC class").wait_for(timeout=60_000)
         wait_ready(page)  # the run that drew the button is the last one
         with page.expect_download() as by_class:
             page.get_by_role("button", name="Download CSV").click()

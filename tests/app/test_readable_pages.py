@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.control.store import Store
-from analytics.core.access import Principal
-from analytics.core.config import load_settings
 from analytics.synthetic.demo import demo_email
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEM = Principal.system_job()
 PAGES = ["pages/home.py", "pages/trending.py", "pages/selection.py", "pages/subjects.py", "pages/deselection.py",
          "pages/compare.py", "pages/lastcopy.py",
          "pages/recommendations.py", "pages/benchmarks.py", "pages/community.py", "pages/my_data.py",
@@ -35,22 +31,6 @@ def shown_headers(element) -> list[str]:
             continue
         headers.append(column.get("label") or name)
     return headers
-
-
-@pytest.fixture
-def institution(published_community, tmp_path, monkeypatch):
-    """An institution that shares everything, in a copy of the published demo community."""
-    import shutil
-
-    data_dir = tmp_path / "data"
-    shutil.copytree(published_community, data_dir, symlinks=True)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
-    store = Store(load_settings(data_dir).database_url)
-    try:
-        return next(i.code for i in store.list_institutions(SYSTEM)
-                    if all(s.in_effect for s in store.sharing_state(SYSTEM, i.code).values()))
-    finally:
-        store.dispose()
 
 
 GROUPED = {"localized", "percent", "compact", "accounting"}  # formats that print 1,396,809, not 1396809
@@ -75,8 +55,10 @@ def unseparated(element) -> list[str]:
 
 
 RELEASE_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
-# File names, quartile codes, microsecond timestamps and the names of settings (K_TITLE, K_BENCH).
-INTERNAL_WORDS = re.compile(r"\.parquet\b|\bp25\b|\bp75\b|\d{2}:\d{2}:\d{2}\.\d+|\bK_[A-Z]+\b")
+# File names, quartile codes, microsecond timestamps, the names of settings (K_TITLE, K_BENCH) and
+# regions as codes.
+INTERNAL_WORDS = re.compile(r"\.parquet\b|\bp25\b|\bp75\b|\d{2}:\d{2}:\d{2}\.\d+|\bK_[A-Z]+\b"
+                            r"|\b(in|of) (NA|CA|EU|APAC|CN|LATAM|MEA)\b")  # a region as a code: "in NA" reads "n/a"
 WORK_KEY = re.compile(r"^(isbn|issn|oclc|fp|title):")  # an internal work key, as "isbn:978…" or "fp:…"
 
 

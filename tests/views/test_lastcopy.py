@@ -106,7 +106,7 @@ def test_every_row_is_accounted_for_with_a_reason(community, tmp_path):
     assert "invalid ISBN" in reasons[0] and "no identifier" in reasons[1]
     # The rare book is not released (held by 1): the reason says what that means, without telling 1 from 0.
     assert reasons[2] == reasons[3]
-    assert "fewer than 3 institutions of EU (or none)" in reasons[2]
+    assert "fewer than 3 institutions of Europe (or none)" in reasons[2]
     assert result.unmatched["Barcode"].to_list() == ["b3", "b4", "b5", "b7"]
 
 
@@ -178,7 +178,7 @@ def test_verdicts_under_the_rule_with_commitments(community, tmp_path):
     assert result.rows["Retained in region"][5] == f"fewer than {k} (or none)"
     assert result.rows["Your commitment"].to_list() == ["no", "no", None, None, None, "yes (WEST; indefinitely)",
                                                         None, "no"]
-    assert result.rows["Reason"][0] == f"retained by {k}–5 institutions in EU"
+    assert result.rows["Reason"][0] == f"retained by {k}–5 institutions in Europe"
 
 
 def test_bands_never_tell_below_k():

@@ -110,8 +110,8 @@ def test_withdraw_fires_with_counts_and_holders(tmp_path):
     ev = evidence(c)
     assert ev["Print items with no loan in 10 years"] == 6
     assert ev["of which never borrowed"] == 6
-    assert ev["Median institutions of EU holding them"] == 6.0
-    assert ev["Fewest institutions of EU holding one"] == 5
+    assert ev["Median institutions of Europe holding them"] == 6.0
+    assert ev["Fewest institutions of Europe holding one"] == 5
     assert c.impact_value == 6 and c.basis == {"items": 6}
     assert sorted(c.rows["item_id"]) == [f"I{i:05d}" for i in range(1, 7)]
 
@@ -136,7 +136,7 @@ def test_retain_scarce_works(tmp_path, works, fires):
         return
     [c] = found
     assert c.target == "PR"
-    assert evidence(c)["Works at most 2 institutions of EU hold"] == works
+    assert evidence(c)["Works at most 2 institutions of Europe hold"] == works
     assert evidence(c)["Your items of these works"] == works
     assert "I00099" not in c.rows["item_id"].to_list()
 
@@ -161,7 +161,7 @@ def test_add_copies_against_peer_median(tmp_path, median, fires):
     assert ev["Your print copies"] == 2
     assert ev["Your loans in the last 12 months"] == 20
     assert ev["Your loans per copy"] == 10.0
-    assert ev["Median loans per copy at the 4 institutions of EU holding it"] == 2.0
+    assert ev["Median loans per copy at the 4 institutions of Europe holding it"] == 2.0
     assert ev["Peers hold an e-version you lack"] == "yes"
     assert c.score == pytest.approx(5.0)
     assert c.impact_value == pytest.approx(20 / 3)
@@ -186,8 +186,8 @@ def test_acquire_teaching_fires_in_a_taught_subject(tmp_path):
     [c] = of_type(_teaching_world(tmp_path), "acquire_teaching")
     assert c.target == f"isbn:{isbn(2)}"
     ev = evidence(c)
-    assert ev["Institutions of EU listing it (this year or last)"] == 4
-    assert ev["Institutions of EU holding it"] == 5
+    assert ev["Institutions of Europe listing it (this year or last)"] == 4
+    assert ev["Institutions of Europe holding it"] == 5
     assert ev["Your reading-list citations in HB"] == 2
 
 
@@ -237,7 +237,7 @@ def test_review_e_titles_counts_unused(tmp_path):
     [c] = of_type(_e_review_world(tmp_path), "review_e_titles")
     ev = evidence(c)
     assert (c.target, ev["Your e-titles in the subject"], ev["with no use in the last 12 months"]) == ("QA", 6, 5)
-    assert ev["of these, used at institutions of EU"] == 1
+    assert ev["of these, used at institutions of Europe"] == 1
     assert sorted(c.rows["item_id"]) == [f"I{i:05d}" for i in range(2, 7)]
 
 
@@ -265,7 +265,7 @@ def test_load_usage_for_a_platform_peers_load(tmp_path, loading, fires):
     ev = evidence(c)
     assert c.target == "EBSCOhost"
     assert ev["Your e-titles the community reports on the platform"] == 10
-    assert ev["Institutions of EU holding e-titles on it"] == 6
+    assert ev["Institutions of Europe holding e-titles on it"] == 6
     assert ev["of which load usage for it"] == 4
 
 
@@ -311,7 +311,7 @@ def test_subject_balance(tmp_path, qa_loans, pr_loans, fires):
     assert found["QA"].basis == {"direction": "under-invested", "ratio": 1.6}
     assert found["PR"].basis == {"direction": "over-invested", "ratio": 0.4}
     assert evidence(found["QA"])["Your relative use"] == 1.6
-    assert evidence(found["QA"])["Relative use in EU"] == 1.0
+    assert evidence(found["QA"])["Relative use in Europe"] == 1.0
 
 
 # -- data quality -----------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_at_most_30_per_type_best_first(tmp_path):
         items += [item(1000 * (s_index + 1) + i, f"{subclass}{i} .R1 1990") for i in range(count)]
     found = of_type(world(tmp_path, items=items), "retain")
     assert len(found) == MAX_PER_TYPE == 30
-    counts = [evidence(c)["Works at most 2 institutions of EU hold"] for c in found]
+    counts = [evidence(c)["Works at most 2 institutions of Europe hold"] for c in found]
     assert counts == sorted(counts, reverse=True) and counts[0] == 5 + len(subclasses) - 1
 
 

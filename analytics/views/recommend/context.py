@@ -3,6 +3,7 @@ the institution's own data (`Context`), and the small helpers the rules share.""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,6 +15,7 @@ from analytics.control.recommend_catalog import MAX_PER_TYPE
 from analytics.control.store import Store
 from analytics.core import access, months
 from analytics.core.contract import RECOMMENDATIONS_PART
+from analytics.core.schema import region_name
 from analytics.core.access import Principal
 from analytics.ingest import subjects
 from analytics.ingest.local import table_path
@@ -119,6 +121,11 @@ class Context:
     data_dir: Path
     actor: Principal  # who asked: the rules read local data on its behalf
 
+    @property
+    def region_words(self) -> str:
+        """The region as the texts name it: "Europe", not "EU"."""
+        return region_name(self.region)
+
 
 def _own_usage(data_dir: Path, code: str, first: str, last: str) -> pl.DataFrame:
     path = table_path(data_dir, code, "e-usage")
@@ -165,7 +172,9 @@ def build_context(actor: Principal, release: Release, data_dir: Path, code: str,
                    usage.height > 0, data_dir, actor)
 
 
+@functools.lru_cache(maxsize=4096)
 def subject_label(subclass: str | None) -> str:
+    """"QA — Mathematics": a subclass with its caption from the LC outline (a fixed reference file)."""
     if not subclass:
         return NO_SUBJECT
     captions = subjects.outline().filter(pl.col("lc_subclass") == subclass)

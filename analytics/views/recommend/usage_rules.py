@@ -73,7 +73,7 @@ def review_e_titles(ctx: Context) -> list[Candidate]:
             [evidence_item("Your e-titles in the subject", group.height, "yours"),
              evidence_item("with no use in the last 12 months", unused.height, "yours"),
              evidence_item("Share unused", f"{unused.height / group.height:.0%}", "yours"),
-             evidence_item(f"of these, used at institutions of {ctx.region}", used_elsewhere, "community")],
+             evidence_item(f"of these, used at institutions of {ctx.region_words}", used_elsewhere, "community")],
             f"{unused.height:,} e-titles to review at renewal", float(unused.height), float(unused.height),
             {"unused": unused.height},
             unused.sort("title").select("item_id", "title", "author", "isbn", "pub_year"),
@@ -107,10 +107,10 @@ def load_usage(ctx: Context) -> list[Candidate]:
         out.append(Candidate(
             "load_usage", row["platform"], row["platform"],
             f"Load COUNTER usage for {row['platform']}: {row['titles']:,} of your e-titles are on it, and "
-            f"{row['loading']} of the {row['holding']} institutions of {ctx.region} holding it load usage.",
+            f"{row['loading']} of the {row['holding']} institutions of {ctx.region_words} holding it load usage.",
             [evidence_item("Your e-titles the community reports on the platform", row["titles"], "yours"),
              evidence_item("Your usage loaded for it in the last 12 months", "none", "yours"),
-             evidence_item(f"Institutions of {ctx.region} holding e-titles on it", row["holding"], "community"),
+             evidence_item(f"Institutions of {ctx.region_words} holding e-titles on it", row["holding"], "community"),
              evidence_item("of which load usage for it", row["loading"], "community")],
             f"use of {row['titles']:,} e-titles becomes visible", float(row["titles"]), float(row["titles"]),
             {"titles": int(row["titles"])},
@@ -187,7 +187,7 @@ def subject_balance(ctx: Context) -> list[Candidate]:
              evidence_item("Your share of holdings", f"{row['own_holdings_share']:.2%}", "yours"),
              evidence_item("Your share of loans (12 months)", f"{row['own_loans_share']:.2%}", "yours"),
              evidence_item("Your relative use", float(row["own_relative_use"]), "yours"),
-             evidence_item(f"Relative use in {ctx.region}", float(row["community_relative_use"]), "community")],
+             evidence_item(f"Relative use in {ctx.region_words}", float(row["community_relative_use"]), "community")],
             (f"{int(row['own_holdings']):,} items circulating {ratio:.1f} times as intensively as in the region"
              if under else f"{int(row['own_holdings']):,} items circulating at {ratio:.0%} of the region's "
                            f"intensity"),
