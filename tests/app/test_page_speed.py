@@ -5,36 +5,14 @@ release itself."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from analytics.control.store import Store
-from analytics.core.access import Principal
-from analytics.core.config import load_settings
 from analytics.synthetic.demo import demo_email
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEM = Principal.system_job()
-
-
-@pytest.fixture
-def institution(published_community, tmp_path, monkeypatch):
-    """An institution that shares everything, in a copy of the published demo community."""
-    data_dir = tmp_path / "data"
-    shutil.copytree(published_community, data_dir, symlinks=True)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = Store(load_settings(data_dir).database_url)
-    try:
-        return next(i.code for i in store.list_institutions(SYSTEM)
-                    if all(s.in_effect for s in store.sharing_state(SYSTEM, i.code).values()))
-    finally:
-        store.dispose()
 
 
 def _open(code: str, path: str) -> AppTest:
