@@ -70,6 +70,7 @@ def main() -> None:
     if actor is not None:
         sidebar(actor)
     page.run()
+    ui.preload_element_code()  # while the user reads this page (or signs in), the browser loads chart code
 
 
 main()
