@@ -20,7 +20,7 @@ from analytics.control.recommend_catalog import (
     MAX_PER_TYPE,
 )
 from analytics.release.manifest import current_release_id
-from analytics.core.schema import ROLE_LABELS
+from analytics.core.schema import ROLE_LABELS, region_name
 
 SHOWN_PER_TYPE = 3
 STATUS_LABELS = {"new": "Open", "implemented": "Implemented", "dismissed": "Dismissed", "expired": "Expired"}
@@ -53,7 +53,7 @@ with ui.user_errors():
     result = recommend.recommendations(actor, store, part, settings.data_dir, code, candidates=candidates)
 
 built = ui.fmt_date(datetime.fromisoformat(part.manifest["created_at"]))
-st.caption(f"For {ui.md_text(institution.name)} ({institution.region}), from the community data built on {built} "
+st.caption(f"For {ui.md_text(institution.name)} ({region_name(institution.region)}), from the community data built on {built} "
            f"(data as of {part.manifest['as_of']}). Each recommendation shows the numbers behind it: *yours* come "
            f"from your own data, *community* from what institutions of your region share for recommendations. At "
            f"most {MAX_PER_TYPE} per type, best first; open one to see its evidence and act on it.")
@@ -158,7 +158,10 @@ def card(record, expanded: bool) -> None:
     allowed = record.type in mine
     who = " or ".join(ROLE_LABELS[r] for r in kind.roles)
     with st.expander(ui.md_text(record.summary), expanded=expanded, key=f"recommend_card_{record.id}"):
-        ui.table(evidence_table(record), hide_index=True, width="stretch", key=f"recommend_evidence_{record.id}")
+        # A static table (five-odd rows): the browser draws it at once, where an interactive grid per card
+        # cost the page about half a second. Its cells read Markdown, so each is escaped as literal text.
+        st.table(evidence_table(record).with_columns(pl.all().map_elements(ui.md_text, return_dtype=pl.String)),
+                 hide_index=True, border="horizontal")
         st.markdown(f"**Impact:** {ui.md_text(record.impact)}")
         candidate = result.candidates.get((record.type, record.target))
         link = record.evidence.get("link")

@@ -64,7 +64,7 @@ def test_manager_sees_cards_with_evidence_and_dismisses_one(community):
     # An admin-and-librarian type is not shown to a manager by default.
     assert CATALOG["data_quality"].title not in " ".join(headings)
     # Each card shows its evidence as a table of label, value and source.
-    evidence = [df.value for df in at.dataframe if "Evidence" in df.value.columns]
+    evidence = [t.value for t in at.table if "Evidence" in t.value.columns]
     assert evidence and set(evidence[0]["Source"]) <= {"yours", "community"}
 
     target = next(r for r in records if r.type in shown_types)
@@ -206,7 +206,7 @@ def test_open_recommendations_are_grouped_by_category_and_collapsed(community):
     for card in cards:
         record = by_id[int(card.key.rsplit("_", 1)[1])]
         assert card.label == ui.md_text(record.summary)
-        assert [list(df.value.columns) for df in card.get("dataframe")] == [["Evidence", "Value", "Source"]]
+        assert [list(t.value.columns) for t in card.get("table")] == [["Evidence", "Value", "Source"]]
     # Grouped by category, each with its count in words, in the catalog's order.
     per_category = Counter(CATALOG[r.type].category for r in records)
     expected = [f"{c} ({per_category[c]:,} open recommendation{'s' if per_category[c] != 1 else ''})"
