@@ -35,9 +35,9 @@ REGION_LABELS = {
 }
 
 
-def region_name(code: str) -> str:
+def region_name(region: str) -> str:
     """A region (data center) in words, "North America" for "NA": a code alone reads as "n/a"."""
-    return REGION_LABELS.get(code, code)
+    return REGION_LABELS.get(region, region)
 
 # Size bands are derived from FTE students, never typed by hand (docs/data-contract.md §2).
 SIZE_BANDS = (
