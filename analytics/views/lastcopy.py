@@ -13,7 +13,9 @@ The verdict: "keep: you committed" (the institution's own current commitment) be
 withdraw" (held by at least `many_holders` of the region, or retained by at least K_TITLE
 institutions of the region) before "keep: scarce". A row whose identifiers match no released work is
 held by fewer than K_TITLE institutions of the region (or none): "keep: scarce", listed among the
-unmatched rows with the reason. A row without a usable identifier: "not matched", with the reason.
+unmatched rows with the reason; one that shares an identifier with one of your own current
+commitments is "keep: you committed" all the same. A row without a usable identifier: "not
+matched", with the reason.
 """
 
 from __future__ import annotations
@@ -114,13 +116,16 @@ def _fingerprint_keys(frame: pl.DataFrame) -> pl.Series:
                       maintain_order="left")["fp"]
 
 
-def community_works(release: Release, ids: pl.DataFrame) -> pl.DataFrame:
-    """row, work_key, method of the rows of `ids` (row, isbn, issn, oclc_number, title, author and
-    optionally work_key) that match a work of the release's titles; plus invalid_isbn_count per row."""
+def identifier_keys(ids: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(parsed, keys) of the rows of `ids` (row, isbn, issn, oclc_number, title, author, optionally
+    work_key): the parsed identifier columns, and every key a row can be matched on as rows of
+    row, method, rank (the order a match is preferred in), key (a valid ISBN-13 for "isbn";
+    "issn:…", "oclc:…", the title and author fingerprint "fp:…", or the row's own work key)."""
     parsed = add_identifier_columns(ids)
     parsed = parsed.with_columns(_fingerprint_keys(parsed).alias("fp_key"))
-    isbns = parsed.select("row", pl.col("isbn13_list").alias("isbn")).explode("isbn").drop_nulls("isbn")
     keys = pl.concat([
+        parsed.select("row", pl.lit("isbn").alias("method"), pl.lit(1).alias("rank"),
+                      pl.col("isbn13_list").alias("key")).explode("key"),
         parsed.select("row", pl.lit("issn").alias("method"), pl.lit(2).alias("rank"),
                       ("issn:" + pl.col("issn_norm")).alias("key")),
         parsed.select("row", pl.lit("oclc").alias("method"), pl.lit(3).alias("rank"),
@@ -130,6 +135,18 @@ def community_works(release: Release, ids: pl.DataFrame) -> pl.DataFrame:
         *([parsed.select("row", pl.lit("work_key").alias("method"), pl.lit(5).alias("rank"),
                          pl.col("work_key").cast(pl.String).alias("key"))] if "work_key" in parsed.columns else []),
     ]).drop_nulls("key")
+    return parsed, keys
+
+
+def community_works(release: Release, ids: pl.DataFrame) -> pl.DataFrame:
+    """row, work_key, method of the rows of `ids` (row, isbn, issn, oclc_number, title, author and
+    optionally work_key) that match a work of the release's titles; plus invalid_isbn_count per row."""
+    return _match(release, *identifier_keys(ids))
+
+
+def _match(release: Release, parsed: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    isbns = keys.filter(pl.col("method") == "isbn").select("row", pl.col("key").alias("isbn"))
+    keys = keys.filter(pl.col("method") != "isbn")
     cur = release.cursor()
     cur.register("list_isbns", isbns)
     cur.register("list_keys", keys)
@@ -173,32 +190,66 @@ def released_retention(release: Release, region: str, work_keys: pl.Series) -> p
     ).pl()
 
 
-def own_commitments(actor: Principal, release: Release, data_dir: Path, code: str) -> pl.DataFrame:
-    """work_key (community), your_programs, your_until (None: indefinitely) of the institution's own
-    current retention commitments (retain_until empty or not before the release's as-of date)."""
+COMMITMENT_COLUMNS = {"isbn": pl.String, "issn": pl.String, "oclc_number": pl.String, "title": pl.String,
+                      "author": pl.String, "work_key": pl.String, "program": pl.String}
+
+
+def current_local_commitments(actor: Principal, release: Release, data_dir: Path, code: str) -> pl.DataFrame | None:
+    """The institution's own current retention commitments (retain_until empty or not before the
+    release's as-of date) with a row number and COMMITMENT_COLUMNS; None when there are none."""
     access.require_member(actor, code, "the local retention commitments")
-    empty = pl.DataFrame(schema={"work_key": pl.String, "your_programs": pl.List(pl.String),
-                                 "your_until": pl.String})
     path = institution_dir(data_dir, code) / COMMITMENTS_FILE
     if not path.exists():
-        return empty
+        return None
     local = pl.read_parquet(path)
     as_of = date.fromisoformat(release.manifest["as_of"])
-    wanted = {"isbn": pl.String, "issn": pl.String, "oclc_number": pl.String, "title": pl.String,
-              "author": pl.String, "work_key": pl.String, "program": pl.String}
     local = local.with_columns(
-        *(pl.col(c).cast(t) if c in local.columns else pl.lit(None, dtype=t).alias(c) for c, t in wanted.items()),
+        *(pl.col(c).cast(t) if c in local.columns else pl.lit(None, dtype=t).alias(c)
+          for c, t in COMMITMENT_COLUMNS.items()),
         (pl.col("retain_until").cast(pl.Date, strict=False) if "retain_until" in local.columns
          else pl.lit(None, dtype=pl.Date)).alias("retain_until"),
     ).filter(pl.col("retain_until").is_null() | (pl.col("retain_until") >= as_of)).with_row_index("row")
-    if local.is_empty():
+    return None if local.is_empty() else local
+
+
+def _programs_and_until() -> list[pl.Expr]:
+    return [pl.col("program").drop_nulls().unique().sort().alias("your_programs"),
+            pl.when(pl.col("retain_until").is_null().any()).then(pl.lit(None, dtype=pl.Date))
+            .otherwise(pl.col("retain_until").max()).cast(pl.String).alias("your_until")]
+
+
+def own_commitments(actor: Principal, release: Release, data_dir: Path, code: str) -> pl.DataFrame:
+    """work_key (community), your_programs, your_until (None: indefinitely) of the institution's own
+    current retention commitments."""
+    empty = pl.DataFrame(schema={"work_key": pl.String, "your_programs": pl.List(pl.String),
+                                 "your_until": pl.String})
+    local = current_local_commitments(actor, release, data_dir, code)
+    if local is None:
         return empty
-    matched = community_works(release, local.select("row", *wanted)).drop_nulls("work_key")
+    matched = community_works(release, local.select("row", *COMMITMENT_COLUMNS)).drop_nulls("work_key")
     return (local.join(matched.select("row", "work_key"), on="row", suffix="_community")
             .group_by(pl.col("work_key_community").alias("work_key"))
-            .agg(pl.col("program").drop_nulls().unique().sort().alias("your_programs"),
-                 pl.when(pl.col("retain_until").is_null().any()).then(pl.lit(None, dtype=pl.Date))
-                 .otherwise(pl.col("retain_until").max()).cast(pl.String).alias("your_until")))
+            .agg(*_programs_and_until()))
+
+
+def own_commitments_by_identifier(actor: Principal, release: Release, data_dir: Path, code: str,
+                                  list_keys: pl.DataFrame) -> pl.DataFrame:
+    """row, your_programs, your_until for the rows of a list (`list_keys`: identifier_keys of it) that
+    share an identifier with one of the institution's own current commitments: a work the
+    community data does not have can still be one you committed to retain."""
+    empty = pl.DataFrame(schema={"row": pl.UInt32, "your_programs": pl.List(pl.String), "your_until": pl.String})
+    local = current_local_commitments(actor, release, data_dir, code)
+    if local is None or list_keys.is_empty():
+        return empty
+    _, keys = identifier_keys(local.select(pl.col("row").cast(pl.UInt32), *COMMITMENT_COLUMNS))
+    pairs = (list_keys.select("row", "method", "key")
+             .join(keys.select(pl.col("row").alias("commitment"), "method", "key"), on=["method", "key"])
+             .select("row", "commitment").unique())
+    if pairs.is_empty():
+        return empty
+    return (pairs.join(local.select(pl.col("row").cast(pl.UInt32).alias("commitment"), "program", "retain_until"),
+                       on="commitment")
+            .group_by("row").agg(*_programs_and_until()))
 
 
 def _until(col: pl.Expr) -> pl.Expr:
@@ -232,7 +283,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
         *((pl.col(mapping[c]).cast(pl.String) if c in mapping else pl.lit(None, dtype=pl.String)).alias(c)
           for c in IDENTIFIERS))
-    works = community_works(release, ids)
+    parsed, keys = identifier_keys(ids)
+    works = _match(release, parsed, keys)
     holders = holders_in_region(release, region, works["work_key"])
     retention = released_retention(release, region, works["work_key"])
     mine = own_commitments(actor, release, data_dir, code)
@@ -240,8 +292,17 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     cur.register("matched_keys", works.select("work_key").drop_nulls().unique())
     titles = cur.sql("SELECT t.work_key, any_value(t.title) AS matched_title, any_value(t.author) AS matched_author "
                      "FROM titles t JOIN matched_keys m ON m.work_key = t.work_key GROUP BY t.work_key").pl()
+    # Your own commitments: through the community work, else (a work the community data does not
+    # have) through an identifier the row shares with the commitment.
+    unmatched_keys = keys.join(works.filter(pl.col("work_key").is_null()).select("row"), on="row", how="semi")
+    mine_local = own_commitments_by_identifier(actor, release, data_dir, code, unmatched_keys)
     rows = (works.join(ids, on="row").join(holders, on="work_key", how="left")
-            .join(titles, on="work_key", how="left").join(mine, on="work_key", how="left"))
+            .join(titles, on="work_key", how="left").join(mine, on="work_key", how="left")
+            .join(mine_local, on="row", how="left", suffix="_local")
+            .with_columns(pl.coalesce("your_programs", "your_programs_local").alias("your_programs"),
+                          pl.when(pl.col("your_programs").is_not_null()).then(pl.col("your_until"))
+                          .otherwise(pl.col("your_until_local")).alias("your_until"))
+            .drop("your_programs_local", "your_until_local"))
     if retention is not None:
         rows = rows.join(retention.unique("work_key"), on="work_key", how="left")
     else:
@@ -253,7 +314,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         raise RuntimeError(f"last-copy check: {rows.height} answers for {frame.height} rows")
 
     matched = pl.col("work_key").is_not_null()
-    committed = matched & pl.col("your_programs").is_not_null()
+    committed = pl.col("your_programs").is_not_null()
     widely_held = pl.col("institutions_holding").fill_null(0) >= threshold
     retained = pl.col("institutions_committed").fill_null(0) >= k_title
     blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")
@@ -271,12 +332,17 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     # A row that names a work the community data does not have is held by fewer than K_TITLE institutions
     # of the region (or none): last-copy protection keeps it. Only a row without a usable identifier
     # (or one with an invalid ISBN) cannot be judged.
-    verdict = (pl.when(~matched & (blank | invalid_only)).then(pl.lit(NOT_MATCHED))
-               .when(~matched).then(pl.lit(SCARCE)).when(committed).then(pl.lit(COMMITTED))
+    verdict = (pl.when(committed).then(pl.lit(COMMITTED))
+               .when(~matched & (blank | invalid_only)).then(pl.lit(NOT_MATCHED))
+               .when(~matched).then(pl.lit(SCARCE))
                .when(widely_held | retained).then(pl.lit(SAFE)).otherwise(pl.lit(SCARCE)))
     where = region_name(region)
     reason = (
-        pl.when(~matched & blank).then(pl.lit("no identifier: no ISBN, ISSN, OCLC number or title in this row"))
+        pl.when(committed).then("you committed to retain it (" + _programs(pl.col("your_programs"))
+                                + _until(pl.col("your_until")) + ")"
+                                + pl.when(matched).then(pl.lit("")).otherwise(
+                                    pl.lit("; not in the community data of this release")))
+        .when(~matched & blank).then(pl.lit("no identifier: no ISBN, ISSN, OCLC number or title in this row"))
         .when(~matched & (pl.col("invalid_isbn_count") > 0)
               & pl.col("issn").is_null() & pl.col("oclc_number").is_null() & pl.col("title").is_null())
         .then(pl.lit("invalid ISBN (wrong check digit or length), and no other identifier"))
@@ -284,8 +350,6 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         .then(pl.lit("invalid ISBN (wrong check digit or length); the other identifiers are not in the community data"))
         .when(~matched).then(pl.lit(f"not in the community data of this release: held by fewer than {k_title} "
                                     f"institutions of {where} (or none), or recorded under other identifiers"))
-        .when(committed).then("you committed to retain it (" + _programs(pl.col("your_programs"))
-                              + _until(pl.col("your_until")) + ")")
         .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {where}, "
                                        f"your rule for widely held"))
         .when(retained).then("retained by " + pl.col("institutions_committed").map_elements(
@@ -299,8 +363,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
         pl.col("method").replace_strict(MATCH_LABELS, default=None, return_dtype=pl.String).alias(names["Match"]),
         pl.when(matched | ~(blank | invalid_only)).then(holders_text).alias(names["Holders in region"]),
         pl.when(matched).then(retained_text).alias(names["Retained in region"]),
-        pl.when(matched & committed).then("yes (" + _programs(pl.col("your_programs")) + _until(pl.col("your_until"))
-                                          + ")").when(matched).then(pl.lit("no")).alias(names["Your commitment"]),
+        pl.when(committed).then("yes (" + _programs(pl.col("your_programs")) + _until(pl.col("your_until"))
+                                + ")").when(matched).then(pl.lit("no")).alias(names["Your commitment"]),
         verdict.alias(names["Verdict"]),
         reason.alias(names["Reason"]),
     )

@@ -181,6 +181,33 @@ def test_verdicts_under_the_rule_with_commitments(community, tmp_path):
     assert result.rows["Reason"][0] == f"retained by {k}–5 institutions in Europe"
 
 
+def test_own_commitment_to_a_work_the_community_lacks_keeps_it(community, tmp_path):
+    """A work only you hold (so not in the community data) that you committed to retain: the row is
+    still unmatched (every row accounted for), but its verdict is "keep: you committed", not "scarce"."""
+    settings, _store, release = community
+    only_ours = "9780000000002"  # a valid ISBN-13 no institution contributed
+    commitments = institution_dir(settings.data_dir, "A") / "retention_commitments.parquet"
+    pl.DataFrame({"isbn": [only_ours], "issn": [None], "oclc_number": ["777"], "title": ["Local history"],
+                  "author": ["Roe, Ann"], "program": ["EAST"], "committed_on": [date(2020, 1, 1)],
+                  "retain_until": [date(2099, 1, 1)], "work_key": [f"isbn:{only_ours}"],
+                  "match_method": ["isbn"], "source": ["csv"]},
+                 schema_overrides={"issn": pl.String, "retain_until": pl.Date}).write_parquet(commitments)
+    try:
+        result = run(settings, release, list_file(
+            tmp_path, "Barcode,ISBN,OCLC,Title,Author\n"
+                      "b1,978-0-00-000000-2,,Local history,\n"   # by ISBN
+                      "b2,,(OCoLC)777,,\n"                        # by OCLC number
+                      "b3,9780393337129,,Rare,\n"))               # not committed: scarce as before
+    finally:
+        commitments.unlink()
+    assert result.rows["Verdict"].to_list() == ["keep: you committed", "keep: you committed", "keep: scarce"]
+    assert result.rows["Your commitment"].to_list()[:2] == ["yes (EAST; until 2099-01-01)"] * 2
+    assert result.rows["Reason"][0] == ("you committed to retain it (EAST; until 2099-01-01); not in the community "
+                                        "data of this release")
+    assert result.summary["unmatched"] == 3 and result.summary["matched"] + result.summary["unmatched"] == 3
+    assert result.unmatched["Reason"].to_list()[0].startswith("you committed to retain it")
+
+
 def test_bands_never_tell_below_k():
     assert [band(n, 3) for n in (None, 0, 1, 2, 3, 5, 6, 9, 10, 500)] == [
         "fewer than 3"] * 4 + ["3–5", "3–5", "6–9", "6–9", "10 or more", "10 or more"]
