@@ -59,12 +59,17 @@ def review_e_titles(ctx: Context) -> list[Candidate]:
         "SELECT DISTINCT work_key FROM monthly_signal WHERE region = $region AND e_requests > 0 "
         "AND month >= $first AND month <= $last AND work_key IN (SELECT community_key FROM e_keys)",
         params={"region": ctx.region, "first": ctx.last12_start, "last": ctx.last_complete}).pl()["work_key"])
+    used_in_region = pl.Series("community_key", sorted(region_used), dtype=pl.String).implode()
+    # Candidates only for the subjects best_first keeps: the MAX_PER_TYPE with the most unused titles.
+    kept = (e.group_by("subject_key").agg((~pl.col("used")).sum().alias("unused"))
+            .filter(pl.col("unused") >= E_REVIEW_MIN_TITLES)
+            .with_columns(pl.col("subject_key").fill_null(NO_SUBJECT).alias("target"))
+            .sort(["unused", "target"], descending=[True, False]).head(MAX_PER_TYPE))
     out = []
-    for (subject,), group in e.group_by("subject_key"):
+    for subject in kept["subject_key"]:
+        group = e.filter(pl.col("subject_key").eq_missing(subject))
         unused = group.filter(~pl.col("used"))
-        if unused.height < E_REVIEW_MIN_TITLES:
-            continue
-        used_elsewhere = unused.filter(pl.col("community_key").is_in(list(region_used))).height
+        used_elsewhere = unused.filter(pl.col("community_key").is_in(used_in_region)).height
         label = subject_label(subject)
         target = subject or NO_SUBJECT
         out.append(Candidate(
