@@ -145,10 +145,13 @@ def evidence_value(value) -> str:
 
 
 def evidence_table(record) -> pl.DataFrame:
+    """The evidence of a card as st.table shows it: its cells read Markdown, so each is escaped as
+    literal text (in Python: a Polars map_elements deadlocked when several sessions drew the page)."""
     items = record.evidence.get("items", [])
-    return pl.DataFrame({"Evidence": [e["label"] for e in items], "Value": [evidence_value(e["value"]) for e in items],
-                         "Source": [e["source"] for e in items]}, schema={"Evidence": pl.String, "Value": pl.String,
-                                                                           "Source": pl.String})
+    return pl.DataFrame({"Evidence": [ui.md_text(e["label"]) for e in items],
+                         "Value": [ui.md_text(evidence_value(e["value"])) for e in items],
+                         "Source": [ui.md_text(e["source"]) for e in items]},
+                        schema={"Evidence": pl.String, "Value": pl.String, "Source": pl.String})
 
 
 def card(record, expanded: bool) -> None:
@@ -160,8 +163,7 @@ def card(record, expanded: bool) -> None:
     with st.expander(ui.md_text(record.summary), expanded=expanded, key=f"recommend_card_{record.id}"):
         # A static table (five-odd rows): the browser draws it at once, where an interactive grid per card
         # cost the page about half a second. Its cells read Markdown, so each is escaped as literal text.
-        st.table(evidence_table(record).with_columns(pl.all().map_elements(ui.md_text, return_dtype=pl.String)),
-                 hide_index=True, border="horizontal")
+        st.table(evidence_table(record), hide_index=True, border="horizontal")
         st.markdown(f"**Impact:** {ui.md_text(record.impact)}")
         candidate = result.candidates.get((record.type, record.target))
         link = record.evidence.get("link")

@@ -163,11 +163,11 @@ def retained_in_region(release: Release, community_keys: pl.Series, region: str)
     rows = cur.sql("SELECT w.community_key, r.institutions_committed, r.programs FROM wanted_keys w "
                    "JOIN retention r ON r.work_key = w.community_key AND r.region = $region",
                    params={"region": region}).pl()
-    from analytics.views.holders import band
+    from analytics.views.holders import band_expr
 
     k_title = release.manifest["privacy"]["K_TITLE"]
     # Released as the floor of its band (docs/privacy.md): shown as the band, "3–5".
-    label = pl.col("institutions_committed").map_elements(lambda n: band(n, k_title), return_dtype=pl.String) + \
+    label = band_expr(pl.col("institutions_committed"), k_title) + \
         pl.when(pl.col("programs").list.len() > 0).then(
         pl.lit(" (") + pl.col("programs").list.join(", ") + pl.lit(")")).otherwise(pl.lit(""))
     return rows.select("community_key", label.alias("retained_in_region"))

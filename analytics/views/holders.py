@@ -49,6 +49,19 @@ def band(count: int | None, k_title: int) -> str:
     return f"{max(k_title, 10)} or more" if k_title > 10 else "10 or more"
 
 
+def band_expr(count: pl.Expr, k_title: int) -> pl.Expr:
+    """`band` as a Polars expression (a Python function called from Polars' thread pool, as
+    map_elements does, deadlocked when several sessions ran it at once)."""
+    labels = band_labels(k_title)
+    expr = pl.when(count.is_null() | (count < k_title)).then(pl.lit(labels[0]))
+    rest = labels[1:]
+    if k_title <= 5:
+        expr = expr.when(count <= 5).then(pl.lit(rest.pop(0)))
+    if k_title <= 9:
+        expr = expr.when(count <= 9).then(pl.lit(rest.pop(0)))
+    return expr.otherwise(pl.lit(rest.pop(0)))
+
+
 def holders_in_region(release: Release, region: str, work_keys: Iterable[str]) -> pl.DataFrame:
     """Per work key asked for: institutions_holding in the region at the release's as-of month
     (null when the release has no row: fewer than K_TITLE, or none) and its band.
@@ -66,5 +79,4 @@ def holders_in_region(release: Release, region: str, work_keys: Iterable[str]) -
     out = keys.join(counts, on="work_key", how="left", maintain_order="left").with_columns(
         pl.col("institutions_holding").cast(pl.Int64))
     return out.with_columns(
-        pl.col("institutions_holding").map_elements(lambda n: band(n, k_title), return_dtype=pl.String,
-                                                    skip_nulls=False).alias("band"))
+        band_expr(pl.col("institutions_holding"), k_title).alias("band"))

@@ -36,7 +36,7 @@ from analytics.ingest.reader import InputError, RawTable, read_table
 from analytics.ingest.run import SYNONYMS
 from analytics.release.handle import Release
 from analytics.views.deselection import many_holders
-from analytics.views.holders import band, holders_in_region
+from analytics.views.holders import band_expr, holders_in_region
 
 IDENTIFIERS = ("isbn", "issn", "oclc_number", "title", "author")
 # Header names of library-system exports beyond the import's (analytics/ingest/run.py), normalized.
@@ -110,8 +110,11 @@ def _fingerprint_keys(frame: pl.DataFrame) -> pl.Series:
     """"fp:" + sha1 of the title and author fingerprint, as the import keys works without ids."""
     distinct = (frame.select("title", "author").unique()
                 .with_columns(fingerprint_expr(pl.col("title"), pl.col("author")).alias("fp")))
-    distinct = distinct.with_columns(pl.col("fp").map_elements(
-        lambda fp: "fp:" + hashlib.sha1(fp.encode("utf-8")).hexdigest()[:16], return_dtype=pl.String))
+    # Hashed in Python over the distinct values, not with map_elements (a Python function called from
+    # Polars' thread pool deadlocked when several sessions ran one at once).
+    distinct = distinct.with_columns(pl.Series("fp", [
+        None if fp is None else "fp:" + hashlib.sha1(fp.encode("utf-8")).hexdigest()[:16]
+        for fp in distinct["fp"].to_list()], dtype=pl.String))
     return frame.join(distinct, on=["title", "author"], how="left", nulls_equal=True,
                       maintain_order="left")["fp"]
 
@@ -321,8 +324,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                               for c in ("isbn", "issn", "oclc_number", "title"))
     retained_text = (pl.lit(NOT_IN_RELEASE) if retention is None else
                      pl.when(pl.col("institutions_committed").is_not_null())
-                     .then(pl.col("institutions_committed").map_elements(lambda n: band(n, k_title),
-                                                                          return_dtype=pl.String)
+                     .then(band_expr(pl.col("institutions_committed"), k_title)
                            + " (" + _programs(pl.col("programs"))
                            + _until(pl.col("retained_until")) + ")")
                      .otherwise(pl.lit(f"fewer than {k_title} (or none)")))
@@ -352,8 +354,8 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
                                     f"institutions of {where} (or none), or recorded under other identifiers"))
         .when(widely_held).then(pl.lit(f"held by at least {threshold} institutions in {where}, "
                                        f"your rule for widely held"))
-        .when(retained).then("retained by " + pl.col("institutions_committed").map_elements(
-            lambda n: band(n, k_title), return_dtype=pl.String) + f" institutions in {where}")
+        .when(retained).then("retained by " + band_expr(pl.col("institutions_committed"), k_title)
+                             + f" institutions in {where}")
         .otherwise(pl.lit(f"held by fewer than {threshold} institutions in {where} and retained by fewer than "
                           f"{k_title}: coordinate before withdrawing"))
     )
@@ -373,7 +375,7 @@ def check(actor: Principal, release: Release, data_dir: Path, code: str, region:
     verdicts = {v: counts.get(v, 0) for v in VERDICTS}
     unmatched_rows = result.with_row_index("_n", offset=1).filter(rows["work_key"].is_null())
     unmatched = unmatched_rows.select(
-        pl.col("_n").map_elements(table.where, return_dtype=pl.String).alias("Row"),
+        pl.Series("Row", [table.where(n) for n in unmatched_rows["_n"].to_list()], dtype=pl.String),
         pl.col(names["Reason"]).alias("Reason"), *frame.columns)
     summary = {"read": frame.height, "matched": frame.height - unmatched_rows.height,
                "unmatched": unmatched_rows.height, "verdicts": verdicts, "region": region,

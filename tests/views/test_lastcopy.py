@@ -212,6 +212,12 @@ def test_bands_never_tell_below_k():
     assert [band(n, 3) for n in (None, 0, 1, 2, 3, 5, 6, 9, 10, 500)] == [
         "fewer than 3"] * 4 + ["3–5", "3–5", "6–9", "6–9", "10 or more", "10 or more"]
     assert [band(n, 7) for n in (6, 7, 9, 10)] == ["fewer than 7", "7–9", "7–9", "10 or more"]
+    # The expression the views use (no Python call from Polars' threads) says the same for every K.
+    from analytics.views.holders import band_expr
+
+    counts = pl.DataFrame({"n": [None, *range(30)]}, schema={"n": pl.Int64})
+    for k in (1, 2, 3, 5, 6, 7, 9, 10, 11, 15):
+        assert counts.select(band_expr(pl.col("n"), k).alias("b"))["b"].to_list() == [band(n, k) for n in counts["n"]], k
 
 
 def test_mapping_detection_and_override(community, tmp_path):
